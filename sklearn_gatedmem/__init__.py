@@ -1,0 +1,7 @@
+"""Recurrent estimators for scikit-learn: LSTMs on a NumPy core, fitted by L-BFGS."""
+
+from ._estimators import LSTMClassifier, LSTMRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["LSTMClassifier", "LSTMRegressor", "__version__"]

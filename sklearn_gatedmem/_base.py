@@ -1,0 +1,252 @@
+"""The estimator base shared by LSTMClassifier and LSTMRegressor."""
+
+import numbers
+import time
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from . import _objective
+from ._cells import CELLS
+from ._input import (
+    canonical_rows,
+    check_predict_layout,
+    flatten_3d,
+    resolve_layout,
+    weighted_mean_scale,
+)
+from ._params import initialize, make_layout, unpack
+
+# Work arrays per chunk are bounded by this many bytes (the BPTT cache grows
+# as n_samples * n_steps * n_hidden; the objective is summed over chunks).
+_CHUNK_BYTES = 64 * 2**20
+
+
+class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
+    """Base class for LSTM estimators. Use the derived classes."""
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "cell": [StrOptions(set(CELLS))],
+        "n_steps": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        cell,
+        n_steps,
+        alpha,
+        max_iter,
+        tol,
+        max_fun,
+        random_state,
+        warm_start,
+        verbose,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.cell = cell
+        self.n_steps = n_steps
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.max_fun = max_fun
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # -- what subclasses provide ------------------------------------------
+
+    @abstractmethod
+    def _encode_targets(self, y):
+        """Return ``(Y, out_activation, fitted_attrs)`` for validated ``y``.
+
+        ``Y`` is a float64 array of shape (n_samples, n_outputs); regression
+        targets (``out_activation="identity"``) are standardised by ``fit``.
+        """
+
+    def _class_sample_weight(self, y):
+        """Per-sample factors from ``class_weight`` (classifier only)."""
+        return None
+
+    # -- input ------------------------------------------------------------
+
+    def _validate_X(self, X, y=None, reset=True):
+        """The one input-shaping path: validate and return 3-D sequences."""
+        X, steps_features = flatten_3d(X)
+        kwargs = dict(dtype=[np.float64, np.float32], reset=reset)
+        if y is None:
+            X = validate_data(self, X, **kwargs)
+        else:
+            X, y = validate_data(self, X, y, multi_output=True, **kwargs)
+        if reset:
+            layout = resolve_layout(X.shape[1], self.n_steps, steps_features)
+        else:
+            layout = (self.n_steps_, self.n_step_features_)
+            check_predict_layout(steps_features, layout)
+        return X.reshape(X.shape[0], *layout), y
+
+    # -- fit --------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to sequences X and targets y by full-batch L-BFGS.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features) or \
+                (n_samples, n_columns)
+            Training sequences; see the class docstring for the 2-D layout.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples; None gives each weight 1.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        X, y = self._validate_X(X, y, reset=True)
+        n_samples, n_steps, n_features = X.shape
+        sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
+        Y, out_activation, target_attrs = self._encode_targets(y)
+        class_factor = self._class_sample_weight(y)
+        if class_factor is not None:
+            sample_weight = sample_weight * class_factor
+        X2, Y, sample_weight = canonical_rows(
+            X.reshape(n_samples, -1), Y, sample_weight
+        )
+        if sample_weight.sum() <= 0:
+            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+        X = X2.reshape(-1, n_steps, n_features)
+
+        x_mean, x_scale = weighted_mean_scale(X, sample_weight)
+        if out_activation == "identity":  # regression targets: standardised too
+            y_mean, y_scale = weighted_mean_scale(Y[:, None, :], sample_weight)
+            Y = (Y - y_mean) / y_scale
+            target_attrs.update(y_mean_=y_mean, y_scale_=y_scale)
+        layout = make_layout(self.cell, n_features, hidden, Y.shape[1])
+        spec = _objective.make_spec(
+            self.cell, hidden, out_activation, layout, X.dtype, x_mean, x_scale
+        )
+        theta0 = self._initial_theta(layout, target_attrs)
+        theta, n_iter, loss, curve = self._minimize(theta0, X, Y, sample_weight, spec)
+
+        self.n_steps_, self.n_step_features_ = n_steps, n_features
+        self.x_mean_, self.x_scale_ = x_mean, x_scale
+        for name, value in target_attrs.items():
+            setattr(self, name, value)
+        self.n_outputs_ = Y.shape[1]
+        self.out_activation_ = out_activation
+        self.coefs_ = {k: v.copy() for k, v in unpack(theta, layout).items()}
+        self.n_iter_, self.loss_, self.loss_curve_ = n_iter, loss, curve
+        return self
+
+    def _initial_theta(self, layout, target_attrs):
+        """Warm start from the previous solution, or a fresh draw."""
+        if self.warm_start and hasattr(self, "coefs_"):
+            previous = {k: v.shape for k, v in self.coefs_.items()}
+            wanted = {k: shape for k, (_, _, shape) in layout.items()}
+            if previous == wanted:
+                return np.concatenate([self.coefs_[k].ravel() for k in layout])
+        return initialize(layout, self.cell, check_random_state(self.random_state))
+
+    def _minimize(self, theta0, X, Y, sample_weight, spec):
+        """SciPy's L-BFGS-B over the flat vector, as MLPClassifier does."""
+        chunk = _chunk_size(X.shape[1], spec["hidden"], X.dtype.itemsize)
+        ws = {}  # work buffers reused by every evaluation of this fit
+        curve, start = [], time.perf_counter()
+
+        def fun(theta):
+            return _objective.loss_grad(
+                theta, X, Y, sample_weight, self.alpha, spec, chunk, ws
+            )
+
+        def callback(intermediate_result):
+            curve.append(float(intermediate_result.fun))
+            if self.verbose:
+                print(
+                    f"Iteration {len(curve)}, loss = {curve[-1]:.8f}, "
+                    f"elapsed {time.perf_counter() - start:.2f}s"
+                )
+
+        result = minimize(
+            fun,
+            theta0,
+            method="L-BFGS-B",
+            jac=True,
+            callback=callback,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+        )
+        n_iter = _check_optimize_result("lbfgs", result, self.max_iter)
+        return result.x, n_iter, float(result.fun), curve
+
+    # -- predict ----------------------------------------------------------
+
+    def _decision(self, X):
+        """Head outputs before the output activation, shape (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        X, _ = self._validate_X(X, reset=False)
+        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        layout = make_layout(self.cell, self.n_step_features_, hidden, self.n_outputs_)
+        spec = _objective.make_spec(
+            self.cell,
+            hidden,
+            self.out_activation_,
+            layout,
+            X.dtype,
+            self.x_mean_,
+            self.x_scale_,
+        )
+        theta = np.concatenate([self.coefs_[k].ravel() for k in spec["layout"]])
+        chunk = _chunk_size(X.shape[1], spec["hidden"], X.dtype.itemsize)
+        return _objective.decision(theta, X, spec, chunk)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+def _check_hidden_layer_sizes(value):
+    """``hidden_layer_sizes`` as a non-empty tuple of positive ints."""
+    sizes = (value,) if isinstance(value, numbers.Integral) else tuple(value)
+    if not sizes or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
+        for s in sizes
+    ):
+        raise ValueError(
+            "hidden_layer_sizes must be a positive int or a non-empty sequence "
+            f"of positive ints, got {value!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def _chunk_size(n_steps, hidden, itemsize):
+    """Samples per chunk so that the work arrays stay within ``_CHUNK_BYTES``."""
+    # per sample and step: A, dA (4H each) and state, out, tanh_state (H each)
+    per_sample = n_steps * itemsize * sum(11 * h for h in hidden) + 1
+    return max(1, _CHUNK_BYTES // per_sample)

@@ -1,0 +1,394 @@
+"""LSTMClassifier and LSTMRegressor: thin layers over :class:`BaseLSTM`."""
+
+import numpy as np
+from scipy.special import expit, log_softmax, softmax
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseLSTM
+
+_SHARED_DOC = """
+    Each sample is a sequence. The network unrolls ``cell`` over its steps,
+    stacks ``len(hidden_layer_sizes)`` recurrent layers, and reads the last
+    layer's output at the final step with a dense head. All weights form one
+    vector fitted by SciPy's L-BFGS-B on the full training set, as
+    :class:`~sklearn.neural_network.MLPClassifier` does with ``solver="lbfgs"``.
+
+    Input features are standardised internally (per step-feature, weighted mean
+    and standard deviation over samples and steps of the training data), so
+    unscaled data does not saturate the gates.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(32,)
+        Hidden units of each stacked recurrent layer. One layer of 32 units is
+        a quick, strong baseline for sequences of 10 to 300 steps: it holds a
+        few thousand weights, so full-batch L-BFGS converges in a few hundred
+        iterations at modest cost; add a second layer for hierarchical
+        patterns.
+    cell : {"lstm", "gated_memory"}, default="lstm"
+        ``"lstm"``: the standard LSTM with a forget gate, as ``torch.nn.LSTM``
+        (gates i, f, g, o; ``c_t = f*c_{t-1} + i*g``; ``h_t = o*tanh(c_t)``).
+        ``"gated_memory"``: the cell of the design notes, where only the memory
+        is carried (``m_t = f*m_{t-1} + r*tanh(M_in x_t + b_in)``;
+        ``out_t = o*m_t``). Equations in :mod:`sklearn_gatedmem._cells`.
+    n_steps : int, default=None
+        How a 2-D ``X`` of width ``n_columns`` is read: ``None`` makes each row
+        a univariate sequence of ``n_columns`` steps; ``k`` makes each row ``k``
+        steps of ``n_columns / k`` features, step-major (``X[i, t*d + j]`` is
+        step ``t``, feature ``j``). 3-D ``X`` of shape
+        (n_samples, n_steps, n_features) is read as is.
+    alpha : float, default=1e-4
+        L2 penalty on weights (not biases), scaled as in MLP:
+        ``alpha / 2 * ||W||^2 / sum(sample_weight)``.
+    max_iter : int, default=200
+        Maximum number of L-BFGS iterations. Reaching it raises a
+        ConvergenceWarning. 200 is enough for the default network to fit
+        typical baselines; raise it for larger networks.
+    tol : float, default=1e-4
+        L-BFGS stops when the largest gradient component is below ``tol``.
+    max_fun : int, default=15000
+        Maximum number of loss+gradient evaluations.
+    random_state : int, RandomState instance or None, default=None
+        Draws the initial weights. An int makes ``fit`` reproducible bit for
+        bit; the fitted model also does not depend on the order of the rows.
+    warm_start : bool, default=False
+        Start from the previous solution when the shapes agree.
+    verbose : int, default=0
+        Print one line per L-BFGS iteration when positive."""
+
+_SHARED_ATTRIBUTES = """
+    n_features_in_ : int
+        Width of ``X`` seen in fit, flattened (``n_steps * n_features``).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.
+    n_steps_ : int
+        Steps per sequence resolved in fit.
+    n_step_features_ : int
+        Features per step resolved in fit.
+    x_mean_, x_scale_ : ndarray of shape (n_step_features_,)
+        The internal standardisation of each step-feature.
+    coefs_ : dict of ndarray
+        Fitted weights by name (``"W0.0"``, ``"U0.0"``, ``"b0.0"``, ...,
+        ``"head.W"``, ``"head.b"``; see :mod:`sklearn_gatedmem._params`),
+        acting on standardised inputs.
+    n_outputs_ : int
+        Width of the head.
+    out_activation_ : str
+        ``"identity"``, ``"logistic"`` or ``"softmax"``.
+    n_iter_ : int
+        L-BFGS iterations run.
+    loss_ : float
+        Objective at the solution (loss plus penalty).
+    loss_curve_ : list of float
+        Objective after each L-BFGS iteration."""
+
+
+class _TorchExport:
+    """``torch_state_dict`` for fitted ``cell="lstm"`` estimators."""
+
+    def torch_state_dict(self):
+        """Weights for ``torch.nn.LSTM(batch_first=True)`` plus ``torch.nn.Linear``.
+
+        The internal standardisation of ``X`` (and of ``y`` for the regressor)
+        is folded into the first layer (and into the head), so the modules take
+        raw inputs. Keys are those of a module holding an ``nn.LSTM`` named
+        ``lstm`` and an ``nn.Linear`` named ``head``; PyTorch's two biases are
+        one parameter here, given in ``bias_ih`` with zeros in ``bias_hh``.
+        The head's output is the logit (classifier) or the prediction
+        (regressor).
+
+        Returns
+        -------
+        state : dict of str to ndarray
+            ``"lstm.weight_ih_l0"`` of shape (4 * hidden, n_features), ...,
+            ``"head.weight"`` of shape (n_outputs, hidden), ``"head.bias"``.
+        """
+        check_is_fitted(self)
+        if self.cell != "lstm":
+            raise ValueError(
+                f"torch_state_dict needs cell='lstm'; this estimator has "
+                f"cell={self.cell!r}, which torch.nn.LSTM does not implement."
+            )
+        state = {}
+        layer = 0
+        while f"W{layer}.0" in self.coefs_:
+            W, U, b = (self.coefs_[f"{k}{layer}.0"] for k in "WUb")
+            if layer == 0:  # x_std = (x - mean) / scale
+                W = W / self.x_scale_[:, None]
+                b = b - (self.x_mean_ / self.x_scale_) @ self.coefs_["W0.0"]
+            state[f"lstm.weight_ih_l{layer}"] = np.ascontiguousarray(W.T)
+            state[f"lstm.weight_hh_l{layer}"] = np.ascontiguousarray(U.T)
+            state[f"lstm.bias_ih_l{layer}"] = b.copy()
+            state[f"lstm.bias_hh_l{layer}"] = np.zeros_like(b)
+            layer += 1
+        weight, bias = self.coefs_["head.W"].T, self.coefs_["head.b"]
+        y_scale = getattr(self, "y_scale_", None)
+        if y_scale is not None:
+            weight, bias = weight * y_scale[:, None], bias * y_scale + self.y_mean_
+        state["head.weight"] = np.ascontiguousarray(weight)
+        state["head.bias"] = np.array(bias)
+        return state
+
+
+class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
+    __doc__ = (
+        """Recurrent classifier: an LSTM fitted by full-batch L-BFGS.
+
+    Binary, multiclass (softmax head) and multilabel (logistic head) targets;
+    the loss is the weighted mean log loss.
+    """
+        + _SHARED_DOC
+        + """
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``; not for
+        multilabel targets.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (for multilabel, the label indices)."""
+        + _SHARED_ATTRIBUTES
+        + """
+
+    See Also
+    --------
+    LSTMRegressor : The regressor with the same network.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gatedmem import LSTMClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(60, 12, 2))  # 60 sequences of 12 steps, 2 features
+    >>> y = (X[:, 0, 0] > 0).astype(int)  # decided by the first step
+    >>> clf = LSTMClassifier(hidden_layer_sizes=8, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+    )
+
+    _parameter_constraints = {
+        **BaseLSTM._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(32,),
+        cell="lstm",
+        n_steps=None,
+        alpha=1e-4,
+        max_iter=200,
+        tol=1e-4,
+        max_fun=15000,
+        class_weight=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            cell=cell,
+            n_steps=n_steps,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            max_fun=max_fun,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+        self.class_weight = class_weight
+
+    def _encode_targets(self, y):
+        check_classification_targets(y)
+        binarizer = LabelBinarizer().fit(y)
+        if len(binarizer.classes_) < 2:
+            raise ValueError(
+                "LSTMClassifier needs samples of at least 2 classes in the data, "
+                f"but y contains only one class: {binarizer.classes_[0]!r}."
+            )
+        if (
+            self.warm_start
+            and hasattr(self, "classes_")
+            and not np.array_equal(self.classes_, binarizer.classes_)
+        ):
+            raise ValueError(
+                "warm_start needs y to have the same classes as in the previous "
+                f"fit: {self.classes_!r}, got {binarizer.classes_!r}."
+            )
+        Y = binarizer.transform(y).astype(np.float64)
+        multiclass = binarizer.y_type_ == "multiclass"
+        attrs = {"classes_": binarizer.classes_, "_label_binarizer": binarizer}
+        return Y, "softmax" if multiclass else "logistic", attrs
+
+    def _class_sample_weight(self, y):
+        if self.class_weight is None:
+            return None
+        if type_of_target(y) == "multilabel-indicator":
+            raise ValueError("class_weight is not supported for multilabel y.")
+        return compute_sample_weight(self.class_weight, y)
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features) or \
+                (n_samples, n_columns)
+            Sequences, in the layout seen in fit.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Labels; an indicator matrix for multilabel targets.
+        """
+        Z = self._decision(X)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return (Z > 0).astype(self._label_binarizer.classes_.dtype)
+        if Z.shape[1] == 1:
+            return self.classes_[(Z[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(Z, axis=1)]
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features) or \
+                (n_samples, n_columns)
+            Sequences, in the layout seen in fit.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Class probabilities, in the order of ``classes_``. For multilabel
+            targets, each label's probability, strictly inside (0, 1).
+        """
+        Z = self._decision(X)
+        if self.out_activation_ == "softmax":
+            return softmax(Z, axis=1)
+        if Z.shape[1] == 1:
+            return np.hstack([expit(-Z), expit(Z)])
+        # a saturated logistic rounds to 0 or 1; the model never claims certainty
+        eps = np.finfo(np.float64).eps
+        return np.clip(expit(Z), eps, 1 - eps)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed stably.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features) or \
+                (n_samples, n_columns)
+            Sequences, in the layout seen in fit.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        Z = self._decision(X)
+        if self.out_activation_ == "softmax":
+            return log_softmax(Z, axis=1)
+        if Z.shape[1] == 1:
+            return -np.logaddexp(0, np.hstack([Z, -Z]))
+        return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
+    __doc__ = (
+        """Recurrent regressor: an LSTM fitted by full-batch L-BFGS.
+
+    One or several outputs (identity head); the loss is half the weighted mean
+    squared error. Targets are standardised internally, as inputs are, and
+    predictions are mapped back.
+    """
+        + _SHARED_DOC
+        + """
+
+    Attributes
+    ----------
+    y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
+        The internal standardisation of the targets."""
+        + _SHARED_ATTRIBUTES
+        + """
+
+    See Also
+    --------
+    LSTMClassifier : The classifier with the same network.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gatedmem import LSTMRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(60, 10, 1))
+    >>> y = X[:, :, 0].sum(axis=1)  # a running sum needs memory
+    >>> reg = LSTMRegressor(hidden_layer_sizes=8, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+    )
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(32,),
+        cell="lstm",
+        n_steps=None,
+        alpha=1e-4,
+        max_iter=200,
+        tol=1e-4,
+        max_fun=15000,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            cell=cell,
+            n_steps=n_steps,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            max_fun=max_fun,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+
+    def _encode_targets(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        return Y, "identity", {"_y_ndim": y.ndim}
+
+    def predict(self, X):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features) or \
+                (n_samples, n_columns)
+            Sequences, in the layout seen in fit.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        Y = self._decision(X) * self.y_scale_ + self.y_mean_
+        return Y[:, 0] if self._y_ndim == 1 else Y
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

@@ -1,0 +1,143 @@
+"""Turning what users pass as X into sequences ``(n_samples, n_steps, n_features)``.
+
+Two layouts are accepted, and they are the same data:
+
+* 3-D ``(n_samples, n_steps, n_features)``, batch first as in PyTorch and Keras;
+* 2-D ``(n_samples, n_steps * n_features)``, step-major: ``X[i, t * d + j]`` is
+  step ``t``, feature ``j`` of sample ``i``, which is exactly the C-order
+  flattening of the 3-D array. With ``n_steps=None`` a 2-D row is a univariate
+  sequence, one step per column.
+
+So 3-D input is flattened first, validated as 2-D by scikit-learn (one
+``n_features_in_``: the flattened width), and reshaped back.
+"""
+
+import numpy as np
+from scipy import sparse
+
+
+def flatten_3d(X):
+    """Flatten 3-D input to 2-D; leave anything else for validation.
+
+    Parameters
+    ----------
+    X : array-like
+        Any input.
+
+    Returns
+    -------
+    X : array-like
+        ``X`` itself, or its 2-D C-order flattening when it was 3-D.
+    steps_features : tuple of (int, int) or None
+        ``(n_steps, n_features)`` of a 3-D input, else None.
+    """
+    if sparse.issparse(X) or hasattr(X, "iloc"):  # leave to validate_data
+        return X, None
+    if not hasattr(X, "ndim"):
+        try:
+            candidate = np.asarray(X)
+        except (ValueError, TypeError):
+            return X, None  # ragged or odd: validate_data says what is wrong
+        if candidate.ndim != 3:
+            return X, None
+        X = candidate
+    if X.ndim != 3:
+        return X, None
+    n_samples, n_steps, n_features = X.shape
+    return X.reshape(n_samples, n_steps * n_features), (n_steps, n_features)
+
+
+def resolve_layout(n_columns, n_steps, steps_features):
+    """Decide ``(n_steps, n_features)`` for a 2-D width at fit time.
+
+    Parameters
+    ----------
+    n_columns : int
+        Width of the 2-D (or flattened 3-D) input.
+    n_steps : int or None
+        The estimator's ``n_steps`` parameter.
+    steps_features : tuple of (int, int) or None
+        From :func:`flatten_3d`.
+
+    Returns
+    -------
+    n_steps, n_features : int
+    """
+    if steps_features is not None:
+        if n_steps is not None and n_steps != steps_features[0]:
+            raise ValueError(
+                f"X is 3-D with {steps_features[0]} steps, but n_steps={n_steps}."
+                " Leave n_steps=None for 3-D input or make them agree."
+            )
+        return steps_features
+    if n_steps is None:
+        return n_columns, 1
+    if n_columns % n_steps:
+        raise ValueError(
+            f"n_steps={n_steps} does not divide the {n_columns} columns of X: "
+            "each row must hold n_steps steps of the same number of features."
+        )
+    return n_steps, n_columns // n_steps
+
+
+def check_predict_layout(steps_features, fitted):
+    """At predict time, a 3-D input must match the fitted steps and features."""
+    if steps_features is not None and tuple(steps_features) != tuple(fitted):
+        raise ValueError(
+            f"X has {steps_features[0]} steps of {steps_features[1]} features, "
+            f"but the estimator was fitted on {fitted[0]} steps of "
+            f"{fitted[1]} features."
+        )
+
+
+def canonical_rows(X, Y, sample_weight):
+    """Merge repeated rows and fix a row order that depends on content only.
+
+    Rows of zero weight are dropped; identical ``(x, y)`` rows become one row
+    whose weight is the sum of theirs; rows are sorted by their bytes. So a fit
+    is the same, bit for bit, whatever the order of the rows, and an integer
+    weight is exactly the same as repeating a row (L-BFGS on a non-convex loss
+    would otherwise amplify mere summation-order differences).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_columns)
+    Y : ndarray of shape (n_samples, n_outputs)
+    sample_weight : ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    X, Y, sample_weight : ndarrays, with fewer or reordered rows.
+    """
+    keep = sample_weight != 0
+    X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
+    # + 0.0 turns -0.0 into 0.0 so that equal numbers have equal bytes
+    rows = np.hstack([X.astype(np.float64) + 0.0, Y.astype(np.float64) + 0.0])
+    rows = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1] * 8)))
+    _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    # sum each group's weights in an order fixed by the values themselves
+    order = np.lexsort((sample_weight, inverse))
+    starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
+    merged = np.add.reduceat(sample_weight[order], starts)
+    return X[first], Y[first], merged
+
+
+def weighted_mean_scale(X, sample_weight):
+    """Per-feature weighted mean and standard deviation over samples and steps.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_steps, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_features,), float64
+        ``scale`` is 1 where a feature is constant.
+    """
+    w = sample_weight / (sample_weight.sum() * X.shape[1])
+    mean = np.einsum("n,ntd->d", w, X, dtype=np.float64)
+    var = np.einsum("n,ntd->d", w, (X - mean) ** 2, dtype=np.float64)
+    scale = np.sqrt(var)
+    scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+    return mean, scale

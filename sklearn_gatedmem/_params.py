@@ -1,0 +1,128 @@
+"""The one parameter layout: every weight in one flat float64 vector.
+
+SciPy's L-BFGS sees a single vector ``theta``. :func:`make_layout` fixes, once
+per fit, where each named array lives in it; :func:`unpack` returns views into
+``theta`` (no copies), so that a gradient written through the views of a
+zero vector is already packed.
+
+Names, for recurrent layer ``l`` (0 is nearest the input) and direction ``d``
+(0 forwards, 1 backwards when bidirectional)::
+
+    "W{l}.{d}"  input weights      (n_inputs_l, 4 * n_hidden_l)
+    "U{l}.{d}"  recurrent weights  (n_hidden_l, n_recurrent_columns)
+    "b{l}.{d}"  bias               (4 * n_hidden_l,)
+    "head.W"    output weights     (n_directions * n_hidden_last, n_outputs)
+    "head.b"    output bias        (n_outputs,)
+
+Gate blocks are the column blocks of ``W``, ``U`` and ``b`` in the order given
+in :mod:`sklearn_gatedmem._cells`.
+"""
+
+import numpy as np
+
+from ._cells import CELLS, n_recurrent_columns
+
+
+def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1):
+    """Fix where every parameter array lives in the flat vector.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gated_memory"}
+    n_inputs : int
+        Features per time step of the input sequences.
+    hidden_layer_sizes : tuple of int
+        Hidden units of each stacked recurrent layer.
+    n_outputs : int
+        Width of the dense head.
+    n_directions : {1, 2}
+        2 for bidirectional layers.
+
+    Returns
+    -------
+    layout : dict
+        ``{name: (start, stop, shape)}`` in packing order.
+    """
+    shapes = []
+    width = n_inputs
+    for layer, n_hidden in enumerate(hidden_layer_sizes):
+        for d in range(n_directions):
+            shapes += [
+                (f"W{layer}.{d}", (width, 4 * n_hidden)),
+                (f"U{layer}.{d}", (n_hidden, n_recurrent_columns(cell, n_hidden))),
+                (f"b{layer}.{d}", (4 * n_hidden,)),
+            ]
+        width = n_directions * n_hidden
+    shapes += [("head.W", (width, n_outputs)), ("head.b", (n_outputs,))]
+
+    layout, start = {}, 0
+    for name, shape in shapes:
+        stop = start + int(np.prod(shape))
+        layout[name] = (start, stop, shape)
+        start = stop
+    return layout
+
+
+def n_params(layout):
+    """Length of the flat vector."""
+    return max(stop for _, stop, _ in layout.values())
+
+
+def unpack(theta, layout):
+    """Views of ``theta`` as named arrays, ``{name: ndarray}``."""
+    return {
+        name: theta[start:stop].reshape(shape)
+        for name, (start, stop, shape) in layout.items()
+    }
+
+
+def penalty_mask(layout):
+    """1.0 where a parameter is a weight (L2-penalised), 0.0 on biases."""
+    mask = np.zeros(n_params(layout))
+    for name, (start, stop, _) in layout.items():
+        if name.startswith(("W", "U", "head.W")):
+            mask[start:stop] = 1.0
+    return mask
+
+
+def initialize(layout, cell, random_state):
+    """Draw a starting vector from ``random_state``, depending on shapes only.
+
+    Glorot-uniform input and head weights, an orthogonal block per gate for
+    the recurrent weights, zero biases except the forget gate's, which start at
+    1 so that memory is kept by default early in training.
+
+    Parameters
+    ----------
+    layout : dict
+        From :func:`make_layout`.
+    cell : {"lstm", "gated_memory"}
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    theta : ndarray of shape (n_params,), float64
+    """
+    theta = np.zeros(n_params(layout))
+    params = unpack(theta, layout)
+    forget_block = CELLS[cell]["forget_block"]
+    for name, array in params.items():
+        if name.startswith(("W", "head.W")):
+            fan_in, fan_out = array.shape
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            array[...] = random_state.uniform(-limit, limit, size=array.shape)
+        elif name.startswith("U"):
+            n_hidden = array.shape[0]
+            for k in range(array.shape[1] // n_hidden):
+                block = slice(k * n_hidden, (k + 1) * n_hidden)
+                array[:, block] = _orthogonal(n_hidden, random_state)
+        elif name.startswith("b"):
+            n_hidden = array.shape[0] // 4
+            array[forget_block * n_hidden : (forget_block + 1) * n_hidden] = 1.0
+    return theta
+
+
+def _orthogonal(n, random_state):
+    """A random ``n x n`` orthogonal matrix (QR of a Gaussian, signs fixed)."""
+    q, r = np.linalg.qr(random_state.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))

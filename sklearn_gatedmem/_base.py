@@ -96,10 +96,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """The one input-shaping path: validate and return 3-D sequences."""
         X, steps_features = flatten_3d(X)
         kwargs = dict(dtype=[np.float64, np.float32], reset=reset)
-        if y is None:
-            X = validate_data(self, X, **kwargs)
-        else:
+        if reset:  # fit: y is required (validate_data says so when it is None)
             X, y = validate_data(self, X, y, multi_output=True, **kwargs)
+        else:
+            X = validate_data(self, X, **kwargs)
         if reset:
             layout = resolve_layout(X.shape[1], self.n_steps, steps_features)
         else:

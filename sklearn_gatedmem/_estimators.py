@@ -7,7 +7,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import BaseLSTM
 
@@ -206,6 +206,8 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         self.class_weight = class_weight
 
     def _encode_targets(self, y):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         binarizer = LabelBinarizer().fit(y)
         if len(binarizer.classes_) < 2:

@@ -1,7 +1,8 @@
 """Recurrent estimators for scikit-learn: LSTMs on a NumPy core, fitted by L-BFGS."""
 
 from ._estimators import LSTMClassifier, LSTMRegressor
+from ._input import pad_sequences
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTMClassifier", "LSTMRegressor", "__version__"]
+__all__ = ["LSTMClassifier", "LSTMRegressor", "__version__", "pad_sequences"]

@@ -23,6 +23,7 @@ from ._input import (
     check_predict_layout,
     flatten_3d,
     resolve_layout,
+    sequence_lengths,
     weighted_mean_scale,
 )
 from ._params import initialize, make_layout, unpack
@@ -42,6 +43,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ],
         "cell": [StrOptions(set(CELLS))],
         "n_steps": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "bidirectional": ["boolean"],
+        "pooling": [StrOptions({"last", "mean", "max"})],
+        "variable_length": ["boolean"],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -57,6 +61,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         hidden_layer_sizes,
         cell,
         n_steps,
+        bidirectional,
+        pooling,
+        variable_length,
         alpha,
         max_iter,
         tol,
@@ -68,6 +75,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.cell = cell
         self.n_steps = n_steps
+        self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.variable_length = variable_length
         self.alpha = alpha
         self.max_iter = max_iter
         self.tol = tol
@@ -93,9 +103,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # -- input ------------------------------------------------------------
 
     def _validate_X(self, X, y=None, reset=True):
-        """The one input-shaping path: validate and return 3-D sequences."""
+        """The one input-shaping path: validate and return 3-D sequences.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_steps, n_features)
+        y : validated y (fit) or None
+        """
         X, steps_features = flatten_3d(X)
-        kwargs = dict(dtype=[np.float64, np.float32], reset=reset)
+        kwargs = dict(
+            dtype=[np.float64, np.float32],
+            reset=reset,
+            ensure_all_finite="allow-nan" if self.variable_length else True,
+        )
         if reset:  # fit: y is required (validate_data says so when it is None)
             X, y = validate_data(self, X, y, multi_output=True, **kwargs)
         else:
@@ -142,18 +162,18 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if sample_weight.sum() <= 0:
             raise ValueError("sample_weight sums to zero: there is nothing to fit.")
         X = X2.reshape(-1, n_steps, n_features)
+        lengths = self._lengths(X)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         if out_activation == "identity":  # regression targets: standardised too
             y_mean, y_scale = weighted_mean_scale(Y[:, None, :], sample_weight)
             Y = (Y - y_mean) / y_scale
             target_attrs.update(y_mean_=y_mean, y_scale_=y_scale)
-        layout = make_layout(self.cell, n_features, hidden, Y.shape[1])
-        spec = _objective.make_spec(
-            self.cell, hidden, out_activation, layout, X.dtype, x_mean, x_scale
+        spec = self._make_spec(n_features, Y.shape[1], out_activation, X.dtype, x_mean, x_scale)
+        theta0 = self._initial_theta(spec["layout"])
+        theta, n_iter, loss, curve = self._minimize(
+            theta0, X, lengths, Y, sample_weight, spec
         )
-        theta0 = self._initial_theta(layout, target_attrs)
-        theta, n_iter, loss, curve = self._minimize(theta0, X, Y, sample_weight, spec)
 
         self.n_steps_, self.n_step_features_ = n_steps, n_features
         self.x_mean_, self.x_scale_ = x_mean, x_scale
@@ -161,11 +181,33 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             setattr(self, name, value)
         self.n_outputs_ = Y.shape[1]
         self.out_activation_ = out_activation
-        self.coefs_ = {k: v.copy() for k, v in unpack(theta, layout).items()}
+        self.coefs_ = {k: v.copy() for k, v in unpack(theta, spec["layout"]).items()}
         self.n_iter_, self.loss_, self.loss_curve_ = n_iter, loss, curve
         return self
 
-    def _initial_theta(self, layout, target_attrs):
+    def _lengths(self, X):
+        """Real steps per sequence: from the NaN padding, or all steps."""
+        if self.variable_length:
+            return sequence_lengths(X)
+        return np.full(X.shape[0], X.shape[1])
+
+    def _make_spec(self, n_features, n_outputs, out_activation, dtype, x_mean, x_scale):
+        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        n_directions = 2 if self.bidirectional else 1
+        layout = make_layout(self.cell, n_features, hidden, n_outputs, n_directions)
+        return _objective.make_spec(
+            self.cell,
+            hidden,
+            out_activation,
+            layout,
+            dtype,
+            x_mean,
+            x_scale,
+            n_directions=n_directions,
+            pooling=self.pooling,
+        )
+
+    def _initial_theta(self, layout):
         """Warm start from the previous solution, or a fresh draw."""
         if self.warm_start and hasattr(self, "coefs_"):
             previous = {k: v.shape for k, v in self.coefs_.items()}
@@ -174,7 +216,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 return np.concatenate([self.coefs_[k].ravel() for k in layout])
         return initialize(layout, self.cell, check_random_state(self.random_state))
 
-    def _minimize(self, theta0, X, Y, sample_weight, spec):
+    def _minimize(self, theta0, X, lengths, Y, sample_weight, spec):
         """SciPy's L-BFGS-B over the flat vector, as MLPClassifier does."""
         chunk = _chunk_size(X.shape[1], spec["hidden"], X.dtype.itemsize)
         ws = {}  # work buffers reused by every evaluation of this fit
@@ -182,7 +224,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         def fun(theta):
             return _objective.loss_grad(
-                theta, X, Y, sample_weight, self.alpha, spec, chunk, ws
+                theta, X, Y, sample_weight, self.alpha, spec, chunk, ws, lengths
             )
 
         def callback(intermediate_result):
@@ -210,24 +252,22 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Head outputs before the output activation, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
-        layout = make_layout(self.cell, self.n_step_features_, hidden, self.n_outputs_)
-        spec = _objective.make_spec(
-            self.cell,
-            hidden,
+        spec = self._make_spec(
+            self.n_step_features_,
+            self.n_outputs_,
             self.out_activation_,
-            layout,
             X.dtype,
             self.x_mean_,
             self.x_scale_,
         )
         theta = np.concatenate([self.coefs_[k].ravel() for k in spec["layout"]])
         chunk = _chunk_size(X.shape[1], spec["hidden"], X.dtype.itemsize)
-        return _objective.decision(theta, X, spec, chunk)
+        return _objective.decision(theta, X, spec, chunk, self._lengths(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = self.variable_length
         return tags
 
 

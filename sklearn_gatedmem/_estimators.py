@@ -42,6 +42,19 @@ _SHARED_DOC = """
         steps of ``n_columns / k`` features, step-major (``X[i, t*d + j]`` is
         step ``t``, feature ``j``). 3-D ``X`` of shape
         (n_samples, n_steps, n_features) is read as is.
+    bidirectional : bool, default=False
+        Run each layer forwards and backwards over every sequence and
+        concatenate both directions' outputs at each step (as
+        ``torch.nn.LSTM(bidirectional=True)``).
+    pooling : {"last", "mean", "max"}, default="last"
+        What the head reads of the last layer: its output at each sequence's
+        last real step (for a bidirectional layer, each direction's final
+        state), or the mean or the maximum over the real steps.
+    variable_length : bool, default=False
+        Accept sequences of different lengths, padded at the end with NaN
+        (whole steps of NaN; see :func:`sklearn_gatedmem.pad_sequences`). Each
+        sequence is read at its own last real step; padded steps cost nothing.
+        NaN anywhere else is a ValueError. When False, any NaN is rejected.
     alpha : float, default=1e-4
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``.
@@ -97,10 +110,14 @@ class _TorchExport:
         The internal standardisation of ``X`` (and of ``y`` for the regressor)
         is folded into the first layer (and into the head), so the modules take
         raw inputs. Keys are those of a module holding an ``nn.LSTM`` named
-        ``lstm`` and an ``nn.Linear`` named ``head``; PyTorch's two biases are
-        one parameter here, given in ``bias_ih`` with zeros in ``bias_hh``.
-        The head's output is the logit (classifier) or the prediction
-        (regressor).
+        ``lstm`` (``batch_first=True``, ``num_layers=len(hidden_layer_sizes)``
+        when the sizes are equal, ``bidirectional`` as here) and an
+        ``nn.Linear`` named ``head``; PyTorch's two biases are one parameter
+        here, given in ``bias_ih`` with zeros in ``bias_hh``. The head reads
+        what ``pooling`` says: for ``"last"``, ``output[:, -1]`` of a
+        unidirectional LSTM, or ``h_n`` of the last layer's two directions
+        concatenated. The head's output is the logit (classifier) or the
+        prediction (regressor).
 
         Returns
         -------
@@ -115,17 +132,19 @@ class _TorchExport:
                 f"cell={self.cell!r}, which torch.nn.LSTM does not implement."
             )
         state = {}
-        layer = 0
-        while f"W{layer}.0" in self.coefs_:
-            W, U, b = (self.coefs_[f"{k}{layer}.0"] for k in "WUb")
-            if layer == 0:  # x_std = (x - mean) / scale
+        for name in self.coefs_:
+            if not name.startswith("W"):
+                continue
+            layer, d = name[1:].split(".")
+            W, U, b = (self.coefs_[k + name[1:]] for k in "WUb")
+            if layer == "0":  # fold x_std = (x - mean) / scale into layer 0
+                b = b - (self.x_mean_ / self.x_scale_) @ W
                 W = W / self.x_scale_[:, None]
-                b = b - (self.x_mean_ / self.x_scale_) @ self.coefs_["W0.0"]
-            state[f"lstm.weight_ih_l{layer}"] = np.ascontiguousarray(W.T)
-            state[f"lstm.weight_hh_l{layer}"] = np.ascontiguousarray(U.T)
-            state[f"lstm.bias_ih_l{layer}"] = b.copy()
-            state[f"lstm.bias_hh_l{layer}"] = np.zeros_like(b)
-            layer += 1
+            suffix = f"l{layer}" + ("_reverse" if d == "1" else "")
+            state[f"lstm.weight_ih_{suffix}"] = np.ascontiguousarray(W.T)
+            state[f"lstm.weight_hh_{suffix}"] = np.ascontiguousarray(U.T)
+            state[f"lstm.bias_ih_{suffix}"] = b.copy()
+            state[f"lstm.bias_hh_{suffix}"] = np.zeros_like(b)
         weight, bias = self.coefs_["head.W"].T, self.coefs_["head.b"]
         y_scale = getattr(self, "y_scale_", None)
         if y_scale is not None:
@@ -182,6 +201,9 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         hidden_layer_sizes=(32,),
         cell="lstm",
         n_steps=None,
+        bidirectional=False,
+        pooling="last",
+        variable_length=False,
         alpha=1e-4,
         max_iter=200,
         tol=1e-4,
@@ -195,6 +217,9 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             hidden_layer_sizes=hidden_layer_sizes,
             cell=cell,
             n_steps=n_steps,
+            bidirectional=bidirectional,
+            pooling=pooling,
+            variable_length=variable_length,
             alpha=alpha,
             max_iter=max_iter,
             tol=tol,
@@ -347,6 +372,9 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         hidden_layer_sizes=(32,),
         cell="lstm",
         n_steps=None,
+        bidirectional=False,
+        pooling="last",
+        variable_length=False,
         alpha=1e-4,
         max_iter=200,
         tol=1e-4,
@@ -359,6 +387,9 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             hidden_layer_sizes=hidden_layer_sizes,
             cell=cell,
             n_steps=n_steps,
+            bidirectional=bidirectional,
+            pooling=pooling,
+            variable_length=variable_length,
             alpha=alpha,
             max_iter=max_iter,
             tol=tol,

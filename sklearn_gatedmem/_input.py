@@ -122,8 +122,92 @@ def canonical_rows(X, Y, sample_weight):
     return X[first], Y[first], merged
 
 
-def weighted_mean_scale(X, sample_weight):
+def sequence_lengths(X):
+    """Real steps of each sequence padded at the end with NaN.
+
+    A step is padding when all its features are NaN. Padding must be trailing,
+    and every sequence needs at least one real step.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_steps, n_features)
+
+    Returns
+    -------
+    lengths : ndarray of shape (n_samples,), int
+    """
+    step_nan = np.isnan(X)
+    pad = step_nan.all(axis=2)
+    lengths = X.shape[1] - pad[:, ::-1].cumprod(axis=1).sum(axis=1)
+    if np.any(step_nan.any(axis=2) & ~pad):
+        raise ValueError(
+            "X has NaN inside a step that also has real values; only whole "
+            "steps of NaN, at the end of a sequence, are padding."
+        )
+    if np.any(pad.sum(axis=1) != X.shape[1] - lengths):
+        raise ValueError(
+            "X has NaN steps before the end of a sequence; variable-length "
+            "sequences must be padded with NaN at the end only."
+        )
+    if np.any(lengths == 0):
+        raise ValueError("X has a sequence with no real step (all NaN).")
+    return lengths
+
+
+def pad_sequences(sequences, n_steps=None, dtype=np.float64):
+    """Stack sequences of different lengths into a NaN-padded 3-D array.
+
+    Parameters
+    ----------
+    sequences : list of array-like of shape (n_steps_i, n_features) or (n_steps_i,)
+        One array per sample; 1-D arrays are univariate sequences.
+    n_steps : int, default=None
+        Length to pad to; the longest sequence when None. A longer sequence is
+        a ValueError (nothing is silently cut).
+    dtype : dtype, default=np.float64
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_steps, n_features)
+        Ready for an estimator with ``variable_length=True``.
+
+    Examples
+    --------
+    >>> from sklearn_gatedmem import pad_sequences
+    >>> pad_sequences([[1, 2, 3], [4]])[:, :, 0]
+    array([[ 1.,  2.,  3.],
+           [ 4., nan, nan]])
+    """
+    arrays = []
+    for i, seq in enumerate(sequences):
+        a = np.asarray(seq, dtype=dtype)
+        a = a[:, None] if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[0] == 0:
+            raise ValueError(
+                f"sequence {i} has shape {np.shape(seq)}; each sequence must be "
+                "a non-empty array of shape (n_steps_i,) or (n_steps_i, n_features)."
+            )
+        arrays.append(a)
+    if not arrays:
+        raise ValueError("pad_sequences needs at least one sequence.")
+    widths = {a.shape[1] for a in arrays}
+    if len(widths) > 1:
+        raise ValueError(f"sequences have different numbers of features: {sorted(widths)}.")
+    longest = max(a.shape[0] for a in arrays)
+    n_steps = longest if n_steps is None else n_steps
+    if longest > n_steps:
+        raise ValueError(f"a sequence has {longest} steps, more than n_steps={n_steps}.")
+    X = np.full((len(arrays), n_steps, widths.pop()), np.nan, dtype=dtype)
+    for i, a in enumerate(arrays):
+        X[i, : a.shape[0]] = a
+    return X
+
+
+def weighted_mean_scale(X, sample_weight, chunk_rows=4096):
     """Per-feature weighted mean and standard deviation over samples and steps.
+
+    Padding (NaN) is left out. Two passes over row chunks, so the temporary
+    memory is bounded by the chunk.
 
     Parameters
     ----------
@@ -135,9 +219,19 @@ def weighted_mean_scale(X, sample_weight):
     mean, scale : ndarray of shape (n_features,), float64
         ``scale`` is 1 where a feature is constant.
     """
-    w = sample_weight / (sample_weight.sum() * X.shape[1])
-    mean = np.einsum("n,ntd->d", w, X, dtype=np.float64)
-    var = np.einsum("n,ntd->d", w, (X - mean) ** 2, dtype=np.float64)
+
+    def weighted_sums(f):
+        total, weight = np.zeros(X.shape[2]), np.zeros(X.shape[2])
+        for start in range(0, X.shape[0], chunk_rows):
+            rows = slice(start, start + chunk_rows)
+            x = X[rows].astype(np.float64)
+            w = sample_weight[rows, None, None] * ~np.isnan(x)
+            total += np.einsum("ntd,ntd->d", w, np.nan_to_num(f(x)))
+            weight += w.sum(axis=(0, 1))
+        return total / weight
+
+    mean = weighted_sums(lambda x: x)
+    var = weighted_sums(lambda x: (x - mean) ** 2)
     scale = np.sqrt(var)
     scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
     return mean, scale

@@ -50,6 +50,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -68,6 +72,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         max_iter,
         tol,
         max_fun,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        chunk_size,
         random_state,
         warm_start,
         verbose,
@@ -82,6 +90,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.max_iter = max_iter
         self.tol = tol
         self.max_fun = max_fun
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.chunk_size = chunk_size
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose

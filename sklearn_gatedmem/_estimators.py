@@ -66,6 +66,19 @@ _SHARED_DOC = """
         L-BFGS stops when the largest gradient component is below ``tol``.
     max_fun : int, default=15000
         Maximum number of loss+gradient evaluations.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, score it after
+        every L-BFGS iteration, stop when the score has not improved for
+        ``n_iter_no_change`` iterations, and keep the best weights.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Iterations without improvement of the validation score before
+        stopping, when ``early_stopping=True``.
+    chunk_size : int or "auto", default="auto"
+        Samples per chunk when evaluating the full-batch objective and
+        predictions. The result does not depend on it (beyond rounding); it
+        bounds memory. "auto" keeps the work arrays within a fixed budget.
     random_state : int, RandomState instance or None, default=None
         Draws the initial weights. An int makes ``fit`` reproducible bit for
         bit; the fitted model also does not depend on the order of the rows.
@@ -208,6 +221,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         max_iter=200,
         tol=1e-4,
         max_fun=15000,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        chunk_size="auto",
         class_weight=None,
         random_state=None,
         warm_start=False,
@@ -224,6 +241,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             max_iter=max_iter,
             tol=tol,
             max_fun=max_fun,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            chunk_size=chunk_size,
             random_state=random_state,
             warm_start=warm_start,
             verbose=verbose,
@@ -379,6 +400,10 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         max_iter=200,
         tol=1e-4,
         max_fun=15000,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        chunk_size="auto",
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -394,6 +419,10 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             max_iter=max_iter,
             tol=tol,
             max_fun=max_fun,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            chunk_size=chunk_size,
             random_state=random_state,
             warm_start=warm_start,
             verbose=verbose,

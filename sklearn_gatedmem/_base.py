@@ -7,6 +7,8 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
@@ -183,7 +185,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             target_attrs.update(y_mean_=y_mean, y_scale_=y_scale)
         spec = self._make_spec(n_features, Y.shape[1], out_activation, X.dtype, x_mean, x_scale)
         theta0 = self._initial_theta(spec["layout"])
-        theta, n_iter, loss, curve = self._minimize(
+        theta, n_iter, loss, curve, validation = self._minimize(
             theta0, X, lengths, Y, sample_weight, spec
         )
 
@@ -195,6 +197,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.out_activation_ = out_activation
         self.coefs_ = {k: v.copy() for k, v in unpack(theta, spec["layout"]).items()}
         self.n_iter_, self.loss_, self.loss_curve_ = n_iter, loss, curve
+        self.validation_scores_, self.best_validation_score_ = validation or (None, None)
         return self
 
     def _lengths(self, X):
@@ -229,8 +232,36 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return initialize(layout, self.cell, check_random_state(self.random_state))
 
     def _minimize(self, theta0, X, lengths, Y, sample_weight, spec):
-        """SciPy's L-BFGS-B over the flat vector, as MLPClassifier does."""
+        """SciPy's L-BFGS-B over the flat vector, as MLPClassifier does.
+
+        With ``early_stopping``, a held-out split of the rows is scored after
+        every iteration by the callback, on the candidate weights; it raises
+        StopIteration (which SciPy >= 1.11 honours) after ``n_iter_no_change``
+        iterations without a strict improvement, and the best weights are
+        returned.
+
+        Returns
+        -------
+        theta : ndarray of shape (n_params,)
+        n_iter : int
+        loss : float
+            The objective (on the training rows) at ``theta``.
+        curve : list of float
+            The objective after each iteration.
+        validation : tuple of (list of float, float) or None
+            With early stopping, the validation score after each iteration
+            and the best one (that of ``theta``); else None.
+        """
         chunk = _chunk_size(X.shape[1], spec["hidden"], X.dtype.itemsize)
+        monitor = None
+        if self.early_stopping:
+            train, val = self._validation_split(Y, spec["out_activation"])
+            monitor = _ValidationMonitor(
+                X[val], lengths[val], Y[val], sample_weight[val], spec, chunk
+            )
+            X, lengths, Y, sample_weight = (
+                X[train], lengths[train], Y[train], sample_weight[train]
+            )
         ws = {}  # work buffers reused by every evaluation of this fit
         curve, start = [], time.perf_counter()
 
@@ -241,11 +272,22 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         def callback(intermediate_result):
             curve.append(float(intermediate_result.fun))
+            line = f"Iteration {len(curve)}, loss = {curve[-1]:.8f}"
+            if monitor is not None:
+                score = monitor.update(intermediate_result.x, len(curve))
+                line += f", validation score = {score:.6f}"
             if self.verbose:
-                print(
-                    f"Iteration {len(curve)}, loss = {curve[-1]:.8f}, "
-                    f"elapsed {time.perf_counter() - start:.2f}s"
-                )
+                print(f"{line}, elapsed = {time.perf_counter() - start:.2f} s")
+            if monitor is not None and monitor.patience_lost(
+                len(curve), self.n_iter_no_change
+            ):
+                if self.verbose:
+                    print(
+                        "Validation score did not improve for "
+                        f"{self.n_iter_no_change} consecutive iterations. Stopping "
+                        f"at the best, iteration {monitor.best_iter}."
+                    )
+                raise StopIteration
 
         result = minimize(
             fun,
@@ -255,8 +297,51 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             callback=callback,
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
         )
-        n_iter = _check_optimize_result("lbfgs", result, self.max_iter)
-        return result.x, n_iter, float(result.fun), curve
+        if monitor is not None and monitor.stopped:  # SciPy calls it abnormal
+            n_iter = int(result.nit)
+        else:
+            n_iter = _check_optimize_result("lbfgs", result, self.max_iter)
+        if monitor is None:
+            return result.x, n_iter, float(result.fun), curve, None
+        if not monitor.scores:  # converged before a first iteration
+            return result.x, n_iter, float(result.fun), curve, ([], monitor.score(result.x))
+        loss = curve[monitor.best_iter - 1]
+        return monitor.best_theta, n_iter, loss, curve, (monitor.scores, monitor.best_score)
+
+    def _validation_split(self, Y, out_activation):
+        """Indices of the training and held-out rows for early stopping.
+
+        Stratified by class for single-label classification; drawn from
+        ``random_state``, so an int gives the same split every time.
+        """
+        n_rows = Y.shape[0]
+        if out_activation == "softmax":
+            stratify = Y.argmax(axis=1)
+        elif out_activation == "logistic" and Y.shape[1] == 1:
+            stratify = Y[:, 0]
+        else:  # regression and multilabel: not stratified, as in MLP
+            stratify = None
+        n_val = int(np.ceil(self.validation_fraction * n_rows))
+        problem = None
+        if n_val < 2 or n_rows - n_val < 2:
+            problem = f"that leaves {n_val} held-out and {n_rows - n_val} training rows"
+        else:
+            try:
+                return train_test_split(
+                    np.arange(n_rows),
+                    test_size=self.validation_fraction,
+                    stratify=stratify,
+                    random_state=check_random_state(self.random_state),
+                )
+            except ValueError as exc:  # a class too small to stratify
+                problem = f"stratifying by class fails ({exc})"
+        raise ValueError(
+            f"early_stopping=True cannot hold out validation_fraction="
+            f"{self.validation_fraction} of {n_rows} distinct training rows: "
+            f"{problem}. It needs at least 2 rows on each side (and, for a "
+            "classifier, every class on both sides). Use more samples, "
+            "change validation_fraction, or set early_stopping=False."
+        )
 
     # -- predict ----------------------------------------------------------
 
@@ -295,6 +380,60 @@ def _check_hidden_layer_sizes(value):
             f"of positive ints, got {value!r}."
         )
     return tuple(int(s) for s in sizes)
+
+
+class _ValidationMonitor:
+    """Scores held-out rows on candidate weights; keeps the best weights.
+
+    Scoring goes through :func:`_objective.decision`, the prediction path of
+    the estimators, without touching any fitted attribute.
+    """
+
+    def __init__(self, X, lengths, Y, sample_weight, spec, chunk):
+        self.X, self.lengths, self.Y, self.sample_weight = X, lengths, Y, sample_weight
+        self.spec, self.chunk = spec, chunk
+        self.scores, self.best_score, self.best_iter = [], -np.inf, 0
+        self.best_theta, self.stopped = None, False
+
+    def score(self, theta):
+        """The estimator's score of the held-out rows with weights ``theta``."""
+        Z = _objective.decision(theta, self.X, self.spec, self.chunk, self.lengths)
+        return _score_decision(Z, self.Y, self.sample_weight, self.spec["out_activation"])
+
+    def update(self, theta, iteration):
+        """Score ``theta`` after ``iteration``; keep it if strictly better."""
+        score = self.score(theta)
+        self.scores.append(score)
+        best = self.best_score
+        if score > best or (np.isnan(best) and not np.isnan(score)) or iteration == 1:
+            # theta may be SciPy's work array, overwritten by the next step
+            self.best_theta, self.best_score, self.best_iter = theta.copy(), score, iteration
+        return score
+
+    def patience_lost(self, iteration, n_iter_no_change):
+        """True, once, when ``n_iter_no_change`` iterations brought nothing better."""
+        self.stopped = iteration - self.best_iter >= n_iter_no_change
+        return self.stopped
+
+
+def _score_decision(Z, Y, sample_weight, out_activation):
+    """The estimator's ``score`` computed from head outputs ``Z``.
+
+    Accuracy (exact match of all labels) for classifiers, R^2 for regressors,
+    as MLP's ``_score``, on the encoded targets ``Y``: labels map one to one to
+    their encoding (the predicted class is the argmax of a softmax head, or
+    ``z > 0`` for a logistic one), and per-output R^2 does not change under the
+    standardisation of the targets. NaN when ``Z`` is not finite.
+    """
+    if not np.isfinite(Z).all():
+        return np.nan
+    if out_activation == "identity":
+        return float(r2_score(Y, Z, sample_weight=sample_weight))
+    if out_activation == "softmax":
+        hit = Z.argmax(axis=1) == Y.argmax(axis=1)
+    else:
+        hit = ((Z > 0) == (Y > 0.5)).all(axis=1)
+    return float(np.average(hit, weights=sample_weight))
 
 
 def _chunk_size(n_steps, hidden, itemsize):

@@ -1,0 +1,169 @@
+"""Fit orchestration: early stopping on a held-out split, and progress lines."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_gatedmem import LSTMClassifier, LSTMRegressor
+from sklearn_gatedmem._input import canonical_rows
+
+SMALL = dict(hidden_layer_sizes=6, random_state=0)
+
+
+def _sequences(n_samples=150, n_steps=6, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, n_steps, 2))
+    return X, (X[:, :2, 0].sum(axis=1) > 0).astype(int), X[:, :, 0].sum(axis=1)
+
+
+def _held_out(est, X, y):
+    """The rows a fitted binary classifier or single-output regressor held out.
+
+    Fit canonicalises the rows first (distinct X rows: sorted by X alone) and
+    then splits; binary labels and raw targets split as their encodings do.
+    """
+    X2, Y, _ = canonical_rows(
+        X.reshape(len(X), -1), y.reshape(-1, 1).astype(float), np.ones(len(X))
+    )
+    _, val = est._validation_split(Y, est.out_activation_)
+    return X2[val].reshape(-1, *X.shape[1:]), Y[val, 0]
+
+
+def test_without_early_stopping_the_validation_attributes_are_none():
+    X, y, _ = _sequences(60)
+    clf = LSTMClassifier(max_iter=5, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.validation_scores_ is None
+    assert clf.best_validation_score_ is None
+
+
+@pytest.mark.parametrize("Estimator, target", [(LSTMClassifier, 1), (LSTMRegressor, 2)])
+def test_early_stopping_keeps_the_best_iteration(Estimator, target):
+    data = _sequences()
+    X, y = data[0], data[target]
+    patience = 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a halt is no failure
+        est = Estimator(
+            early_stopping=True, n_iter_no_change=patience, max_iter=300, **SMALL
+        ).fit(X, y)
+    scores = est.validation_scores_
+    assert est.n_iter_ < 300
+    assert len(scores) == est.n_iter_ == len(est.loss_curve_)
+    best = int(np.argmax(scores))  # the first best: improvement is strict
+    assert est.best_validation_score_ == scores[best] == max(scores)
+    assert est.n_iter_ == best + 1 + patience  # stopped as soon as patience ran out
+    assert est.loss_ == est.loss_curve_[best]
+    # the kept weights are the best ones, and the score is the estimator's own
+    X_val, y_val = _held_out(est, X, y)
+    assert est.score(X_val, y_val) == pytest.approx(est.best_validation_score_, abs=1e-9)
+    if best + 1 < est.n_iter_:
+        last = Estimator(
+            early_stopping=True, n_iter_no_change=1000, max_iter=est.n_iter_, **SMALL
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            last.fit(X, y)
+        assert last.validation_scores_ == scores  # same split, same path
+
+
+def test_early_stopping_stops_fitting_noise_early():
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(120, 5, 1))
+    y = rng.randint(2, size=120)  # nothing to learn: held-out accuracy stalls
+    clf = LSTMClassifier(
+        hidden_layer_sizes=16, early_stopping=True, n_iter_no_change=5,
+        max_iter=500, random_state=0,
+    ).fit(X, y)
+    assert clf.n_iter_ < 100
+    assert clf.best_validation_score_ < 0.85
+
+
+def test_validation_split_is_stratified_and_reproducible():
+    Y = np.zeros((100, 1))
+    Y[:20] = 1  # 20 % positives
+    clf = LSTMClassifier(early_stopping=True, validation_fraction=0.25, random_state=3)
+    train, val = clf._validation_split(Y, "logistic")
+    assert len(val) == 25 and len(train) == 75
+    assert Y[val].sum() == 5  # 20 % of the held-out rows too
+    again, _ = clf._validation_split(Y, "logistic")
+    np.testing.assert_array_equal(train, again)
+    other, _ = clf.set_params(random_state=4)._validation_split(Y, "logistic")
+    assert not np.array_equal(np.sort(train), np.sort(other))
+
+
+def test_early_stopping_does_not_depend_on_row_order():
+    X, y, _ = _sequences(80)
+    order = np.random.RandomState(0).permutation(len(X))
+    kwargs = dict(early_stopping=True, n_iter_no_change=3, max_iter=40, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = LSTMClassifier(**kwargs).fit(X, y)
+        b = LSTMClassifier(**kwargs).fit(X[order], y[order])
+    assert a.validation_scores_ == b.validation_scores_
+    for name in a.coefs_:
+        np.testing.assert_array_equal(a.coefs_[name], b.coefs_[name])
+
+
+def test_early_stopping_multilabel_and_multioutput():
+    X, y, total = _sequences(80)
+    multilabel = np.column_stack([y, X[:, -1, 1] > 0]).astype(int)
+    clf = LSTMClassifier(early_stopping=True, n_iter_no_change=3, max_iter=30, **SMALL)
+    reg = LSTMRegressor(early_stopping=True, n_iter_no_change=3, max_iter=30, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, multilabel)
+        reg.fit(X, np.column_stack([total, -2 * total]))
+    for est in (clf, reg):
+        assert len(est.validation_scores_) == est.n_iter_
+        assert np.isfinite(est.best_validation_score_)
+
+
+@pytest.mark.parametrize(
+    "n_samples, y, match",
+    [
+        (10, None, "1 held-out"),  # 10 % of 10 rows is 1 row
+        (30, np.r_[np.zeros(15), np.ones(14), 2], "stratifying by class"),
+    ],
+)
+def test_too_few_rows_for_a_split_is_a_clear_error(n_samples, y, match):
+    X, y_default, _ = _sequences(n_samples)
+    y = y_default if y is None else y
+    with pytest.raises(ValueError, match=f"early_stopping=True.*{match}"):
+        LSTMClassifier(early_stopping=True, **SMALL).fit(X, y)
+
+
+def test_silent_by_default(capsys):
+    X, _, total = _sequences(40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        LSTMRegressor(max_iter=3, early_stopping=True, **SMALL).fit(X, total)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_prints_one_line_per_iteration(capsys, early_stopping):
+    X, y, _ = _sequences(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = LSTMClassifier(
+            verbose=1, early_stopping=early_stopping, n_iter_no_change=2,
+            max_iter=6, **SMALL,
+        ).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    progress = [line for line in lines if line.startswith("Iteration ")]
+    assert len(progress) == clf.n_iter_
+    number = r"[-+]?\d+\.\d+"
+    score = rf", validation score = {number}" if early_stopping else ""
+    pattern = rf"Iteration (\d+), loss = {number}{score}, elapsed = {number} s"
+    for i, line in enumerate(progress, start=1):
+        match = re.fullmatch(pattern, line)
+        assert match, line
+        assert int(match.group(1)) == i
+    if early_stopping and clf.n_iter_ < 6:
+        assert "did not improve" in lines[-1]

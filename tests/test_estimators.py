@@ -1,0 +1,644 @@
+"""LSTMClassifier and LSTMRegressor beyond scikit-learn's common checks:
+memory, input layouts and types, errors, fitted state, reproducibility,
+warm start, the loss curve, probabilities, model selection."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
+
+from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective
+
+SMALL = dict(hidden_layer_sizes=4, max_iter=8, random_state=0)
+quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _sequences(n_samples=40, n_steps=6, n_features=2, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, n_steps, n_features))
+    y = (X[:, 0, 0] + 0.5 * X[:, 1, -1] > 0).astype(int)
+    return X, y
+
+
+def _coefs_bytes(est):
+    return {k: v.tobytes() for k, v in est.coefs_.items()}
+
+
+# -- (a) memory -------------------------------------------------------------
+
+
+def _memory_task(n_samples, seed, n_signal=3, n_noise=21):
+    """The class is the sign of the first steps; then only noise follows."""
+    rng = np.random.RandomState(seed)
+    y = rng.randint(2, size=n_samples)
+    signal = (2 * y - 1)[:, None] * rng.uniform(0.5, 1.5, size=(n_samples, n_signal))
+    noise = rng.normal(size=(n_samples, n_noise))
+    return np.hstack([signal, noise])[:, :, None], y
+
+
+@quiet
+@pytest.mark.parametrize("cell", ["lstm", "gated_memory"])
+def test_remembers_the_start_of_long_sequences(cell):
+    X, y = _memory_task(200, seed=0)
+    X_test, y_test = _memory_task(400, seed=1)
+    assert X.shape[1] == 24
+    # the last step alone carries nothing: a linear model on it is at chance
+    last = LogisticRegression().fit(X[:, -1], y)
+    assert last.score(X_test[:, -1], y_test) <= 0.65
+    clf = LSTMClassifier(hidden_layer_sizes=6, cell=cell, max_iter=100, random_state=0)
+    clf.fit(X, y)
+    accuracy = clf.score(X_test, y_test)
+    print(f"memory task, {cell}: held-out accuracy {accuracy:.3f}")
+    assert accuracy >= 0.9
+
+
+# -- (b) 2-D step-major equals 3-D ------------------------------------------
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_2d_with_n_steps_equals_3d(Estimator):
+    X, y = _sequences(n_steps=5, n_features=3)
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    est3 = Estimator(**SMALL).fit(X, target)
+    est2 = Estimator(n_steps=5, **SMALL).fit(X.reshape(len(X), -1), target)
+    assert (est2.n_steps_, est2.n_step_features_) == (5, 3)
+    assert (est3.n_steps_, est3.n_step_features_) == (5, 3)
+    assert est2.n_features_in_ == est3.n_features_in_ == 15
+    assert _coefs_bytes(est2) == _coefs_bytes(est3)
+    np.testing.assert_array_equal(est2.predict(X.reshape(len(X), -1)), est3.predict(X))
+    # a model fitted on either layout reads the other layout too
+    np.testing.assert_array_equal(est3.predict(X.reshape(len(X), -1)), est3.predict(X))
+    np.testing.assert_array_equal(est2.predict(X), est2.predict(X.reshape(len(X), -1)))
+
+
+@quiet
+def test_2d_without_n_steps_is_univariate():
+    X, y = _sequences(n_features=1)
+    a = LSTMClassifier(**SMALL).fit(X[:, :, 0], y)
+    b = LSTMClassifier(**SMALL).fit(X, y)
+    assert (a.n_steps_, a.n_step_features_) == (6, 1)
+    assert _coefs_bytes(a) == _coefs_bytes(b)
+
+
+# -- (c) input types --------------------------------------------------------
+
+
+@quiet
+def test_dataframe_sets_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = _sequences(n_steps=3, n_features=2)
+    columns = [f"t{t}_f{j}" for t in range(3) for j in range(2)]
+    df = pd.DataFrame(X.reshape(len(X), -1), columns=columns)
+    clf = LSTMClassifier(n_steps=3, **SMALL).fit(df, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, columns)
+    ref = LSTMClassifier(n_steps=3, **SMALL).fit(X.reshape(len(X), -1), y)
+    assert _coefs_bytes(clf) == _coefs_bytes(ref)
+    np.testing.assert_array_equal(clf.predict_proba(df), ref.predict_proba(X))
+
+
+@quiet
+def test_list_input_and_int_input():
+    X, y = _sequences()
+    ref = LSTMClassifier(**SMALL).fit(X, y)
+    from_list = LSTMClassifier(**SMALL).fit(X.tolist(), y.tolist())
+    assert _coefs_bytes(from_list) == _coefs_bytes(ref)
+    np.testing.assert_array_equal(from_list.predict(X.tolist()), ref.predict(X))
+
+    X_int = np.round(3 * X).astype(np.int64)
+    as_int = LSTMClassifier(**SMALL).fit(X_int, y)
+    as_float = LSTMClassifier(**SMALL).fit(X_int.astype(np.float64), y)
+    assert _coefs_bytes(as_int) == _coefs_bytes(as_float)
+    np.testing.assert_array_equal(as_int.predict_proba(X_int), as_float.predict_proba(X_int))
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_float32_input_computes_in_float32(Estimator, monkeypatch):
+    X, y = _sequences()
+    target = y if Estimator is LSTMClassifier else X[:, :, 1].sum(axis=1)
+    dtypes = []
+    original = _objective.loss_grad
+
+    def spy(theta, X, *args, **kwargs):
+        dtypes.append(X.dtype)
+        loss, grad = original(theta, X, *args, **kwargs)
+        assert grad.dtype == np.float64
+        return loss, grad
+
+    monkeypatch.setattr(_objective, "loss_grad", spy)
+    est = Estimator(**SMALL).fit(X.astype(np.float32), target)
+    assert dtypes and set(dtypes) == {np.dtype(np.float32)}
+    for v in est.coefs_.values():
+        assert v.dtype == np.float64  # L-BFGS works on float64 parameters
+    pred = est.predict(X.astype(np.float32))
+    assert np.all(np.isfinite(pred))
+    if Estimator is LSTMClassifier:
+        proba = est.predict_proba(X.astype(np.float32))
+        assert proba.dtype == np.float64 and np.all(np.isfinite(proba))
+        np.testing.assert_allclose(proba, est.predict_proba(X), atol=1e-4)
+
+
+@quiet
+def test_fortran_ordered_and_read_only_memmaps(tmp_path):
+    X, y = _sequences()
+    ref = LSTMClassifier(**SMALL).fit(X, y)
+    fortran = LSTMClassifier(**SMALL).fit(np.asfortranarray(X), y)
+    assert _coefs_bytes(fortran) == _coefs_bytes(ref)
+
+    np.save(tmp_path / "X.npy", X)
+    X_np_load = np.load(tmp_path / "X.npy", mmap_mode="r")
+    assert not X_np_load.flags.writeable
+    loaded = LSTMClassifier(**SMALL).fit(X_np_load, y)
+    assert _coefs_bytes(loaded) == _coefs_bytes(ref)
+    np.testing.assert_array_equal(loaded.predict_proba(X_np_load), ref.predict_proba(X))
+
+    raw = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="w+", shape=X.shape)
+    raw[:] = X
+    raw.flush()
+    del raw
+    X_mm = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="r", shape=X.shape)
+    mapped = LSTMClassifier(**SMALL).fit(X_mm, y)
+    assert _coefs_bytes(mapped) == _coefs_bytes(ref)
+    np.testing.assert_array_equal(mapped.predict(X_mm), ref.predict(X))
+    np.testing.assert_array_equal(np.asarray(X_mm), X)  # never written
+
+
+# -- (d) errors -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_sparse_input_is_a_type_error(Estimator):
+    X, y = _sequences()
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        Estimator(**SMALL).fit(sparse.csr_matrix(X.reshape(len(X), -1)), y)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_a_value_error(value):
+    X, y = _sequences()
+    X[3, 2, 1] = value
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        LSTMClassifier(**SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        LSTMClassifier(**SMALL).fit(X.reshape(len(X), -1), y)
+
+
+def test_non_finite_at_predict_is_a_value_error():
+    X, y = _sequences()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = LSTMClassifier(**SMALL).fit(X, y)
+    X[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(X)
+
+
+@pytest.mark.parametrize("shape", [(0, 6, 2), (0, 12)])
+def test_empty_input_is_a_value_error(shape):
+    with pytest.raises(ValueError, match="0 sample"):
+        LSTMClassifier(**SMALL).fit(np.empty(shape), np.empty(0))
+
+
+@quiet
+def test_wrong_width_at_predict():
+    X, y = _sequences()
+    clf = LSTMClassifier(**SMALL).fit(X.reshape(len(X), -1), y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(np.zeros((3, 11)))
+
+
+@quiet
+@pytest.mark.parametrize(
+    "shape", [(3, 5, 2), (3, 6, 3), (3, 4, 3), (3, 3, 4)],
+    ids=["fewer_steps", "more_features", "same_width_other_layout", "same_width_2"],
+)
+def test_wrong_3d_layout_at_predict_mentions_steps(shape):
+    X, y = _sequences(n_steps=6, n_features=2)
+    clf = LSTMClassifier(**SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="steps"):
+        clf.predict(np.zeros(shape))
+
+
+def test_n_steps_not_dividing_width_fails_in_fit_only():
+    X, y = _sequences(n_steps=5, n_features=2)
+    clf = LSTMClassifier(n_steps=3, **SMALL)  # no error here
+    clf.set_params(n_steps=4)  # nor here
+    assert clf.get_params()["n_steps"] == 4
+    with pytest.raises(ValueError, match="n_steps=4 does not divide the 10 columns"):
+        clf.fit(X.reshape(len(X), -1), y)
+
+
+def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
+    X, y = _sequences(n_steps=5)
+    with pytest.raises(ValueError, match="n_steps"):
+        LSTMClassifier(n_steps=4, **SMALL).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("alpha", -1),
+        ("cell", "gru"),
+        ("hidden_layer_sizes", (0,)),
+        ("hidden_layer_sizes", ()),
+        ("hidden_layer_sizes", 0),
+        ("hidden_layer_sizes", (4, -2)),
+        ("max_iter", 0),
+        ("tol", -1.0),
+        ("max_fun", 0),
+        ("n_steps", 0),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(Estimator, param, value):
+    X, y = _sequences()
+    est = Estimator(**{**SMALL, param: value})  # no validation in __init__
+    assert est.get_params()[param] == value
+    with pytest.raises(ValueError, match=param):
+        est.fit(X, y)
+    assert not hasattr(est, "coefs_")
+
+
+def test_single_class_is_a_value_error_mentioning_class():
+    X, _ = _sequences()
+    with pytest.raises(ValueError, match="class"):
+        LSTMClassifier(**SMALL).fit(X, np.ones(len(X), dtype=int))
+
+
+def test_zero_total_sample_weight_is_a_value_error():
+    X, y = _sequences()
+    with pytest.raises(ValueError):
+        LSTMClassifier(**SMALL).fit(X, y, sample_weight=np.zeros(len(X)))
+
+
+# -- (e) a failed fit leaves no fitted state --------------------------------
+
+
+FAILING_FITS = {
+    "single_class": lambda X, y: (X, np.zeros_like(y)),
+    "nan": lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y),
+    "n_steps_mismatch_3d": None,  # set n_steps that disagrees with the 3-D input
+    "other_width_single_class": lambda X, y: (X[:, :4], np.zeros_like(y)),
+}
+
+
+def _failing_fit(est, name, X, y):
+    if name == "n_steps_mismatch_3d":
+        est.set_params(n_steps=X.shape[1] + 1)
+        try:
+            est.fit(X, y)
+        finally:
+            est.set_params(n_steps=None)
+    else:
+        est.fit(*FAILING_FITS[name](X, y))
+
+
+@pytest.mark.parametrize("name", list(FAILING_FITS))
+def test_fresh_estimator_whose_fit_failed_is_not_fitted(name):
+    X, y = _sequences()
+    clf = LSTMClassifier(**SMALL)
+    with pytest.raises(ValueError):
+        _failing_fit(clf, name, X, y)
+    for method in (clf.predict, clf.predict_proba):
+        with pytest.raises(NotFittedError):
+            method(X)
+
+
+@quiet
+@pytest.mark.parametrize("name", list(FAILING_FITS))
+def test_failed_refit_leaves_no_half_fitted_state(name):
+    """After a failed refit, the estimator is either not fitted at all or the
+    previous model, whole; never a mix of the two fits."""
+    X, y = _sequences()
+    clf = LSTMClassifier(**SMALL).fit(X, y)
+    before = clf.predict_proba(X)
+    X_other, y_other = _sequences(n_steps=4, n_features=2, seed=1)
+    with pytest.raises(ValueError):
+        _failing_fit(clf, name, X_other, y_other)
+    try:
+        after = clf.predict_proba(X)
+    except NotFittedError:
+        return
+    np.testing.assert_array_equal(after, before)
+
+
+# -- (f) reproducibility ----------------------------------------------------
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+@pytest.mark.parametrize("cell", ["lstm", "gated_memory"])
+def test_same_random_state_same_coefs(Estimator, cell):
+    X, y = _sequences()
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    a = Estimator(cell=cell, **SMALL).fit(X, target)
+    b = Estimator(cell=cell, **SMALL).fit(X, target)
+    assert _coefs_bytes(a) == _coefs_bytes(b)
+    assert a.loss_curve_ == b.loss_curve_
+    c = Estimator(cell=cell, **{**SMALL, "random_state": 1}).fit(X, target)
+    assert _coefs_bytes(c) != _coefs_bytes(a)
+    # a RandomState instance with the same seed draws the same start
+    d = Estimator(cell=cell, **{**SMALL, "random_state": np.random.RandomState(0)})
+    assert _coefs_bytes(d.fit(X, target)) == _coefs_bytes(a)
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_row_order_does_not_matter(Estimator):
+    X, y = _sequences(n_samples=50)
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    sw = np.random.RandomState(3).uniform(0.5, 2.0, size=len(X))
+    ref = Estimator(**SMALL).fit(X, target, sample_weight=sw)
+    for seed in range(3):
+        perm = np.random.RandomState(seed).permutation(len(X))
+        est = Estimator(**SMALL).fit(X[perm], target[perm], sample_weight=sw[perm])
+        assert _coefs_bytes(est) == _coefs_bytes(ref)
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_integer_sample_weight_equals_repeated_rows(Estimator):
+    X, y = _sequences(n_samples=30)
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    counts = np.random.RandomState(0).randint(0, 4, size=len(X))
+    counts[:2] = [1, 2]
+    weighted = Estimator(**SMALL).fit(X, target, sample_weight=counts)
+    rep = np.repeat(np.arange(len(X)), counts)
+    repeated = Estimator(**SMALL).fit(X[rep], target[rep])
+    assert _coefs_bytes(weighted) == _coefs_bytes(repeated)
+    np.testing.assert_array_equal(weighted.x_mean_, repeated.x_mean_)
+    # and weights do something
+    unweighted = Estimator(**SMALL).fit(X, target)
+    assert _coefs_bytes(unweighted) != _coefs_bytes(weighted)
+
+
+@quiet
+def test_chunk_size_does_not_change_predictions():
+    X, y = _sequences(n_samples=25)
+    clf = LSTMClassifier(**SMALL).fit(X, y)
+    ref = clf.predict_proba(X)
+    for chunk in (1, 4, 25, 100):
+        clf.set_params(chunk_size=chunk)
+        np.testing.assert_allclose(clf.predict_proba(X), ref, rtol=1e-12, atol=1e-14)
+
+
+@quiet
+def test_chunk_size_barely_changes_the_fit():
+    """Chunks change only the summation order of the objective."""
+    X, y = _sequences(n_samples=25)
+    ref = LSTMClassifier(**SMALL).fit(X, y)
+    chunked = LSTMClassifier(chunk_size=7, **SMALL).fit(X, y)
+    assert chunked.n_iter_ == ref.n_iter_
+    for name, value in ref.coefs_.items():
+        np.testing.assert_allclose(chunked.coefs_[name], value, rtol=1e-7, atol=1e-9)
+
+
+# -- (g) warm start ---------------------------------------------------------
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_warm_start_continues(Estimator, monkeypatch):
+    X, y = _sequences()
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    est = Estimator(hidden_layer_sizes=4, max_iter=1, random_state=0, warm_start=True)
+    starts = []
+    original = _objective.loss_grad
+
+    def spy(theta, *args, **kwargs):
+        starts.append(theta.copy())
+        return original(theta, *args, **kwargs)
+
+    monkeypatch.setattr(_objective, "loss_grad", spy)
+    losses = []
+    for _ in range(5):
+        previous = None
+        if hasattr(est, "coefs_"):
+            previous = np.concatenate([v.ravel() for v in est.coefs_.values()])
+        starts.clear()
+        est.fit(X, target)
+        if previous is not None:  # the first evaluation is at the last solution
+            np.testing.assert_array_equal(starts[0], previous)
+        losses.append(est.loss_)
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    # a cold start with max_iter=1 stays at the first loss
+    cold = Estimator(hidden_layer_sizes=4, max_iter=1, random_state=0).fit(X, target)
+    cold_again = clone(cold).fit(X, target)
+    assert cold.loss_ == cold_again.loss_ == losses[0]
+
+
+@quiet
+def test_warm_start_with_other_classes_is_a_value_error():
+    X, y = _sequences()
+    clf = LSTMClassifier(warm_start=True, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="classes"):
+        clf.fit(X, y + 1)
+
+
+# -- (h) loss curve and convergence -----------------------------------------
+
+
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_loss_curve_and_convergence_warning(Estimator):
+    X, y = _sequences()
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    with pytest.warns(ConvergenceWarning):
+        est = Estimator(hidden_layer_sizes=4, max_iter=6, tol=0, random_state=0)
+        est.fit(X, target)
+    assert est.n_iter_ == 6
+    curve = est.loss_curve_
+    assert len(curve) == est.n_iter_
+    assert all(np.isfinite(curve))
+    assert curve[-1] <= curve[0]
+    # L-BFGS-B with its line search never accepts an increase
+    assert all(b <= a for a, b in zip(curve, curve[1:])), curve
+    assert est.loss_ == pytest.approx(curve[-1], rel=1e-12)
+
+
+def test_no_convergence_warning_when_converged():
+    X, y = _sequences()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = LSTMClassifier(hidden_layer_sizes=3, max_iter=500, tol=1e-2, random_state=0)
+        clf.fit(X, y)
+    assert clf.n_iter_ < 500
+    assert len(clf.loss_curve_) == clf.n_iter_
+
+
+# -- (i) classifier outputs -------------------------------------------------
+
+
+@quiet
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+def test_predict_proba(task):
+    X, _ = _sequences(n_samples=45)
+    if task == "binary":
+        y = (X[:, 0, 0] > 0).astype(int)
+        n_classes = 2
+    elif task == "multiclass":
+        y = np.digitize(X[:, 0, 0], [-0.4, 0.4])
+        n_classes = 3
+    else:
+        y = np.c_[X[:, 0, 0] > 0, X[:, 1, 1] > 0, X[:, 0, 1] > 0.5].astype(int)
+        n_classes = 3
+    clf = LSTMClassifier(**SMALL).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), n_classes)
+    assert np.all((proba >= 0) & (proba <= 1))
+    log_proba = clf.predict_log_proba(X)
+    assert log_proba.shape == proba.shape
+    finite = np.isfinite(log_proba)
+    assert finite.mean() > 0.9
+    np.testing.assert_allclose(log_proba[finite], np.log(proba[finite]), rtol=1e-10, atol=1e-12)
+    pred = clf.predict(X)
+    if task == "multilabel":
+        assert pred.shape == (len(X), 3)
+        assert np.all((proba > 0) & (proba < 1))
+        np.testing.assert_array_equal(pred, (proba > 0.5).astype(int))
+        np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    else:
+        assert pred.shape == (len(X),)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+        np.testing.assert_array_equal(pred, clf.classes_[proba.argmax(axis=1)])
+        np.testing.assert_array_equal(clf.classes_, np.arange(n_classes))
+
+
+@quiet
+def test_saturated_multilabel_probabilities_stay_inside_0_1():
+    X, _ = _sequences(n_samples=30)
+    y = np.c_[X[:, 0, 0] > 0, X[:, 1, 1] > 0].astype(int)
+    clf = LSTMClassifier(**SMALL).fit(X, y)
+    clf.coefs_["head.b"][:] = [800.0, -800.0]  # saturate both labels
+    proba = clf.predict_proba(X)
+    assert np.all((proba > 0) & (proba < 1))
+    assert np.all(np.isfinite(clf.predict_log_proba(X)))
+
+
+@quiet
+def test_string_labels():
+    X, y = _sequences()
+    labels = np.array(["cat", "dog"])[y]
+    clf = LSTMClassifier(**SMALL).fit(X, labels)
+    np.testing.assert_array_equal(clf.classes_, ["cat", "dog"])
+    assert set(clf.predict(X)) <= {"cat", "dog"}
+    ref = LSTMClassifier(**SMALL).fit(X, y)
+    np.testing.assert_array_equal(clf.predict(X), np.array(["cat", "dog"])[ref.predict(X)])
+    three = np.array(["a", "b", "c"])[np.digitize(X[:, 0, 0], [-0.4, 0.4])]
+    clf3 = LSTMClassifier(**SMALL).fit(X, three)
+    assert set(clf3.predict(X)) <= {"a", "b", "c"}
+    assert clf3.predict_proba(X).shape == (len(X), 3)
+
+
+@quiet
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 1.0, 1: 3.0}])
+def test_class_weight_is_a_sample_weight(class_weight):
+    X, _ = _sequences(n_samples=40)
+    y = (X[:, 0, 0] > 0.9).astype(int)  # imbalanced
+    assert 0.1 < y.mean() < 0.4
+    weighted = LSTMClassifier(class_weight=class_weight, **SMALL).fit(X, y)
+    sw = compute_sample_weight(class_weight, y)
+    explicit = LSTMClassifier(**SMALL).fit(X, y, sample_weight=sw)
+    assert _coefs_bytes(weighted) == _coefs_bytes(explicit)
+    plain = LSTMClassifier(**SMALL).fit(X, y)
+    assert _coefs_bytes(plain) != _coefs_bytes(weighted)
+    # it shifts predictions towards the minority class
+    assert weighted.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean()
+
+
+def test_class_weight_with_multilabel_is_a_value_error():
+    X, _ = _sequences()
+    y = np.c_[X[:, 0, 0] > 0, X[:, 1, 1] > 0].astype(int)
+    with pytest.raises(ValueError, match="class_weight"):
+        LSTMClassifier(class_weight="balanced", **SMALL).fit(X, y)
+
+
+# -- (j) regressor shapes ---------------------------------------------------
+
+
+@quiet
+@pytest.mark.parametrize("n_outputs", [None, 1, 2])
+def test_regressor_output_shapes(n_outputs):
+    X, _ = _sequences()
+    base = 50 + 10 * X[:, :, 0].sum(axis=1)
+    if n_outputs is None:
+        y = base
+    else:
+        y = np.c_[base, -3 * X[:, 0, 1]][:, :n_outputs]
+    reg = LSTMRegressor(**SMALL).fit(X, y)
+    pred = reg.predict(X)
+    assert pred.shape == y.shape
+    assert np.all(np.isfinite(pred))
+    # predictions are mapped back to the scale of y
+    assert abs(np.mean(pred[..., 0] if pred.ndim > 1 else pred) - base.mean()) < 5
+    assert reg.y_mean_.shape == reg.y_scale_.shape == (reg.n_outputs_,)
+
+
+@quiet
+def test_regressor_learns_a_sum():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 8, 1))
+    y = X[:, :, 0].sum(axis=1)
+    reg = LSTMRegressor(hidden_layer_sizes=6, max_iter=150, random_state=0).fit(X[:80], y[:80])
+    assert reg.score(X[80:], y[80:]) > 0.8
+
+
+# -- (k) model selection, clone, pickle, parameters -------------------------
+
+
+@quiet
+def test_grid_search_over_a_pipeline():
+    X, y = _sequences(n_samples=36, n_steps=4, n_features=2)
+    pipe = make_pipeline(StandardScaler(), LSTMClassifier(n_steps=4, **SMALL))
+    search = GridSearchCV(pipe, {"lstmclassifier__alpha": [1e-4, 1e-2]}, cv=2)
+    search.fit(X.reshape(len(X), -1), y)
+    assert search.best_params_["lstmclassifier__alpha"] in (1e-4, 1e-2)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.predict(X.reshape(len(X), -1)).shape == (len(X),)
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_clone_and_pickle_round_trip(Estimator):
+    X, y = _sequences()
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    est = Estimator(**SMALL).fit(X, target)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.predict(X), est.predict(X))
+    if Estimator is LSTMClassifier:
+        np.testing.assert_array_equal(restored.predict_proba(X), est.predict_proba(X))
+    cloned = clone(est)
+    assert not hasattr(cloned, "coefs_")
+    assert cloned.get_params() == est.get_params()
+    cloned.fit(X, target)
+    np.testing.assert_array_equal(cloned.predict(X), est.predict(X))
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_fit_does_not_modify_parameters(Estimator):
+    X, y = _sequences()
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    kwargs = dict(hidden_layer_sizes=[3, 2], max_iter=3, random_state=np.random.RandomState(0))
+    if Estimator is LSTMClassifier:
+        kwargs["class_weight"] = {0: 1.0, 1: 2.0}
+    est = Estimator(**kwargs)
+    before = {k: (v, repr(v)) for k, v in est.get_params().items()}
+    est.fit(X, target)
+    after = est.get_params()
+    assert set(after) == set(before)
+    for k, (value, text) in before.items():
+        assert after[k] is value, k
+        if k != "random_state":  # a RandomState instance is consumed by design
+            assert repr(after[k]) == text, k
+    assert est.hidden_layer_sizes == [3, 2]

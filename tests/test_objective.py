@@ -1,0 +1,324 @@
+"""The loss and gradient handed to L-BFGS, checked by central differences over
+the whole packed parameter vector (the test that matters for an L-BFGS model),
+and its invariances: chunking, the decision path, the penalty, float32."""
+
+import numpy as np
+import pytest
+
+from sklearn_gatedmem import _objective, _params
+
+N, T, D, H = 5, 4, 2, 3
+X_MEAN = np.array([2.5, -1.0])
+X_SCALE = np.array([1.5, 0.7])
+
+# out_activation, n_outputs
+OUTPUTS = [
+    ("identity", 1),
+    ("identity", 2),
+    ("logistic", 1),  # binary
+    ("logistic", 3),  # multilabel
+    ("softmax", 3),  # multiclass
+]
+CELL_NAMES = ["lstm", "gated_memory"]
+HIDDEN = [(H,), (H, 2)]
+
+WORST = {}  # worst relative error of the gradient checks, by test
+
+
+def _targets(kind, K, rng, n=N):
+    if kind == "identity":
+        return rng.normal(size=(n, K))
+    if kind == "logistic":
+        Y = rng.randint(2, size=(n, K)).astype(float)
+        Y[0] = 1 - Y[1]  # both labels present in every column
+        return Y
+    return np.eye(K)[rng.randint(K, size=n)]
+
+
+def _problem(cell, hidden, kind, K, n_directions=1, pooling="last", seed=0,
+             dtype=np.float64, n=N):
+    """A tiny problem off the trivial regime: raw X around X_MEAN, perturbed
+    initial weights, non-uniform sample weights."""
+    rng = np.random.RandomState(seed)
+    X = X_MEAN + X_SCALE * rng.normal(size=(n, T, D)) * 1.3 + 0.2
+    Y = _targets(kind, K, rng, n)
+    sw = rng.uniform(0.2, 2.0, size=n)
+    layout = _params.make_layout(cell, D, hidden, K, n_directions)
+    theta = _params.initialize(layout, cell, np.random.RandomState(seed))
+    theta += 0.5 * rng.normal(size=theta.shape)
+    spec = _objective.make_spec(
+        cell, hidden, kind, layout, dtype, X_MEAN, X_SCALE,
+        n_directions=n_directions, pooling=pooling,
+    )
+    return theta, X.astype(dtype), Y, sw, spec
+
+
+def _numeric_grad(f, theta, eps=1e-6):
+    grad = np.empty_like(theta)
+    for i in range(theta.size):
+        plus, minus = theta.copy(), theta.copy()
+        plus[i] += eps
+        minus[i] -= eps
+        grad[i] = (f(plus) - f(minus)) / (2 * eps)
+    return grad
+
+
+def _check_gradient(theta, X, Y, sw, alpha, spec, chunk, lengths=None, key=None):
+    def f(t):
+        return _objective.loss_grad(t, X, Y, sw, alpha, spec, chunk, lengths=lengths)[0]
+
+    loss, grad = _objective.loss_grad(theta, X, Y, sw, alpha, spec, chunk, lengths=lengths)
+    assert np.isfinite(loss)
+    assert grad.shape == theta.shape and grad.dtype == np.float64
+    numeric = _numeric_grad(f, theta)
+    rel = np.linalg.norm(numeric - grad) / np.linalg.norm(numeric + grad)
+    WORST[key] = rel
+    print(f"gradient check {key}: relative error {rel:.3e}")
+    # every block of the vector gets a non-trivial gradient
+    for name, g in _params.unpack(grad, spec["layout"]).items():
+        assert np.any(np.abs(g) > 1e-8), name
+    assert rel <= 1e-6, rel
+    return rel
+
+
+@pytest.mark.parametrize("kind, K", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN, ids=["1layer", "2layers"])
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_gradient_matches_finite_differences(cell, hidden, kind, K):
+    theta, X, Y, sw, spec = _problem(cell, hidden, kind, K)
+    _check_gradient(theta, X, Y, sw, 0.3, spec, 2, key=(cell, hidden, kind, K))
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("n_directions", [1, 2])
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_gradient_bidirectional_pooling_variable_length(cell, n_directions, pooling):
+    """The other read-outs of the core, on NaN-padded sequences of their own
+    lengths, also over the whole vector."""
+    hidden = (H, 2) if n_directions == 1 else (2, 2)
+    theta, X, Y, sw, spec = _problem(
+        cell, hidden, "softmax", 3, n_directions=n_directions, pooling=pooling, seed=3
+    )
+    lengths = _pad(X)
+    _check_gradient(
+        theta, X, Y, sw, 0.3, spec, 3, lengths=lengths,
+        key=(cell, n_directions, pooling, "varlen"),
+    )
+
+
+def _pad(X):
+    """NaN-pad the rows of X to lengths of their own; return the lengths."""
+    lengths = np.array([4, 2, 3, 1, 4])
+    for n, length in enumerate(lengths):
+        X[n, length:] = np.nan
+    return lengths
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_padding_values_and_chunks_do_not_matter(pooling):
+    """Bidirectional and variable-length: chunking changes nothing, and what
+    is in the padding never reaches the result."""
+    theta, X, Y, sw, spec = _problem(
+        "lstm", (2, 2), "logistic", 2, n_directions=2, pooling=pooling, seed=12
+    )
+    lengths = _pad(X)
+    loss_ref, grad_ref = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, N, lengths=lengths)
+    for chunk in (1, 2, 3):
+        loss, grad = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, chunk, lengths=lengths)
+        assert loss == pytest.approx(loss_ref, rel=1e-12)
+        assert np.linalg.norm(grad - grad_ref) <= 1e-12 * np.linalg.norm(grad_ref)
+    X_junk = np.where(np.isnan(X), 123.0, X)
+    loss, grad = _objective.loss_grad(theta, X_junk, Y, sw, 0.1, spec, 2, lengths=lengths)
+    assert loss == pytest.approx(loss_ref, rel=1e-12)
+    assert np.linalg.norm(grad - grad_ref) <= 1e-12 * np.linalg.norm(grad_ref)
+    # a sequence cut to its real steps alone gives its own decision
+    Z = _objective.decision(theta, X, spec, 2, lengths)
+    for n in range(N):
+        Z_n = _objective.decision(theta, X[n : n + 1, : lengths[n]], spec, 1)
+        np.testing.assert_allclose(Z_n[0], Z[n], rtol=1e-12, atol=1e-13)
+
+
+def test_worst_gradient_error_is_recorded(capsys):
+    """Summarises the checks that ran before it in this module (running one
+    when it runs alone)."""
+    if not WORST:
+        test_gradient_matches_finite_differences("lstm", (H,), "softmax", 3)
+    key, worst = max(WORST.items(), key=lambda kv: kv[1])
+    with capsys.disabled():
+        print(f"\nworst gradient-check relative error {worst:.3e} at {key}")
+    assert worst <= 1e-6
+
+
+@pytest.mark.parametrize("kind, K", OUTPUTS)
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_result_does_not_depend_on_chunk_size(cell, kind, K):
+    theta, X, Y, sw, spec = _problem(cell, (H, 2), kind, K, seed=1)
+    ws = {}
+    loss_ref, grad_ref = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, N)
+    # uneven chunks (a smaller last chunk) and one shared work-buffer dict
+    for chunk in (1, 2, 3, N, 100):
+        loss, grad = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, chunk, ws)
+        assert loss == pytest.approx(loss_ref, rel=1e-12)
+        rel = np.linalg.norm(grad - grad_ref) / np.linalg.norm(grad_ref)
+        assert rel <= 1e-12, (chunk, rel)
+
+
+def test_reused_work_buffers_give_the_same_result():
+    """The work-buffer dict of a fit is reused by every evaluation; a second
+    evaluation at another theta, or of other rows, must not see stale data."""
+    theta, X, Y, sw, spec = _problem("lstm", (H, 2), "softmax", 3, seed=2)
+    ws = {}
+    first = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 2, ws)
+    _objective.loss_grad(theta * 0.5, X[:3], Y[:3], sw[:3], 0.1, spec, 3, ws)
+    again = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 2, ws)
+    assert first[0] == again[0]
+    np.testing.assert_array_equal(first[1], again[1])
+
+
+@pytest.mark.parametrize("kind, K", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN, ids=["1layer", "2layers"])
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_decision_is_the_head_output_of_loss_grad(cell, hidden, kind, K, monkeypatch):
+    theta, X, Y, sw, spec = _problem(cell, hidden, kind, K, seed=4)
+    seen = []
+    original = _objective._loss_and_delta
+
+    def spy(Z, *args, **kwargs):
+        seen.append(np.array(Z))
+        return original(Z, *args, **kwargs)
+
+    monkeypatch.setattr(_objective, "_loss_and_delta", spy)
+    _objective.loss_grad(theta, X, Y, sw, 0.0, spec, 2)
+    Z_loss = np.vstack(seen)
+    assert Z_loss.shape == (N, K)
+    for chunk in (1, 2, N):
+        Z = _objective.decision(theta, X, spec, chunk)
+        assert Z.shape == (N, K) and Z.dtype == np.float64
+        np.testing.assert_allclose(Z, Z_loss, rtol=1e-13, atol=1e-13)
+
+
+def test_decision_recovered_from_the_identity_gradient():
+    """Without looking inside: for one sample, zero alpha and the identity
+    loss, ``d loss / d head.b = (z - y) / K``."""
+    theta, X, Y, sw, spec = _problem("gated_memory", (H, 2), "identity", 2, seed=5)
+    Z = _objective.decision(theta, X, spec, N)
+    for n in range(N):
+        loss, grad = _objective.loss_grad(
+            theta, X[n : n + 1], Y[n : n + 1], np.ones(1), 0.0, spec, 1
+        )
+        db = _params.unpack(grad, spec["layout"])["head.b"]
+        np.testing.assert_allclose(2 * db + Y[n], Z[n], rtol=1e-12, atol=1e-12)
+        assert loss == pytest.approx(0.25 * np.sum((Z[n] - Y[n]) ** 2), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind, K", OUTPUTS)
+def test_loss_values_match_the_docstring(kind, K):
+    """The objective itself (not only its gradient), from the decision."""
+    theta, X, Y, sw, spec = _problem("lstm", (H,), kind, K, seed=6)
+    alpha = 0.7
+    Z = _objective.decision(theta, X, spec, N)
+    if kind == "identity":
+        per = 0.5 * ((Z - Y) ** 2).sum(axis=1) / K
+    elif kind == "logistic":
+        P = 1 / (1 + np.exp(-Z))
+        per = -(Y * np.log(P) + (1 - Y) * np.log(1 - P)).sum(axis=1)
+    else:
+        P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
+        per = -(Y * np.log(P)).sum(axis=1)
+    weights = theta * _params.penalty_mask(spec["layout"])
+    expected = (per @ sw + 0.5 * alpha * weights @ weights) / sw.sum()
+    loss, _ = _objective.loss_grad(theta, X, Y, sw, alpha, spec, 2)
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_penalty_excludes_biases(cell):
+    theta, X, Y, sw, spec = _problem(cell, (H, 2), "softmax", 3, seed=7)
+    loss0, grad0 = _objective.loss_grad(theta, X, Y, sw, 0.0, spec, 2)
+    alpha = 0.9
+    loss1, grad1 = _objective.loss_grad(theta, X, Y, sw, alpha, spec, 2)
+    mask = _params.penalty_mask(spec["layout"])
+    np.testing.assert_allclose(
+        grad1 - grad0, alpha * theta * mask / sw.sum(), rtol=1e-10, atol=1e-14
+    )
+    weights = theta * mask
+    assert loss1 - loss0 == pytest.approx(0.5 * alpha * weights @ weights / sw.sum(), rel=1e-10)
+    # biases: bit-identical gradients with and without the penalty
+    for name, (start, stop, _) in spec["layout"].items():
+        if name.startswith("b") or name == "head.b":
+            np.testing.assert_array_equal(grad1[start:stop], grad0[start:stop])
+        else:
+            assert not np.array_equal(grad1[start:stop], grad0[start:stop]), name
+
+
+def test_sample_weight_scale_invariance_and_integer_weights():
+    """Objective is a weighted *mean*: scaling all weights (and alpha) by c
+    changes nothing; an integer weight equals a repeated row."""
+    theta, X, Y, sw, spec = _problem("lstm", (H,), "softmax", 3, seed=8)
+    loss, grad = _objective.loss_grad(theta, X, Y, sw, 0.2, spec, 2)
+    loss_c, grad_c = _objective.loss_grad(theta, X, Y, 3 * sw, 0.6, spec, 2)
+    assert loss_c == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(grad_c, grad, rtol=1e-11, atol=1e-15)
+    counts = np.array([1, 2, 3, 1, 2])
+    loss_w, grad_w = _objective.loss_grad(theta, X, Y, counts.astype(float), 0.2, spec, 2)
+    rep = np.repeat(np.arange(N), counts)
+    loss_r, grad_r = _objective.loss_grad(theta, X[rep], Y[rep], np.ones(rep.size), 0.2, spec, 2)
+    assert loss_w == pytest.approx(loss_r, rel=1e-12)
+    np.testing.assert_allclose(grad_w, grad_r, rtol=1e-11, atol=1e-15)
+
+
+def test_spec_standardisation_is_applied():
+    """Shifting X and x_mean together changes nothing."""
+    theta, X, Y, sw, spec = _problem("lstm", (H,), "identity", 1, seed=9)
+    shifted = _objective.make_spec(
+        "lstm", (H,), "identity", spec["layout"], np.float64,
+        X_MEAN + 10.0, X_SCALE,
+    )
+    a = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 2)
+    b = _objective.loss_grad(theta, X + 10.0, Y, sw, 0.1, shifted, 2)
+    assert b[0] == pytest.approx(a[0], rel=1e-12)
+    np.testing.assert_allclose(b[1], a[1], rtol=1e-10, atol=1e-13)
+    # and the standardisation matters: a wrong mean gives another loss
+    c = _objective.loss_grad(theta, X, Y, sw, 0.1, shifted, 2)
+    assert abs(c[0] - a[0]) > 1e-3
+
+
+@pytest.mark.parametrize("kind, K", OUTPUTS)
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_float32_input_is_close_to_float64(cell, kind, K):
+    theta, X, Y, sw, spec64 = _problem(cell, (H, 2), kind, K, seed=10)
+    spec32 = _objective.make_spec(
+        cell, (H, 2), kind, spec64["layout"], np.float32, X_MEAN, X_SCALE
+    )
+    loss64, grad64 = _objective.loss_grad(theta, X, Y, sw, 0.3, spec64, 2)
+    loss32, grad32 = _objective.loss_grad(theta, X.astype(np.float32), Y, sw, 0.3, spec32, 2)
+    assert isinstance(loss32, float)
+    assert grad32.dtype == np.float64
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    rel = np.linalg.norm(grad32 - grad64) / np.linalg.norm(grad64)
+    assert rel <= 1e-4, rel
+    assert not np.array_equal(grad32, grad64)  # it did compute in float32
+    Z32 = _objective.decision(theta, X.astype(np.float32), spec32, 2)
+    Z64 = _objective.decision(theta, X, spec64, 2)
+    assert Z32.dtype == np.float64
+    np.testing.assert_allclose(Z32, Z64, rtol=1e-4, atol=1e-5)
+
+
+def test_output_activation():
+    Z = np.array([[-2.0, 0.0, 3.0], [1000.0, -1000.0, 0.0]])
+    np.testing.assert_array_equal(_objective.output_activation(Z, "identity"), Z)
+    P = _objective.output_activation(Z, "softmax")
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    L = _objective.output_activation(Z, "logistic")
+    np.testing.assert_allclose(L, 1 / (1 + np.exp(-np.clip(Z, -700, 700))), atol=1e-300)
+
+
+def test_extreme_logits_give_finite_loss_and_gradient():
+    """log(1 + e^z) and logsumexp stay finite for saturated heads."""
+    for kind, K in [("logistic", 2), ("softmax", 3)]:
+        theta, X, Y, sw, spec = _problem("lstm", (H,), kind, K, seed=11)
+        head_b = _params.unpack(theta, spec["layout"])["head.b"]
+        head_b[:] = np.linspace(-800, 800, K)
+        loss, grad = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 2)
+        assert np.isfinite(loss) and np.all(np.isfinite(grad))
+        assert loss > 100  # the wrong labels cost a lot

@@ -1,0 +1,557 @@
+"""Side-by-side benchmarks: the NumPy core of sklearn_gatedmem against PyTorch.
+
+One command (from the repository root)::
+
+    pip install -e ".[benchmark]" && python benchmarks/run.py          # full, ~10 min
+    python benchmarks/run.py --quick                                   # smoke run, ~1 min
+
+Sections (all in one process except the memory runs, each in its own
+subprocess so that its peak resident memory is its own):
+
+``gemm``
+    NumPy's 1024 x 1024 matmul in float64 and float32: the machine's dense
+    peak in this very run, the roofline against which both sides are read.
+``eval``
+    One L-BFGS evaluation (loss + gradient over the whole training set), the
+    four workloads of ``PERFORMANCE.md`` in float64 and float32: the project's
+    ``_objective.loss_grad`` exactly as ``fit`` calls it, against
+    ``torch.nn.LSTM(batch_first=True)`` + ``nn.Linear`` forward and autograd
+    backward of the same weighted log loss on the same data, same dtype, same
+    two threads. Runs alternate A B A B; medians; ratio project / PyTorch; the
+    fraction of the GEMM peak each side reaches (24 N T H (D + H) flops).
+    Also prediction (``_objective.decision`` against a no-grad forward).
+``fit``
+    ``LSTMClassifier.fit`` against the same L-BFGS recipe (SciPy L-BFGS-B over
+    one float64 vector, ``jac=True``) driven by PyTorch's loss and gradient;
+    same data, same ``max_iter``; seconds per iteration and per evaluation.
+``memory``
+    Peak resident memory (``ru_maxrss``) of a whole ``fit`` on 10k, 50k and
+    200k sequences of 32 steps x 8 features, 32 hidden, ``max_iter=2``, each in
+    a fresh subprocess, and the seconds per evaluation at each size.
+
+A table is printed; the raw numbers go to ``benchmarks/results.json``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without install
+
+WORKLOADS = {  # name: (n_sequences, n_steps, n_features, n_hidden)
+    "small": (256, 32, 8, 32),
+    "medium": (1024, 64, 16, 64),
+    "long": (256, 256, 4, 32),
+    "wide": (512, 16, 64, 128),
+}
+DTYPES = ("float64", "float32")
+MEMORY_SIZES = (10_000, 50_000, 200_000)
+THREADS = 2
+
+
+def flops(n, t, d, h):
+    """Dense work of one evaluation: 3 GEMM passes over 4 gates."""
+    return 24 * n * t * h * (d + h)
+
+
+def make_data(n, t, d, dtype, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, t, d)).astype(dtype)
+    y = (X[:, :3, 0].sum(axis=1) + 0.5 * rng.normal(size=n) > 0).astype(int)
+    return X, y
+
+
+# -- the two sides of one evaluation ------------------------------------------
+
+
+def project_setup(X, y, h):
+    """What ``fit`` hands to ``loss_grad``, built by the estimator's own code."""
+    from sklearn_gatedmem import LSTMClassifier
+    from sklearn_gatedmem._base import _chunk_size
+    from sklearn_gatedmem._input import weighted_mean_scale
+    from sklearn_gatedmem._params import initialize
+
+    est = LSTMClassifier(hidden_layer_sizes=h)
+    n, t, d = X.shape
+    Y, out_activation, _ = est._encode_targets(y)
+    sw = np.ones(n)
+    x_mean, x_scale = weighted_mean_scale(X, sw)
+    spec = est._make_spec(d, Y.shape[1], out_activation, X.dtype, x_mean, x_scale)
+    theta = initialize(spec["layout"], "lstm", np.random.RandomState(0))
+    chunk = _chunk_size("auto", t, spec["hidden"], X.dtype.itemsize, spec["n_directions"])
+    return {"X": X, "Y": Y, "sw": sw, "spec": spec, "theta": theta, "chunk": chunk, "ws": {}}
+
+
+def project_eval(s):
+    from sklearn_gatedmem import _objective
+
+    return _objective.loss_grad(
+        s["theta"], s["X"], s["Y"], s["sw"], 1e-4, s["spec"], s["chunk"], s["ws"]
+    )
+
+
+def project_predict(s):
+    from sklearn_gatedmem import _objective
+
+    return _objective.decision(s["theta"], s["X"], s["spec"], s["chunk"])
+
+
+class TorchNet:
+    """nn.LSTM(batch_first) + nn.Linear, the weighted mean log loss + L2."""
+
+    def __init__(self, d, h, dtype, seed=0):
+        import torch
+
+        torch.manual_seed(seed)
+        tdtype = getattr(torch, dtype)
+        self.torch = torch
+        self.lstm = torch.nn.LSTM(d, h, batch_first=True).to(tdtype)
+        self.head = torch.nn.Linear(h, 1).to(tdtype)
+        self.params = list(self.lstm.parameters()) + list(self.head.parameters())
+        self.dtype = tdtype
+
+    def loss(self, X, y, w, alpha=0.0):
+        F = self.torch.nn.functional
+        out, _ = self.lstm(X)
+        z = self.head(out[:, -1])[:, 0]
+        loss = F.binary_cross_entropy_with_logits(z, y, weight=w, reduction="sum")
+        if alpha:
+            weights = [p for name, p in self._named() if "weight" in name]
+            loss = loss + 0.5 * alpha * sum((p * p).sum() for p in weights)
+        return loss / w.sum()
+
+    def _named(self):
+        yield from self.lstm.named_parameters()
+        yield from self.head.named_parameters()
+
+    def loss_grad(self, X, y, w, alpha=0.0):
+        for p in self.params:
+            p.grad = None
+        loss = self.loss(X, y, w, alpha)
+        loss.backward()
+        return loss
+
+    def predict(self, X):
+        with self.torch.no_grad():
+            out, _ = self.lstm(X)
+            return self.head(out[:, -1])
+
+    # the flat float64 vector SciPy's L-BFGS works on
+    def get_flat(self):
+        return np.concatenate([p.detach().double().numpy().ravel() for p in self.params])
+
+    def set_flat(self, theta):
+        torch = self.torch
+        with torch.no_grad():
+            start = 0
+            for p in self.params:
+                stop = start + p.numel()
+                p.copy_(torch.from_numpy(theta[start:stop]).view_as(p))
+                start = stop
+
+    def flat_grad(self):
+        return np.concatenate([p.grad.double().numpy().ravel() for p in self.params])
+
+
+def torch_setup(X, y, h):
+    torch = __import__("torch")
+    n, t, d = X.shape
+    net = TorchNet(d, h, str(X.dtype))
+    Xt = torch.from_numpy(X)
+    yt = torch.from_numpy(y.astype(X.dtype))
+    wt = torch.ones(n, dtype=net.dtype)
+    return {"net": net, "X": Xt, "y": yt, "w": wt}
+
+
+def torch_eval(s):
+    return s["net"].loss_grad(s["X"], s["y"], s["w"], 1e-4)
+
+
+def torch_predict(s):
+    return s["net"].predict(s["X"])
+
+
+# -- timing -----------------------------------------------------------------
+
+
+def alternate(fa, fb, reps):
+    """Time ``fa`` and ``fb`` alternately (A B A B ...) after one warm-up each."""
+    fa(), fb()
+    ta, tb = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fa()
+        t1 = time.perf_counter()
+        fb()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return ta, tb
+
+
+def gemm_peak(reps):
+    """Median GFLOP/s of NumPy's 1024^2 matmul, per dtype."""
+    out = {}
+    rng = np.random.RandomState(0)
+    for dtype in DTYPES:
+        a, b = (rng.normal(size=(1024, 1024)).astype(dtype) for _ in range(2))
+        c = np.empty_like(a)
+        np.matmul(a, b, out=c)
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            np.matmul(a, b, out=c)
+            times.append(time.perf_counter() - t0)
+        out[dtype] = {
+            "gflops_median": 2 * 1024**3 / statistics.median(times) / 1e9,
+            "gflops_best": 2 * 1024**3 / min(times) / 1e9,
+        }
+    return out
+
+
+def bench_eval(workloads, reps, peak):
+    rows = []
+    for name, (n, t, d, h) in workloads.items():
+        for dtype in DTYPES:
+            X, y = make_data(n, t, d, dtype)
+            ps, ts = project_setup(X, y, h), torch_setup(X, y, h)
+            ta, tb = alternate(lambda: project_eval(ps), lambda: torch_eval(ts), reps)
+            pa, pb = alternate(
+                lambda: project_predict(ps), lambda: torch_predict(ts), reps
+            )
+            ma, mb = statistics.median(ta), statistics.median(tb)
+            gf = flops(n, t, d, h) / 1e9
+            rows.append(
+                {
+                    "workload": name,
+                    "shape": [n, t, d, h],
+                    "dtype": dtype,
+                    "chunk": ps["chunk"],
+                    "project_s": ta,
+                    "torch_s": tb,
+                    "project_median_s": ma,
+                    "torch_median_s": mb,
+                    "ratio": ma / mb,
+                    "project_gflops": gf / ma,
+                    "torch_gflops": gf / mb,
+                    "project_peak_fraction": gf / ma / peak[dtype]["gflops_median"],
+                    "torch_peak_fraction": gf / mb / peak[dtype]["gflops_median"],
+                    "predict_project_median_s": statistics.median(pa),
+                    "predict_torch_median_s": statistics.median(pb),
+                    "predict_ratio": statistics.median(pa) / statistics.median(pb),
+                }
+            )
+            r = rows[-1]
+            print(
+                f"  {name:7s} {dtype:8s} project {1e3 * ma:8.1f} ms  torch "
+                f"{1e3 * mb:8.1f} ms  ratio {r['ratio']:.2f}",
+                flush=True,
+            )
+    return rows
+
+
+# -- end to end ---------------------------------------------------------------
+
+
+class _CountingObjective:
+    """Counts the estimator's calls of ``_objective.loss_grad``."""
+
+    def __enter__(self):
+        from sklearn_gatedmem import _objective
+
+        self.module, self.original, self.calls = _objective, _objective.loss_grad, 0
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return self.original(*args, **kwargs)
+
+        _objective.loss_grad = counted
+        return self
+
+    def __exit__(self, *exc):
+        self.module.loss_grad = self.original
+
+
+def project_fit(X, y, h, max_iter):
+    from sklearn_gatedmem import LSTMClassifier
+
+    clf = LSTMClassifier(hidden_layer_sizes=h, max_iter=max_iter, tol=0.0, random_state=0)
+    with warnings.catch_warnings(), _CountingObjective() as counter:
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        seconds = time.perf_counter() - t0
+    return seconds, clf.n_iter_, counter.calls
+
+
+def torch_fit(X, y, h, max_iter, alpha=1e-4):
+    """The estimator's recipe with PyTorch's gradient: standardise X, then
+    SciPy's L-BFGS-B over one float64 vector with ``jac=True``."""
+    import torch
+    from scipy.optimize import minimize
+
+    t0 = time.perf_counter()
+    n, t, d = X.shape
+    mean = X.mean(axis=(0, 1), dtype=np.float64)
+    scale = X.std(axis=(0, 1), dtype=np.float64)
+    Xs = torch.from_numpy(((X - mean) / scale).astype(X.dtype))
+    net = TorchNet(d, h, str(X.dtype))
+    yt = torch.from_numpy(y.astype(X.dtype))
+    w = torch.ones(n, dtype=net.dtype)
+    calls = [0]
+
+    def fun(theta):
+        calls[0] += 1
+        net.set_flat(theta)
+        loss = net.loss_grad(Xs, yt, w, alpha)
+        return float(loss), net.flat_grad()
+
+    result = minimize(
+        fun,
+        net.get_flat(),
+        method="L-BFGS-B",
+        jac=True,
+        options={"maxiter": max_iter, "gtol": 0.0, "maxfun": 15000},
+    )
+    return time.perf_counter() - t0, int(result.nit), calls[0]
+
+
+def bench_fit(workloads, max_iter, reps):
+    rows = []
+    for name, (n, t, d, h) in workloads.items():
+        for dtype in DTYPES:
+            X, y = make_data(n, t, d, dtype, seed=1)
+            runs_p, runs_t = [], []
+            for _ in range(reps):  # alternate: A B A B
+                runs_p.append(project_fit(X, y, h, max_iter))
+                runs_t.append(torch_fit(X, y, h, max_iter))
+
+            def per(runs, k):  # median seconds per iteration (k=1) / evaluation (k=2)
+                return statistics.median(r[0] / max(r[k], 1) for r in runs)
+
+            row = {
+                "workload": name,
+                "dtype": dtype,
+                "max_iter": max_iter,
+                "project_runs": runs_p,
+                "torch_runs": runs_t,
+                "project_s_per_iter": per(runs_p, 1),
+                "torch_s_per_iter": per(runs_t, 1),
+                "project_s_per_eval": per(runs_p, 2),
+                "torch_s_per_eval": per(runs_t, 2),
+            }
+            row["ratio_per_iter"] = row["project_s_per_iter"] / row["torch_s_per_iter"]
+            row["ratio_per_eval"] = row["project_s_per_eval"] / row["torch_s_per_eval"]
+            rows.append(row)
+            print(
+                f"  {name:7s} {dtype:8s} s/iter project {row['project_s_per_iter']:.3f}"
+                f"  torch {row['torch_s_per_iter']:.3f}  ratio {row['ratio_per_iter']:.2f}",
+                flush=True,
+            )
+    return rows
+
+
+# -- memory -------------------------------------------------------------------
+
+
+def _rss_now_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def memory_child(n, dtype, max_iter):
+    """Runs in a fresh interpreter: one fit, its peak resident memory."""
+    from sklearn_gatedmem import LSTMClassifier
+
+    base = _rss_now_mb()
+    rng = np.random.RandomState(0)
+    X = np.empty((n, 32, 8), dtype=dtype)
+    for start in range(0, n, 10_000):  # no full-size float64 temporary
+        X[start : start + 10_000] = rng.normal(size=X[start : start + 10_000].shape)
+    y = (X[:, :3, 0].sum(axis=1) > 0).astype(int)
+    before = _rss_now_mb()
+    clf = LSTMClassifier(hidden_layer_sizes=32, max_iter=max_iter, tol=0.0, random_state=0)
+    with warnings.catch_warnings(), _CountingObjective() as counter:
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    clf.predict(X)
+    predict_s = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "n": n,
+                "dtype": dtype,
+                "x_mb": X.nbytes / 2**20,
+                "interpreter_mb": base,
+                "before_fit_mb": before,
+                "peak_mb": _peak_rss_mb(),
+                "fit_s": seconds,
+                "n_iter": int(clf.n_iter_),
+                "n_eval": counter.calls,
+                "s_per_eval": seconds / max(counter.calls, 1),
+                "predict_s": predict_s,
+            }
+        )
+    )
+
+
+def bench_memory(sizes, dtype, max_iter):
+    rows = []
+    for n in sizes:
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(n), dtype, str(max_iter)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row["peak_minus_x_mb"] = row["peak_mb"] - row["x_mb"]
+        row["under_x_plus_1gb"] = row["peak_mb"] < row["x_mb"] + 1024
+        rows.append(row)
+        print(
+            f"  N={n:>7d} X {row['x_mb']:7.0f} MB  peak {row['peak_mb']:7.0f} MB"
+            f"  s/eval {row['s_per_eval']:.3f}",
+            flush=True,
+        )
+    return rows
+
+
+# -- report -------------------------------------------------------------------
+
+
+def print_tables(results):
+    peak = results.get("gemm")
+    if peak:
+        print("\nNumPy 1024^2 GEMM (GFLOP/s, median / best):")
+        for dtype, p in peak.items():
+            print(f"  {dtype:8s} {p['gflops_median']:6.1f} / {p['gflops_best']:6.1f}")
+    if results.get("eval"):
+        print(
+            "\nOne L-BFGS evaluation (loss + gradient), median ms; "
+            "ratio = project / PyTorch (target <= 0.7)"
+        )
+        print(
+            "| workload | dtype | chunk | project ms | PyTorch ms | ratio | project % peak"
+            " | PyTorch % peak | predict ratio |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in results["eval"]:
+            print(
+                f"| {r['workload']} | {r['dtype']} | {r['chunk']} | "
+                f"{1e3 * r['project_median_s']:.1f} | {1e3 * r['torch_median_s']:.1f} | "
+                f"**{r['ratio']:.2f}** | {100 * r['project_peak_fraction']:.0f} % | "
+                f"{100 * r['torch_peak_fraction']:.0f} % | {r['predict_ratio']:.2f} |"
+            )
+    if results.get("fit"):
+        print("\nEnd to end: LSTMClassifier.fit vs SciPy L-BFGS-B driven by PyTorch")
+        print(
+            "| workload | dtype | max_iter | project s/iter | PyTorch s/iter | ratio"
+            " | project s/eval | PyTorch s/eval |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for r in results["fit"]:
+            print(
+                f"| {r['workload']} | {r['dtype']} | {r['max_iter']} | "
+                f"{r['project_s_per_iter']:.3f} | {r['torch_s_per_iter']:.3f} | "
+                f"{r['ratio_per_iter']:.2f} | {r['project_s_per_eval']:.3f} | "
+                f"{r['torch_s_per_eval']:.3f} |"
+            )
+    if results.get("memory"):
+        print("\nPeak resident memory of fit (32 steps x 8 features, 32 hidden)")
+        print(
+            "| N | X MB | before fit MB | peak MB | peak - X MB | < X + 1 GB |"
+            " s/eval | s/eval per 10k |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for r in results["memory"]:
+            print(
+                f"| {r['n']} | {r['x_mb']:.0f} | {r['before_fit_mb']:.0f} | "
+                f"{r['peak_mb']:.0f} | {r['peak_minus_x_mb']:.0f} | "
+                f"{'yes' if r['under_x_plus_1gb'] else 'NO'} | {r['s_per_eval']:.3f} | "
+                f"{1e4 * r['s_per_eval'] / r['n']:.4f} |"
+            )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fast smoke run")
+    parser.add_argument(
+        "--sections",
+        default="gemm,eval,fit,memory",
+        help="comma-separated subset of gemm,eval,fit,memory",
+    )
+    parser.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help="comma-separated subset"
+    )
+    parser.add_argument("--reps", type=int, default=None, help="runs per side")
+    parser.add_argument("--output", default=os.path.join(HERE, "results.json"))
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.memory_child:
+        n, dtype, max_iter = args.memory_child
+        memory_child(int(n), dtype, int(max_iter))
+        return
+
+    import scipy
+    import sklearn
+    import threadpoolctl
+    import torch
+
+    torch.set_num_threads(THREADS)
+    sections = set(args.sections.split(","))
+    workloads = {k: WORKLOADS[k] for k in args.workloads.split(",")}
+    reps = args.reps or (3 if args.quick else 7)
+    if args.quick:  # same shapes, fewer sequences
+        workloads = {k: (max(n // 4, 32),) + rest for k, (n, *rest) in workloads.items()}
+    results = {
+        "quick": args.quick,
+        "reps": reps,
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "sklearn": sklearn.__version__,
+            "torch": torch.__version__,
+        },
+        "threads": {"torch": torch.get_num_threads(), "blas": threadpoolctl.threadpool_info()},
+        "cpu": platform.processor() or platform.machine(),
+    }
+    if sections & {"gemm", "eval"}:
+        print("GEMM peak ...", flush=True)
+        results["gemm"] = gemm_peak(max(reps, 10))
+    if "eval" in sections:
+        print("One evaluation, A B A B ...", flush=True)
+        results["eval"] = bench_eval(workloads, reps, results["gemm"])
+    if "fit" in sections:
+        print("End-to-end fit ...", flush=True)
+        results["fit"] = bench_fit(workloads, 3 if args.quick else 10, 1 if args.quick else 3)
+    if "memory" in sections:
+        print("Memory of fit, one subprocess per size ...", flush=True)
+        sizes = (2_000, 5_000, 20_000) if args.quick else MEMORY_SIZES
+        results["memory"] = bench_memory(sizes, "float64", 2)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=1)
+    print_tables(results)
+    print(f"\nraw numbers: {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,11 +2,13 @@
 
 import numbers
 import time
+import warnings
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
-from scipy.optimize import minimize
-from sklearn.base import BaseEstimator, _fit_context
+from scipy.optimize import OptimizeResult, minimize
+from sklearn.base import BaseEstimator, _fit_context, is_classifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -22,17 +24,27 @@ from . import _objective
 from ._cells import CELLS
 from ._input import (
     canonical_rows,
+    check_label_types,
     check_predict_layout,
+    check_training_weights,
+    clip_to_fitted_range,
     flatten_3d,
     resolve_layout,
     sequence_lengths,
     weighted_mean_scale,
 )
+from ._memory import check_memory, fit_bytes, predict_bytes
 from ._params import initialize, make_layout, unpack
+
+# What validate_data(reset=True) sets on the estimator before fit can fail.
+_VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 
 # Work arrays per chunk are bounded by this many bytes (the BPTT cache grows
 # as n_samples * n_steps * n_hidden; the objective is summed over chunks).
-_CHUNK_BYTES = 64 * 2**20
+# Measured: time per sample falls until chunks of about 500 sequences and is
+# flat from there to several thousand; this budget gives 500 or more for
+# networks up to 64 hidden units over 64 steps, and bounds fit's memory.
+_CHUNK_BYTES = 256 * 2**20
 
 
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
@@ -125,21 +137,67 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         y : validated y (fit) or None
         """
         X, steps_features = flatten_3d(X)
+        if not reset:  # a 3-D layout error says "steps", not just "features"
+            check_predict_layout(steps_features, (self.n_steps_, self.n_step_features_))
+        shape = getattr(X, "shape", None)
+        if shape is not None and len(shape) == 2:  # arrays: before any copy
+            self._check_memory(shape, getattr(X, "dtype", None), steps_features, reset)
         kwargs = dict(
             dtype=[np.float64, np.float32],
             reset=reset,
             ensure_all_finite="allow-nan" if self.variable_length else True,
         )
-        if reset:  # fit: y is required (validate_data says so when it is None)
-            X, y = validate_data(self, X, y, multi_output=True, **kwargs)
-        else:
-            X = validate_data(self, X, **kwargs)
+        try:
+            # scikit-learn's finiteness check first sums X; that sum may
+            # overflow (float32 near its limit), which the check handles
+            with np.errstate(over="ignore", invalid="ignore"):
+                if reset:  # fit: y is required (validate_data says so when None)
+                    X, y = validate_data(self, X, y, multi_output=True, **kwargs)
+                else:
+                    X = validate_data(self, X, **kwargs)
+        except OverflowError as exc:  # a Python int beyond float64, say
+            raise ValueError(f"X holds a number too large for float64 ({exc}).") from exc
+        if shape is None:  # lists: now that the shape is known
+            self._check_memory(X.shape, X.dtype, steps_features, reset)
         if reset:
             layout = resolve_layout(X.shape[1], self.n_steps, steps_features)
         else:
             layout = (self.n_steps_, self.n_step_features_)
-            check_predict_layout(steps_features, layout)
-        return X.reshape(X.shape[0], *layout), y
+        X = X.reshape(X.shape[0], *layout)
+        if not reset:  # finite but absurd values must not overflow the network
+            X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
+        return X, y
+
+    def _check_memory(self, shape, dtype, steps_features, reset):
+        """Refuse a fit (``reset``) or prediction on a 2-D ``shape`` that
+        cannot fit in memory, with a ValueError giving the estimate in GB."""
+        n_samples, n_columns = (int(s) for s in shape)
+        if reset:
+            try:
+                n_steps, n_features = resolve_layout(n_columns, self.n_steps, steps_features)
+            except ValueError:
+                return  # validation says what is wrong with the layout
+            n_outputs = 1  # not known yet; the head is small anyway
+            arch = self._architecture()
+        else:
+            n_steps, n_features = self.n_steps_, self.n_step_features_
+            n_outputs = self.n_outputs_
+            arch = self._fitted_architecture
+        hidden, n_directions = arch["hidden"], arch["n_directions"]
+        itemsize = 4 if dtype == np.float32 else 8
+        chunk = _chunk_size(self.chunk_size, n_steps, hidden, itemsize, n_directions)
+        estimate = (fit_bytes if reset else predict_bytes)(
+            n_samples, n_steps, n_features, hidden, n_outputs, n_directions,
+            arch["cell"], itemsize, chunk,
+        )
+        if reset:
+            hint = (
+                "Use fewer or smaller hidden layers (hidden_layer_sizes), shorter "
+                "sequences, fewer samples or a smaller chunk_size."
+            )
+        else:
+            hint = "Predict fewer samples at a time, or use a smaller chunk_size."
+        check_memory(estimate, "fit" if reset else "prediction", hint)
 
     # -- fit --------------------------------------------------------------
 
@@ -155,35 +213,78 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples; None gives each weight 1.
+            Non-negative weights of the samples; None gives each weight 1.
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid input, labels or weights, for values too large to
+            standardise (beyond half the dtype's range), when the fit would
+            need more memory than is available (the message gives the
+            estimate in GB), or when the objective overflows at the initial
+            weights.
+
+        Notes
+        -----
+        Interrupting a fit (Ctrl-C, a ``KeyboardInterrupt`` while L-BFGS
+        runs) ends it early but not in vain: the estimator is fitted with the
+        best weights reached, those of the last completed iteration (or the
+        initial ones), and a ConvergenceWarning says at which iteration it
+        stopped. An objective that overflows part-way (NaN or infinite loss or
+        gradient) ends the fit the same way; NaN never reaches the weights.
+        ``loss_`` is NaN if the fit was interrupted before its first
+        evaluation.
         """
+        # validate_data sets n_features_in_ (and feature_names_in_) first; a
+        # fit that fails later must not leave them beside the previous model
+        kept = {k: v for k, v in vars(self).items() if k in _VALIDATION_ATTRS}
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            for name in _VALIDATION_ATTRS:
+                vars(self).pop(name, None)
+            vars(self).update(kept)
+            raise
+
+    def _fit(self, X, y, sample_weight):
+        """The body of :meth:`fit`."""
         hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
         X, y = self._validate_X(X, y, reset=True)
         n_samples, n_steps, n_features = X.shape
         sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
-        Y, out_activation, target_attrs = self._encode_targets(y)
+        if is_classifier(self):
+            check_label_types(y)
+        try:
+            Y, out_activation, target_attrs = self._encode_targets(y)
+        except OverflowError as exc:  # a Python int beyond float64, say
+            raise ValueError(f"y holds a number too large for float64 ({exc}).") from exc
+        if not np.isfinite(Y).all():  # strings such as "nan" pass validate_data
+            raise ValueError("Input y contains NaN or infinity (as float64).")
         class_factor = self._class_sample_weight(y)
         if class_factor is not None:
             sample_weight = sample_weight * class_factor
+        check_training_weights(sample_weight)
         X2, Y, sample_weight = canonical_rows(
             X.reshape(n_samples, -1), Y, sample_weight
         )
-        if sample_weight.sum() <= 0:
-            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
         X = X2.reshape(-1, n_steps, n_features)
         lengths = self._lengths(X)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
+        X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
         if out_activation == "identity":  # regression targets: standardised too
-            y_mean, y_scale = weighted_mean_scale(Y[:, None, :], sample_weight)
+            y_mean, y_scale = weighted_mean_scale(Y[:, None, :], sample_weight, name="y")
             Y = (Y - y_mean) / y_scale
             target_attrs.update(y_mean_=y_mean, y_scale_=y_scale)
-        spec = self._make_spec(n_features, Y.shape[1], out_activation, X.dtype, x_mean, x_scale)
+        architecture = self._architecture()
+        spec = self._make_spec(
+            n_features, Y.shape[1], out_activation, X.dtype, x_mean, x_scale, architecture
+        )
         theta0 = self._initial_theta(spec["layout"])
         theta, n_iter, loss, curve, validation = self._minimize(
             theta0, X, lengths, Y, sample_weight, spec
@@ -197,6 +298,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.out_activation_ = out_activation
         self.coefs_ = {k: v.copy() for k, v in unpack(theta, spec["layout"]).items()}
         self.n_iter_, self.loss_, self.loss_curve_ = n_iter, loss, curve
+        self._fitted_architecture = architecture
         self.validation_scores_, self.best_validation_score_ = validation or (None, None)
         return self
 
@@ -206,20 +308,35 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return sequence_lengths(X)
         return np.full(X.shape[0], X.shape[1])
 
-    def _make_spec(self, n_features, n_outputs, out_activation, dtype, x_mean, x_scale):
-        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
-        n_directions = 2 if self.bidirectional else 1
-        layout = make_layout(self.cell, n_features, hidden, n_outputs, n_directions)
+    def _architecture(self):
+        """The network's shape as the parameters say now. ``fit`` builds it
+        and keeps it (``_fitted_architecture``): predictions use what was
+        fitted, whatever ``set_params`` changed since."""
+        return {
+            "cell": self.cell,
+            "hidden": _check_hidden_layer_sizes(self.hidden_layer_sizes),
+            "n_directions": 2 if self.bidirectional else 1,
+            "pooling": self.pooling,
+        }
+
+    def _make_spec(
+        self, n_features, n_outputs, out_activation, dtype, x_mean, x_scale,
+        architecture=None,
+    ):
+        arch = self._architecture() if architecture is None else architecture
+        layout = make_layout(
+            arch["cell"], n_features, arch["hidden"], n_outputs, arch["n_directions"]
+        )
         return _objective.make_spec(
-            self.cell,
-            hidden,
+            arch["cell"],
+            arch["hidden"],
             out_activation,
             layout,
             dtype,
             x_mean,
             x_scale,
-            n_directions=n_directions,
-            pooling=self.pooling,
+            n_directions=arch["n_directions"],
+            pooling=arch["pooling"],
         )
 
     def _initial_theta(self, layout):
@@ -252,7 +369,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             With early stopping, the validation score after each iteration
             and the best one (that of ``theta``); else None.
         """
-        chunk = _chunk_size(X.shape[1], spec["hidden"], X.dtype.itemsize)
+        chunk = _chunk_size(
+            self.chunk_size, X.shape[1], spec["hidden"], X.dtype.itemsize,
+            spec["n_directions"], n_features=X.shape[2], cell=spec["cell"],
+        )
         monitor = None
         if self.early_stopping:
             train, val = self._validation_split(Y, spec["out_activation"])
@@ -289,15 +409,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                     )
                 raise StopIteration
 
-        result = minimize(
-            fun,
+        # Reliability (see _FitGuard): every evaluation is checked and the last
+        # iterate kept, so Ctrl-C or an overflowing objective ends the fit at
+        # that iterate with a warning; NaN never reaches the weights.
+        guard = _FitGuard(theta0)
+        result = guard.minimize(
+            guard.objective(fun),
             theta0,
             method="L-BFGS-B",
             jac=True,
-            callback=callback,
+            callback=guard.callback(callback),
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
         )
-        if monitor is not None and monitor.stopped:  # SciPy calls it abnormal
+        if guard.stopped or (monitor is not None and monitor.stopped):  # warned
             n_iter = int(result.nit)
         else:
             n_iter = _check_optimize_result("lbfgs", result, self.max_iter)
@@ -356,10 +480,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             X.dtype,
             self.x_mean_,
             self.x_scale_,
+            self._fitted_architecture,
         )
         theta = np.concatenate([self.coefs_[k].ravel() for k in spec["layout"]])
-        chunk = _chunk_size(X.shape[1], spec["hidden"], X.dtype.itemsize)
-        return _objective.decision(theta, X, spec, chunk, self._lengths(X))
+        chunk = _chunk_size(
+            self.chunk_size, X.shape[1], spec["hidden"], X.dtype.itemsize,
+            spec["n_directions"], n_features=X.shape[2], cell=spec["cell"],
+        )
+        lengths = self._lengths(X)
+        with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
+            return _objective.decision(theta, X, spec, chunk, lengths)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -380,6 +510,82 @@ def _check_hidden_layer_sizes(value):
             f"of positive ints, got {value!r}."
         )
     return tuple(int(s) for s in sizes)
+
+
+class _NonFiniteObjective(ArithmeticError):
+    """The objective or its gradient is NaN or infinite."""
+
+
+class _FitGuard:
+    """Keeps a fit's weights usable whatever happens inside L-BFGS.
+
+    * :meth:`objective` evaluates under silenced floating-point warnings
+      (saturated gates underflow ``exp``; an overflow shows in the result) and
+      checks the result: a NaN or infinite loss or gradient raises
+      :class:`_NonFiniteObjective` instead of reaching L-BFGS.
+    * :meth:`callback` records every iterate before the fit's own callback
+      runs (L-BFGS iterates only lower the objective: the last is the best).
+    * :meth:`minimize` ends the fit at that iterate, with a ConvergenceWarning
+      naming the iteration, on KeyboardInterrupt or a non-finite objective;
+      a non-finite objective at the initial weights is a ValueError.
+    """
+
+    def __init__(self, theta0):
+        self.x, self.fun, self.nit, self.stopped = theta0.copy(), np.nan, 0, False
+
+    def objective(self, fun):
+        def checked(theta):
+            if not np.isfinite(theta).all():  # SciPy's own arithmetic overflowed
+                raise _NonFiniteObjective(
+                    "L-BFGS stepped to non-finite weights: the objective, "
+                    f"{self.fun:.3g} at the last iterate, is too large for it"
+                )
+            with np.errstate(all="ignore"):
+                loss, grad = fun(theta)
+            if not (np.isfinite(loss) and np.isfinite(grad).all()):
+                raise _NonFiniteObjective(
+                    f"loss = {float(loss):.3g}, {np.count_nonzero(~np.isfinite(grad))} of "
+                    f"{grad.size} gradient entries NaN or infinite"
+                )
+            if np.isnan(self.fun):  # the first evaluation: L-BFGS starts at theta0
+                self.fun = float(loss)
+            return loss, grad
+
+        return checked
+
+    def callback(self, callback):
+        def recording(intermediate_result):
+            self.x = intermediate_result.x.copy()  # SciPy reuses its array
+            self.fun, self.nit = float(intermediate_result.fun), self.nit + 1
+            callback(intermediate_result)
+
+        return recording
+
+    def minimize(self, *args, **kwargs):
+        """``scipy.optimize.minimize(*args, **kwargs)``, guarded."""
+        try:
+            return minimize(*args, **kwargs)
+        except KeyboardInterrupt:
+            problem = "was interrupted (KeyboardInterrupt)"
+        except _NonFiniteObjective as exc:
+            if np.isnan(self.fun):  # not even the initial weights evaluate
+                raise ValueError(
+                    f"The objective is not finite at the initial weights ({exc}): "
+                    "it overflows. Scale down sample_weight or alpha, or rescale "
+                    "X and y."
+                ) from None
+            problem = f"stopped because the objective overflowed ({exc})"
+        self.stopped = True
+        kept = f"those of iteration {self.nit}" if self.nit else "its initial ones"
+        warnings.warn(
+            f"The fit {problem} at iteration {self.nit + 1}; the estimator keeps "
+            f"the best weights reached, {kept}.",
+            ConvergenceWarning,
+        )
+        return OptimizeResult(
+            x=self.x, fun=self.fun, nit=self.nit, success=False, status=99,
+            message=problem,
+        )
 
 
 class _ValidationMonitor:
@@ -436,8 +642,16 @@ def _score_decision(Z, Y, sample_weight, out_activation):
     return float(np.average(hit, weights=sample_weight))
 
 
-def _chunk_size(n_steps, hidden, itemsize):
-    """Samples per chunk so that the work arrays stay within ``_CHUNK_BYTES``."""
-    # per sample and step: A, dA (4H each) and state, out, tanh_state (H each)
-    per_sample = n_steps * itemsize * sum(11 * h for h in hidden) + 1
+def _chunk_size(
+    chunk_size, n_steps, hidden, itemsize, n_directions=1, n_features=1,
+    cell="gated_memory",
+):
+    """Samples per chunk: ``chunk_size`` itself, or for ``"auto"`` as many as
+    keep a fit's work arrays within ``_CHUNK_BYTES`` (``cell`` defaults to the
+    one that needs more)."""
+    if chunk_size != "auto":
+        return int(chunk_size)
+    per_sample = _objective.work_bytes_per_sample(
+        cell, n_steps, n_features, hidden, n_directions, itemsize
+    )
     return max(1, _CHUNK_BYTES // per_sample)

@@ -203,35 +203,173 @@ def pad_sequences(sequences, n_steps=None, dtype=np.float64):
     return X
 
 
-def weighted_mean_scale(X, sample_weight, chunk_rows=4096):
+def weighted_mean_scale(X, sample_weight, chunk_rows=4096, name="X"):
     """Per-feature weighted mean and standard deviation over samples and steps.
 
-    Padding (NaN) is left out. Two passes over row chunks, so the temporary
-    memory is bounded by the chunk.
+    Padding (NaN) is left out. Before any sum or square, each feature is
+    divided by a power of two near its largest magnitude, and the weights by
+    one near theirs: exact scalings, so the result is that of the plain
+    formulas bit for bit, yet nothing overflows or underflows anywhere in the
+    dtype's range (``1e300`` has no finite square). Passes over row chunks, so
+    the temporary memory is bounded by the chunk.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_steps, n_features)
     sample_weight : ndarray of shape (n_samples,)
+        Finite, non-negative, not all zero.
+    name : str, default="X"
+        What ``X`` is called in errors.
 
     Returns
     -------
     mean, scale : ndarray of shape (n_features,), float64
-        ``scale`` is 1 where a feature is constant.
+        ``scale`` is 1 where a feature is constant: its spread is rounding
+        noise next to its mean, or below the smallest normal number of the
+        dtype (dividing by it would overflow).
+
+    Raises
+    ------
+    ValueError
+        When a value is beyond half the largest number of ``X``'s dtype, so
+        that ``(x - mean) / scale`` could overflow in it.
     """
+    finfo = np.finfo(X.dtype if X.dtype.kind == "f" else np.float64)
+
+    def chunks():
+        for start in range(0, X.shape[0], chunk_rows):
+            rows = slice(start, start + chunk_rows)
+            yield X[rows].astype(np.float64), w_unit[rows, None, None]
 
     def weighted_sums(f):
         total, weight = np.zeros(X.shape[2]), np.zeros(X.shape[2])
-        for start in range(0, X.shape[0], chunk_rows):
-            rows = slice(start, start + chunk_rows)
-            x = X[rows].astype(np.float64)
-            w = sample_weight[rows, None, None] * ~np.isnan(x)
-            total += np.einsum("ntd,ntd->d", w, np.nan_to_num(f(x)))
+        for x, w in chunks():
+            w = w * ~np.isnan(x)
+            total += np.einsum("ntd,ntd->d", w, np.nan_to_num(f(x / unit)))
             weight += w.sum(axis=(0, 1))
         return total / weight
 
-    mean = weighted_sums(lambda x: x)
-    var = weighted_sums(lambda x: (x - mean) ** 2)
-    scale = np.sqrt(var)
-    scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+    w_unit = sample_weight / _power_of_two_below(np.max(sample_weight))
+    largest = np.zeros(X.shape[2])
+    for x, _ in chunks():
+        largest = np.fmax(largest, np.fmax.reduce(np.abs(x), axis=(0, 1)))
+    if np.any(largest > finfo.max / 2):
+        j = int(np.argmax(largest))
+        raise ValueError(
+            f"{name} has a value of magnitude {largest[j]:.3g} (feature {j}), "
+            f"beyond {finfo.max / 2:.3g}: standardising it would overflow "
+            f"{finfo.dtype}. Rescale it{' or pass float64' if finfo.bits < 64 else ''}."
+        )
+    unit = _power_of_two_below(largest)
+    with np.errstate(under="ignore"):  # squares of tiny deviations may be 0; fine
+        mean_u = weighted_sums(lambda x: x)
+        var_u = weighted_sums(lambda x: (x - mean_u) ** 2)
+        mean, scale = mean_u * unit, np.sqrt(var_u) * unit
+        rounding = 10 * np.finfo(np.float64).eps * np.abs(mean)
+    scale[(scale <= rounding) | (scale < finfo.tiny)] = 1.0
     return mean, scale
+
+
+def _power_of_two_below(x):
+    """``2**k`` with ``x / 2 < 2**k <= x``, elementwise; 1 where ``x`` is 0."""
+    _, exponent = np.frexp(x)
+    return np.where(x > 0, np.ldexp(1.0, exponent - 1), 1.0)
+
+
+# Standardised inputs further than this many standard deviations from the
+# training mean are clipped to it: every gate is saturated long before, and
+# the input projection ``X W`` stays finite whatever finite X holds.
+INPUT_CLIP = 1e6
+
+
+def clip_to_fitted_range(X, mean, scale):
+    """``X`` ready to be standardised by ``mean`` and ``scale`` in its dtype.
+
+    Each feature is clipped to ``mean +- INPUT_CLIP * scale`` (and to half the
+    dtype's range, so that ``x - mean`` cannot overflow); float32 input whose
+    statistics float32 cannot hold is computed in float64. ``X`` is returned
+    as it is, uncopied, when nothing needs changing; NaN padding passes.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_steps, n_features), float32 or float64
+    mean, scale : ndarray of shape (n_features,)
+        From :func:`weighted_mean_scale` on the training data.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_steps, n_features)
+    """
+    finfo = np.finfo(X.dtype)
+    if np.any(np.abs(mean) > finfo.max / 2) or np.any(scale > finfo.max / 2) or (
+        np.any(scale < finfo.tiny)
+    ):
+        X, finfo = X.astype(np.float64), np.finfo(np.float64)
+    lo = np.maximum(mean - INPUT_CLIP * scale, -finfo.max / 2).astype(X.dtype)
+    hi = np.minimum(mean + INPUT_CLIP * scale, finfo.max / 2).astype(X.dtype)
+    flat = X.reshape(-1, X.shape[-1])
+    if np.all(np.fmin.reduce(flat, axis=0) >= lo) and np.all(
+        np.fmax.reduce(flat, axis=0) <= hi
+    ):
+        return X
+    return np.clip(X, lo, hi)
+
+
+def check_training_weights(sample_weight):
+    """The per-sample weights of a fit: ``sample_weight`` times ``class_weight``.
+
+    They must be finite and non-negative, and their sum positive and finite:
+    anything else has no loss to minimise (a negative weight rewards error).
+
+    Parameters
+    ----------
+    sample_weight : ndarray of shape (n_samples,), float64
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong.
+    """
+    if not np.all(np.isfinite(sample_weight)):
+        raise ValueError(
+            "The sample weights (sample_weight times class_weight) contain NaN "
+            "or infinity; class_weight values must be finite numbers."
+        )
+    if np.any(sample_weight < 0):
+        raise ValueError(
+            "The sample weights (sample_weight times class_weight) contain "
+            f"negative values, e.g. {sample_weight.min():g}; weights must be >= 0."
+        )
+    with np.errstate(over="ignore"):  # an infinite sum is reported below
+        total = sample_weight.sum()
+    if not total > 0:
+        raise ValueError(
+            "The sample weights (sample_weight times class_weight) sum to zero: "
+            "there is nothing to fit."
+        )
+    if not np.isfinite(total):
+        raise ValueError(
+            f"The sample weights sum to infinity (largest {sample_weight.max():.3g});"
+            " scale them down."
+        )
+
+
+def check_label_types(y):
+    """A classifier's labels must be all strings or all not strings.
+
+    NumPy cannot sort a mix of strings and numbers, which every label encoder
+    needs; without this check the error is a bare ``'<' not supported``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+    """
+    if y.dtype != object:
+        return
+    is_str = [isinstance(v, str) for v in y.ravel()]
+    if any(is_str) and not all(is_str):
+        kinds = sorted({type(v).__name__ for v in y.ravel()})
+        raise ValueError(
+            f"y mixes string and non-string labels ({', '.join(kinds)}); class "
+            "labels must be all strings or all numbers."
+        )

@@ -125,25 +125,20 @@ def _buffer(ws, key, shape, dtype):
     return buf[:size].reshape(shape)
 
 
-def _scaled_params(params, spec):
-    """Per layer and direction, ``(W, U, b)`` in the compute dtype with the
-    tanh block scaled by 2 (see :func:`sklearn_gatedmem._cells.gate_scale`)."""
-    dtype, cell = spec["dtype"], spec["cell"]
-    scaled = []
-    for layer, n_hidden in enumerate(spec["hidden"]):
-        scale = _cells.gate_scale(cell, n_hidden, dtype)
-        first = _cells.CELLS[cell]["first_recurrent_block"] * n_hidden
-        scaled.append(
-            [
-                (
-                    (params[f"W{layer}.{d}"] * scale).astype(dtype, copy=False),
-                    (params[f"U{layer}.{d}"] * scale[first:]).astype(dtype, copy=False),
-                    (params[f"b{layer}.{d}"] * scale).astype(dtype, copy=False),
-                )
-                for d in range(spec["n_directions"])
-            ]
-        )
-    return scaled
+def _layer_weights(params, spec):
+    """Per layer, per direction: the cells' fused weights in the compute dtype
+    (see :func:`sklearn_gatedmem._cells.fused_weights`)."""
+    cell, dtype = spec["cell"], spec["dtype"]
+    return [
+        [
+            _cells.fused_weights(
+                cell, params[f"W{layer}.{d}"], params[f"U{layer}.{d}"],
+                params[f"b{layer}.{d}"], dtype,
+            )
+            for d in range(spec["n_directions"])
+        ]
+        for layer in range(len(spec["hidden"]))
+    ]
 
 
 def _reverse_index(lengths, n_steps):
@@ -157,147 +152,208 @@ def _reverse_index(lengths, n_steps):
 
 
 def _reverse(seq, rev):
-    """``seq`` (n_steps, n_samples, width) with each sequence reversed."""
-    return seq[rev, np.arange(seq.shape[1])]
+    """``seq`` (n_steps, width, n_samples) with each sequence reversed.
+
+    ``rev`` None means that every sequence has all the steps: then it is a
+    view, ``seq[::-1]``; else a copy gathered by :func:`_reverse_index`.
+    """
+    if rev is None:
+        return seq[::-1]
+    return np.take_along_axis(seq, rev[:, None, :], axis=0)
 
 
-def _forward(X, lengths, scaled, spec, ws):
+def _standardise(X, spec, lengths, out):
+    """Write a batch-first chunk, standardised, into ``out`` (time-major
+    ``(n_steps, n_features, n_samples)``, see :mod:`._cells`).
+
+    Padding (NaN, or anything beyond each length) becomes 0; it never reaches
+    a result, and 0 keeps every product finite.
+    """
+    np.subtract(X.transpose(1, 2, 0), spec["x_mean"][:, None], out=out)
+    out /= spec["x_scale"][:, None]
+    if lengths is not None:
+        pad = np.arange(X.shape[1])[:, None] >= lengths
+        np.copyto(out, 0, where=pad[:, None, :])
+
+
+def _forward(X, lengths, weights, spec, ws, backward=True):
     """Run the recurrent layers over one chunk.
 
     Parameters
     ----------
-    X : ndarray of shape (n_steps, n_samples, n_features)
-        Time-major standardised input in the compute dtype, zero on padding.
-    lengths : ndarray of shape (n_samples,)
-        Real steps of each sequence.
+    X : ndarray of shape (n_samples, n_steps, n_features)
+        The raw chunk, batch first.
+    lengths : ndarray of shape (n_samples,) or None
+        Real steps of each sequence; None when all have ``n_steps``.
+    weights : list
+        From :func:`_layer_weights`.
+    backward : bool
+        Also allocate what :func:`_cells.backward` needs.
 
     Returns
     -------
-    caches : list, per layer, of a list per direction of ``(input, cell cache)``,
-        the input in that direction's own time order.
-    tops : list, per direction, of ndarray of shape (n_steps, n_samples, n_hidden)
-        The last layer's outputs, each in its direction's own time order.
+    layers : list, per layer, of a list per direction of ``(Z, cache, out)``,
+        each in that direction's own time order (see :func:`_cells.forward`).
     rev : ndarray or None
-        The reversing index (bidirectional only).
+        The reversing index (bidirectional, unequal lengths only).
     """
-    n_steps, n_samples, _ = X.shape
-    dtype, cell = spec["dtype"], spec["cell"]
-    rev = _reverse_index(lengths, n_steps) if spec["n_directions"] == 2 else None
-    caches, inputs = [], X
+    n_samples, n_steps, n_features = X.shape
+    cell, dtype = spec["cell"], spec["dtype"]
+    rev = None
+    if spec["n_directions"] == 2 and lengths is not None:
+        rev = _reverse_index(lengths, n_steps)
+    layers, width = [], n_features
     for layer, n_hidden in enumerate(spec["hidden"]):
-        seq = (n_steps, n_samples, n_hidden)
-        wide = (n_steps, n_samples, 4 * n_hidden)
-        layer_caches, tops = [], []
-        for d, (W, U, b) in enumerate(scaled[layer]):
-            key = (layer, d)
+        shapes = _cells.work_shapes(cell, n_steps, width, n_hidden, n_samples, backward)
+        directions = []
+        for d, w in enumerate(weights[layer]):
             cache = {
-                name: _buffer(ws, key + (name,), seq, dtype)
-                for name in ("state", "out", "tanh_state")
+                name: _buffer(ws, (layer, d, name), shape, dtype)
+                for name, shape in shapes.items()
             }
-            for name in ("tmp", "deriv"):
-                cache[name] = _buffer(ws, key + (name,), wide[1:], dtype)
-            own = inputs if d == 0 else _reverse(inputs, rev)
-            A = _buffer(ws, key + ("A",), wide, dtype)
-            # one GEMM: the input projection of every time step
-            np.matmul(own.reshape(-1, own.shape[2]), W, out=A.reshape(-1, wide[2]))
-            A += b
-            layer_caches.append((own, cache))
-            tops.append(_cells.forward(cell, A, U, cache))
-        caches.append(layer_caches)
-        if rev is None:
-            inputs = tops[0]
-        else:  # both directions side by side, in natural time order
-            inputs = _buffer(ws, (layer, "both"), seq[:2] + (2 * n_hidden,), dtype)
-            inputs[:, :, :n_hidden] = tops[0]
-            inputs[:, :, n_hidden:] = _reverse(tops[1], rev)
-    return caches, tops, rev
+            Z = cache.pop("Z")
+            x = Z[:n_steps, :width]
+            if layer == 0:
+                if d == 0:
+                    _standardise(X, spec, lengths, x)
+                else:
+                    np.copyto(x, _reverse(directions[0][0][:n_steps, :width], rev))
+            else:  # direction d reads the outputs below in its own time order
+                below = [out for _, _, out in layers[-1]]
+                n_below = below[0].shape[1]
+                for e, top in enumerate(below):
+                    part = x[:, e * n_below : (e + 1) * n_below]
+                    np.copyto(part, top if e == d else _reverse(top, rev))
+            Z[:n_steps, width] = 1
+            out = _cells.forward(cell, Z, w["M"], cache)
+            directions.append((Z, cache, out))
+        layers.append(directions)
+        width = spec["n_directions"] * n_hidden
+    return layers, rev
 
 
 def _readout(tops, lengths, pooling):
     """What the head reads: per direction ``last``, ``mean`` or ``max`` over
     each sequence's real steps, concatenated.
 
+    Parameters
+    ----------
+    tops : list, per direction, of ndarray of shape (n_steps, n_hidden, n_samples)
+        The last layer's outputs, each in its direction's own time order.
+
     Returns
     -------
     R : ndarray of shape (n_samples, n_directions * n_hidden)
-    where : ndarray or None
+    where : list of ndarray or None
         For ``max``, the time index of each maximum (needed by backward).
     """
-    n_steps, n_samples, _ = tops[0].shape
-    samples = np.arange(n_samples)
+    n_steps, _, n_samples = tops[0].shape
     if pooling == "last":
-        return np.hstack([top[lengths - 1, samples] for top in tops]), None
-    real = (np.arange(n_steps)[:, None] < lengths)[:, :, None]
+        if lengths is None:
+            return np.hstack([top[-1].T for top in tops]), None
+        samples = np.arange(n_samples)
+        return np.hstack([top[lengths - 1, :, samples] for top in tops]), None
+    real = None if lengths is None else (np.arange(n_steps)[:, None] < lengths)[:, None]
     if pooling == "mean":
-        sums = [np.where(real, top, 0).sum(axis=0) for top in tops]
-        return np.hstack(sums) / lengths[:, None], None
-    where = [np.where(real, top, -np.inf).argmax(axis=0) for top in tops]
-    columns = np.arange(tops[0].shape[2])
-    R = [top[w, samples[:, None], columns] for top, w in zip(tops, where)]
-    return np.hstack(R), where
+        if real is None:
+            sums, count = [top.sum(axis=0) for top in tops], n_steps
+        else:
+            sums = [np.add.reduce(top, axis=0, where=real) for top in tops]
+            count = lengths
+        return np.vstack(sums).T / np.reshape(count, (-1, 1)), None
+    where = [
+        (top if real is None else np.where(real, top, -np.inf)).argmax(axis=0)
+        for top in tops
+    ]
+    R = [np.take_along_axis(top, w[None], axis=0)[0] for top, w in zip(tops, where)]
+    return np.vstack(R).T, where
 
 
 def _readout_backward(dR, tops, lengths, pooling, where, ws):
-    """Spread ``dR`` back onto each direction's per-step outputs."""
-    n_steps, n_samples, n_hidden = tops[0].shape
+    """Spread ``dR`` back onto each direction's per-step outputs.
+
+    Returns
+    -------
+    douts : list, per direction, of ndarray of shape (n_steps, n_hidden, n_samples)
+    live : ndarray of bool of shape (n_steps,) or None
+        The steps where some ``dout`` is nonzero, for ``last``; else None.
+    """
+    n_steps, n_hidden, n_samples = tops[0].shape
     samples = np.arange(n_samples)
+    live = None
+    if pooling == "last":
+        live = np.zeros(n_steps, dtype=bool)
+        live[-1 if lengths is None else lengths - 1] = True
+    elif pooling == "mean":
+        count = n_steps if lengths is None else lengths
+        real = 1 if lengths is None else (np.arange(n_steps)[:, None] < lengths)[:, None]
     douts = []
     for d in range(len(tops)):
         dR_d = dR[:, d * n_hidden : (d + 1) * n_hidden]
         dout = _buffer(ws, ("dout", d), tops[0].shape, tops[0].dtype)
-        dout.fill(0)
-        if pooling == "last":
-            dout[lengths - 1, samples] = dR_d
-        elif pooling == "mean":
-            real = (np.arange(n_steps)[:, None] < lengths)[:, :, None]
-            np.multiply(real, dR_d / lengths[:, None], out=dout)
+        if pooling == "mean":
+            np.multiply(real, (dR_d / np.reshape(count, (-1, 1))).T, out=dout)
         else:
-            dout[where[d], samples[:, None], np.arange(n_hidden)] = dR_d
+            dout.fill(0)
+            if pooling == "last" and lengths is None:
+                dout[-1] = dR_d.T
+            elif pooling == "last":
+                dout[lengths - 1, :, samples] = dR_d
+            else:
+                np.put_along_axis(dout, where[d][None], dR_d.T[None], axis=0)
         douts.append(dout)
-    return douts
+    return douts, live
 
 
-def _chunk_loss_grad(X, lengths, Y, sw, params, scaled, spec, grads, ws):
+def _head(R, params):
+    """Head outputs ``R W_head + b_head`` in float64."""
+    return R.astype(np.float64) @ params["head.W"] + params["head.b"]
+
+
+def _chunk_loss_grad(X, lengths, Y, sw, params, weights, spec, grads, ws):
     """Add one chunk's weighted loss sum and gradient (into ``grads``)."""
-    dtype, cell = spec["dtype"], spec["cell"]
-    caches, tops, rev = _forward(X, lengths, scaled, spec, ws)
+    cell, dtype = spec["cell"], spec["dtype"]
+    n_samples, n_steps, _ = X.shape
+    layers, rev = _forward(X, lengths, weights, spec, ws)
+    tops = [out for _, _, out in layers[-1]]
     R, where = _readout(tops, lengths, spec["pooling"])
-    Z = R @ params["head.W"].astype(dtype, copy=False)
-    Z = Z.astype(np.float64) + params["head.b"]
-    loss, delta = _loss_and_delta(Z, Y, sw, spec["out_activation"])
+    loss, delta = _loss_and_delta(_head(R, params), Y, sw, spec["out_activation"])
 
     grads["head.W"] += R.T.astype(np.float64) @ delta
     grads["head.b"] += delta.sum(axis=0)
     dR = (delta @ params["head.W"].T).astype(dtype)
-    douts = _readout_backward(dR, tops, lengths, spec["pooling"], where, ws)
+    douts, live = _readout_backward(dR, tops, lengths, spec["pooling"], where, ws)
 
     for layer in range(len(spec["hidden"]) - 1, -1, -1):
-        n_hidden = spec["hidden"][layer]
-        first = _cells.CELLS[cell]["first_recurrent_block"] * n_hidden
-        dinputs = None
-        for d, (own, cache) in enumerate(caches[layer]):
-            name = f"{layer}.{d}"
-            W = params["W" + name].astype(dtype, copy=False)
-            U = params["U" + name].astype(dtype, copy=False)
-            dA = _buffer(ws, (layer, d, "dA"), cache["gates"].shape, dtype)
-            _cells.backward(cell, douts[d], U, cache, dA)
-            dA2 = dA.reshape(-1, 4 * n_hidden)
-            # one GEMM each over all time steps for the weight gradients
-            grads["W" + name] += own.reshape(-1, own.shape[2]).T @ dA2
-            grads["b" + name] += dA2.sum(axis=0)
-            prev = cache[_cells.CELLS[cell]["recurrent_input"]][:-1]
-            grads["U" + name] += prev.reshape(-1, n_hidden).T @ dA[
-                1:, :, first:
-            ].reshape(-1, 4 * n_hidden - first)
+        dxs = []
+        for d, (Z, cache, _) in enumerate(layers[layer]):
+            w, name = weights[layer][d], f"{layer}.{d}"
+            dA = _cells.backward(cell, douts[d], w["R"], cache, live)
+            # the weight gradient sum_t dA_t Z_t^T: one batched GEMM, summed
+            # over the steps in float64
+            G = _buffer(ws, "G", (n_steps,) + w["M"].shape, dtype)
+            np.matmul(dA, Z[:n_steps].transpose(0, 2, 1), out=G)
+            _cells.add_weight_gradient(
+                cell, G.sum(axis=0, dtype=np.float64),
+                grads["W" + name], grads["U" + name], grads["b" + name],
+            )
             if layer:
-                dx = (dA2 @ W.T).reshape(own.shape)
-                dx = dx if d == 0 else _reverse(dx, rev)
-                dinputs = dx if dinputs is None else dinputs + dx
-        if layer:
-            below = spec["hidden"][layer - 1]
-            douts = [dinputs[:, :, :below]]
-            if rev is not None:
-                douts.append(_reverse(dinputs[:, :, below:], rev))
+                dx = _buffer(ws, ("dx", d), (n_steps, w["Wx"].shape[0], n_samples), dtype)
+                dxs.append(np.matmul(w["Wx"], dA, out=dx))
+        if layer:  # each direction below gets its part from both directions above
+            n_below = spec["hidden"][layer - 1]
+            douts = []
+            for d in range(len(dxs)):
+                dout = _buffer(ws, ("dout", layer - 1, d), (n_steps, n_below, n_samples), dtype)
+                for e, dx in enumerate(dxs):
+                    part = dx[:, d * n_below : (d + 1) * n_below]
+                    part = part if e == d else _reverse(part, rev)
+                    if e:
+                        dout += part
+                    else:
+                        np.copyto(dout, part)
+                douts.append(dout)
+            live = None
     return loss
 
 
@@ -332,25 +388,25 @@ def loss_grad(
     ws = {} if ws is None else ws
     grad = np.zeros_like(theta)
     params, grads = unpack(theta, spec["layout"]), unpack(grad, spec["layout"])
-    scaled = _scaled_params(params, spec)
-    lengths = _full_lengths(X, lengths)
+    weights = _layer_weights(params, spec)
     loss = 0.0
     for rows in _chunks(X.shape[0], chunk_size):
-        X_tm = _time_major(X[rows], spec, ws)
         loss += _chunk_loss_grad(
-            X_tm, lengths[rows], Y[rows], sample_weight[rows], params, scaled,
-            spec, grads, ws,
+            X[rows], _chunk_lengths(lengths, rows, X.shape[1]), Y[rows],
+            sample_weight[rows], params, weights, spec, grads, ws,
         )
     sw_sum = sample_weight.sum()
-    weights = theta * spec["mask"]
-    loss = (loss + 0.5 * alpha * (weights @ weights)) / sw_sum
-    grad += alpha * weights
+    penalised = theta * spec["mask"]
+    loss = (loss + 0.5 * alpha * (penalised @ penalised)) / sw_sum
+    grad += alpha * penalised
     grad /= sw_sum
     return loss, grad
 
 
 def decision(theta, X, spec, chunk_size, lengths=None):
     """Head outputs before the output activation, chunk by chunk.
+
+    The forward pass of :func:`loss_grad`, without backward's work arrays.
 
     Parameters
     ----------
@@ -363,35 +419,48 @@ def decision(theta, X, spec, chunk_size, lengths=None):
     Z : ndarray of shape (n_samples, n_outputs), float64
     """
     params = unpack(theta, spec["layout"])
-    scaled = _scaled_params(params, spec)
-    lengths = _full_lengths(X, lengths)
+    weights = _layer_weights(params, spec)
     Z = np.empty((X.shape[0], params["head.b"].shape[0]))
     ws = {}  # per call: concurrent predictions never share buffers
     for rows in _chunks(X.shape[0], chunk_size):
-        X_tm = _time_major(X[rows], spec, ws)
-        _, tops, _ = _forward(X_tm, lengths[rows], scaled, spec, ws)
-        Z[rows] = _readout(tops, lengths[rows], spec["pooling"])[0] @ params["head.W"]
-    Z += params["head.b"]
+        chunk_lengths = _chunk_lengths(lengths, rows, X.shape[1])
+        layers, _ = _forward(X[rows], chunk_lengths, weights, spec, ws, backward=False)
+        tops = [out for _, _, out in layers[-1]]
+        Z[rows] = _head(_readout(tops, chunk_lengths, spec["pooling"])[0], params)
     return Z
 
 
-def _full_lengths(X, lengths):
+def work_bytes_per_sample(cell, n_steps, n_features, hidden, n_directions, itemsize,
+                          backward=True):
+    """Bytes of the work arrays of one chunk, per sample in the chunk.
+
+    What :func:`loss_grad` (``backward``) or :func:`decision` allocates per
+    chunk, from :func:`sklearn_gatedmem._cells.work_shapes`, plus the outputs'
+    gradients; the rest (weights, the weight-gradient GEMM's output) does not
+    grow with the chunk.
+    """
+    total, width = 0, n_features
+    for n_hidden in hidden:
+        shapes = _cells.work_shapes(cell, n_steps, width, n_hidden, 1, backward)
+        per_direction = sum(int(np.prod(shape)) for shape in shapes.values())
+        if backward:  # dout, and for stacked layers dx
+            per_direction += n_steps * (n_hidden + width)
+        total += n_directions * per_direction
+        width = n_directions * n_hidden
+    return total * itemsize
+
+
+def _chunk_lengths(lengths, rows, n_steps):
+    """The chunk's lengths, or None when all its sequences have every step."""
     if lengths is None:
-        return np.full(X.shape[0], X.shape[1])
-    return np.asarray(lengths)
+        return None
+    chunk = np.asarray(lengths)[rows]
+    return None if np.all(chunk == n_steps) else chunk
 
 
 def _chunks(n_samples, chunk_size):
-    return (slice(i, i + chunk_size) for i in range(0, n_samples, chunk_size))
-
-
-def _time_major(X, spec, ws):
-    """Copy a batch-first chunk, standardised, into a reused time-major buffer.
-
-    Padding (NaN) becomes 0; it is never read into a result.
-    """
-    out = _buffer(ws, "X", (X.shape[1], X.shape[0], X.shape[2]), spec["dtype"])
-    np.subtract(X.transpose(1, 0, 2), spec["x_mean"], out=out)
-    out /= spec["x_scale"]
-    np.nan_to_num(out, copy=False, nan=0.0)
-    return out
+    """Row slices of at most ``chunk_size`` rows, as equal as possible (a
+    small remainder chunk would cost almost as much as a full one)."""
+    n_chunks = -(-n_samples // max(1, chunk_size))
+    bounds = [k * n_samples // n_chunks for k in range(n_chunks + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]

@@ -1,6 +1,6 @@
 """The cells in isolation: forward against the docstring's equations, written
-out naively; backward against finite differences; the one-``exp`` sigmoid and
-tanh; the tanh-block scale."""
+out naively; backward (with the fused weights' gradient mapping) against
+finite differences; saturation of the one-``tanh`` gates."""
 
 import warnings
 
@@ -24,22 +24,24 @@ def _random_cell(cell, n_steps=5, n_samples=3, n_features=2, n_hidden=4, seed=0)
     return X, W, U, b
 
 
-def _run_cells(cell, X, W, U, b):
-    """``_cells.forward`` as the objective drives it: scaled weights, one GEMM
-    for the input projection, caches allocated here."""
-    n_steps, n_samples, _ = X.shape
+def _run_cells(cell, X, W, U, b, backward=False):
+    """``_cells.forward`` as the objective drives it: fused weights, the step
+    inputs ``[x_t; 1; h_{t-1}]`` in ``Z``, work arrays allocated here.
+
+    ``X`` is (n_steps, n_samples, n_features); the output and the state are
+    returned as (n_steps, n_samples, n_hidden) for comparison.
+    """
+    n_steps, n_samples, n_features = X.shape
     n_hidden = U.shape[0]
-    scale = _cells.gate_scale(cell, n_hidden, np.float64)
-    first = _cells.CELLS[cell]["first_recurrent_block"] * n_hidden
-    A = X @ (W * scale) + b * scale
-    cache = {
-        name: np.empty((n_steps, n_samples, n_hidden))
-        for name in ("state", "out", "tanh_state")
-    }
-    cache["tmp"] = np.empty((n_samples, 4 * n_hidden))
-    cache["deriv"] = np.empty((n_samples, 4 * n_hidden))
-    out = _cells.forward(cell, A, U * scale[first:], cache)
-    return out, cache
+    shapes = _cells.work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward)
+    cache = {name: np.full(shape, np.nan) for name, shape in shapes.items()}
+    Z = cache.pop("Z")
+    Z[:n_steps, :n_features] = X.transpose(0, 2, 1)
+    Z[:n_steps, n_features] = 1
+    weights = _cells.fused_weights(cell, W, U, b, np.float64)
+    out = _cells.forward(cell, Z, weights["M"], cache)
+    state = _cells.state(cell, cache)
+    return out.transpose(0, 2, 1), state.transpose(0, 2, 1), cache, weights
 
 
 def _reference(cell, X, W, U, b):
@@ -79,15 +81,23 @@ def _reference(cell, X, W, U, b):
 @pytest.mark.parametrize("cell", CELL_NAMES)
 def test_forward_matches_the_equations(cell):
     X, W, U, b = _random_cell(cell)
-    out, cache = _run_cells(cell, X, W, U, b)
+    out, state, _, _ = _run_cells(cell, X, W, U, b)
     ref_out, ref_state = _reference(cell, X, W, U, b)
     np.testing.assert_allclose(out, ref_out, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(cache["state"], ref_state, rtol=0, atol=1e-14)
-    assert out is cache["out"]
+    np.testing.assert_allclose(state, ref_state, rtol=0, atol=1e-14)
     # not a trivial regime: outputs spread over a good part of (-1, 1)
     assert np.ptp(ref_out) > 0.5
-    if cell == "lstm":
-        np.testing.assert_allclose(cache["tanh_state"], np.tanh(ref_state), atol=1e-14)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_forward_without_backward_arrays_is_the_same(cell):
+    """Prediction allocates no backward arrays and computes the same."""
+    X, W, U, b = _random_cell(cell)
+    out, state, _, _ = _run_cells(cell, X, W, U, b)
+    out_b, state_b, cache, _ = _run_cells(cell, X, W, U, b, backward=True)
+    np.testing.assert_array_equal(out, out_b)
+    np.testing.assert_array_equal(state, state_b)
+    assert "dA" in cache and "dA" not in _cells.work_shapes(cell, 2, 2, 2, 2, False)
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
@@ -101,108 +111,87 @@ def test_recurrent_width(cell):
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
 def test_backward_matches_finite_differences(cell):
-    """A random weighted sum of every step's output (Karpathy's check): the
-    gradient with respect to the unscaled pre-activations ``A``, all steps."""
+    """A random weighted sum of every step's output (Karpathy's check): its
+    gradient with respect to every input, ``W``, ``U`` and ``b`` through
+    ``backward``, ``dx_t = Wx dA_t`` and ``add_weight_gradient``."""
     X, W, U, b = _random_cell(cell, n_steps=4, n_samples=2, n_hidden=3, seed=1)
-    n_steps, n_samples, _ = X.shape
+    n_steps, n_samples, n_features = X.shape
     H = U.shape[0]
-    scale = _cells.gate_scale(cell, H, np.float64)
-    first = _cells.CELLS[cell]["first_recurrent_block"] * H
     weights = np.random.RandomState(2).normal(size=(n_steps, n_samples, H))
 
-    def loss_of_A(A_unscaled):
-        cache = {
-            name: np.empty((n_steps, n_samples, H))
-            for name in ("state", "out", "tanh_state")
-        }
-        cache["tmp"] = np.empty((n_samples, 4 * H))
-        cache["deriv"] = np.empty((n_samples, 4 * H))
-        out = _cells.forward(cell, A_unscaled * scale, U * scale[first:], cache)
-        return float((out * weights).sum()), cache
+    def loss(X, W, U, b):
+        return float((_run_cells(cell, X, W, U, b)[0] * weights).sum())
 
-    A0 = X @ W + b
-    _, cache = loss_of_A(A0.copy())
-    dA = _cells.backward(cell, weights.copy(), U, cache, np.empty_like(A0))
+    _, _, cache, fused = _run_cells(cell, X, W, U, b, backward=True)
+    dout = np.ascontiguousarray(weights.transpose(0, 2, 1))
+    dA = _cells.backward(cell, dout, fused["R"], cache)
+    dW, dU, db = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
+    G = np.einsum("tgn,tfn->gf", dA, cache["Z"][:n_steps])
+    _cells.add_weight_gradient(cell, G, dW, dU, db)
+    dX = (fused["Wx"] @ dA).transpose(0, 2, 1)
 
     eps = 1e-6
-    numeric = np.empty_like(A0)
-    for idx in np.ndindex(A0.shape):
-        plus, minus = A0.copy(), A0.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        numeric[idx] = (loss_of_A(plus)[0] - loss_of_A(minus)[0]) / (2 * eps)
-    rel = np.linalg.norm(numeric - dA) / np.linalg.norm(numeric + dA)
-    assert rel <= 1e-8, rel
+    for k, (array, analytic) in enumerate([(X, dX), (W, dW), (U, dU), (b, db)]):
+        numeric = np.empty_like(array)
+        for idx in np.ndindex(array.shape):
+            args = [X, W, U, b]
+            plus, minus = array.copy(), array.copy()
+            plus[idx] += eps
+            minus[idx] -= eps
+            args[k] = plus
+            up = loss(*args)
+            args[k] = minus
+            numeric[idx] = (up - loss(*args)) / (2 * eps)
+        rel = np.linalg.norm(numeric - analytic) / np.linalg.norm(numeric + analytic)
+        assert rel <= 1e-8, (k, rel)
 
 
-def test_backward_does_not_modify_dout():
-    cell = "lstm"
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_backward_does_not_modify_dout(cell):
     X, W, U, b = _random_cell(cell, n_steps=3)
-    _, cache = _run_cells(cell, X, W, U, b)
-    dout = np.random.RandomState(0).normal(size=cache["out"].shape)
+    _, _, cache, fused = _run_cells(cell, X, W, U, b, backward=True)
+    dout = np.random.RandomState(0).normal(size=(3, U.shape[0], X.shape[1]))
     before = dout.copy()
-    _cells.backward(cell, dout, U, cache, np.empty(cache["gates"].shape))
+    _cells.backward(cell, dout, fused["R"], cache)
     np.testing.assert_array_equal(dout, before)
 
 
-GRID = np.concatenate(
-    [
-        [-1e4, -800.0, -710.0, -700.0, -50.0, -1e-300, 0.0, 1e-300, 50.0, 700.0, 710.0,
-         800.0, 1e4, -0.0],
-        np.linspace(-40, 40, 4001),
-        np.logspace(-12, 2, 300),
-        -np.logspace(-12, 2, 300),
-    ]
-)
-
-
-def test_sigmoid_is_accurate_and_in_place():
-    a = GRID.copy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with np.errstate(over="warn", divide="warn", invalid="warn"):
-            result = _cells.sigmoid_(a)
-    assert result is a  # in place
-    np.testing.assert_allclose(result, expit(GRID), rtol=0, atol=1e-15)
-    assert np.all((result >= 0) & (result <= 1))
-    assert _cells.sigmoid_(np.array([-1e4]))[0] == 0.0
-    assert _cells.sigmoid_(np.array([1e4]))[0] == 1.0
-
-
-def test_tanh_is_accurate():
-    a = GRID.copy()
-    out = np.empty_like(a)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with np.errstate(over="warn", divide="warn", invalid="warn"):
-            result = _cells.tanh_(a, out)
-    assert result is out
-    np.testing.assert_array_equal(a, GRID)  # the input is left alone
-    np.testing.assert_allclose(result, np.tanh(GRID), rtol=0, atol=1e-15)
-    assert _cells.tanh_(np.array([-1e4, 1e4]), np.empty(2)).tolist() == [-1.0, 1.0]
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_live_steps_skip_only_zero_gradients(cell):
+    """``live`` marks the steps where ``dout`` may be nonzero; with ``dout``
+    zero elsewhere the result is the same as without it."""
+    X, W, U, b = _random_cell(cell, n_steps=4)
+    _, _, cache, fused = _run_cells(cell, X, W, U, b, backward=True)
+    dout = np.zeros((4, U.shape[0], X.shape[1]))
+    dout[[1, 3]] = np.random.RandomState(0).normal(size=(2,) + dout.shape[1:])
+    full = _cells.backward(cell, dout, fused["R"], cache).copy()
+    live = np.array([False, True, False, True])
+    np.testing.assert_array_equal(_cells.backward(cell, dout, fused["R"], cache, live), full)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid_and_tanh_at_the_extremes_emit_no_warning(dtype):
-    a = np.array([-1e4, 1e4, -1e30, 1e30, 0.0], dtype=dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with np.errstate(over="warn", divide="warn", invalid="warn"):
-            s = _cells.sigmoid_(a.copy())
-            t = _cells.tanh_(a, np.empty_like(a))
-    np.testing.assert_array_equal(s, np.array([0, 1, 0, 1, 0.5], dtype=dtype))
-    np.testing.assert_array_equal(t, np.array([-1, 1, -1, 1, 0], dtype=dtype))
-    assert s.dtype == t.dtype == dtype
-
-
-@pytest.mark.parametrize("cell, tanh_block", [("lstm", 2), ("gated_memory", 0)])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gate_scale_is_two_on_exactly_the_tanh_block(cell, tanh_block, dtype):
-    H = 3
-    scale = _cells.gate_scale(cell, H, dtype)
-    assert scale.shape == (4 * H,)
-    assert scale.dtype == dtype
-    expected = np.ones(4 * H)
-    expected[tanh_block * H : (tanh_block + 1) * H] = 2
-    np.testing.assert_array_equal(scale, expected)
-    assert _cells.CELLS[cell]["tanh_block"] == tanh_block
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_gates_saturate_without_warning(cell, dtype):
+    """Pre-activations of +-1e4 (and 1e30) saturate every gate to exactly 0 or
+    1 (tanh to +-1): no overflow, no warning, no NaN, in either dtype."""
+    X, W, U, b = _random_cell(cell, n_steps=3)
+    n_steps, n_samples, n_features = X.shape
+    H = U.shape[0]
+    shapes = _cells.work_shapes(cell, n_steps, n_features, H, n_samples, True)
+    for big in (1e4, 1e30):
+        cache = {name: np.zeros(shape, dtype) for name, shape in shapes.items()}
+        Z = cache.pop("Z")
+        Z[:n_steps, :n_features] = np.sign(X.transpose(0, 2, 1))
+        Z[:n_steps, n_features] = 1
+        fused = _cells.fused_weights(cell, big * np.sign(W), np.sign(U), big * np.sign(b), dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(all="warn"):
+                out = _cells.forward(cell, Z, fused["M"], cache)
+                dA = _cells.backward(cell, np.ones(out.shape, dtype), fused["R"], cache)
+        assert out.dtype == dA.dtype == dtype
+        assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= n_steps)
+        assert np.all(np.isfinite(dA))
+        gates = cache["gates"][:n_steps, : 4 * H]
+        saturated = np.isin(gates, [-1, 0, 1]).mean()
+        assert saturated > 0.9, saturated

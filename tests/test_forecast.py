@@ -58,7 +58,7 @@ def test_make_windows_returns_writable_arrays_that_do_not_alias_the_series():
     np.testing.assert_array_equal(series, np.arange(6.0))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(
     n_times=st.integers(2, 30),
     n_variables=st.integers(1, 3),

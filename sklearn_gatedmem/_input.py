@@ -90,14 +90,18 @@ def check_predict_layout(steps_features, fitted):
         )
 
 
-def canonical_rows(X, Y, sample_weight):
+def canonical_rows(X, Y, sample_weight, chunk_rows=4096):
     """Merge repeated rows and fix a row order that depends on content only.
 
     Rows of zero weight are dropped; identical ``(x, y)`` rows become one row
-    whose weight is the sum of theirs; rows are sorted by their bytes. So a fit
-    is the same, bit for bit, whatever the order of the rows, and an integer
-    weight is exactly the same as repeating a row (L-BFGS on a non-convex loss
-    would otherwise amplify mere summation-order differences).
+    whose weight is the sum of theirs; rows are sorted by a 64-bit hash of
+    their bytes (as float64, with -0.0 as 0.0), rows of equal hash by their
+    bytes. So a fit is the same, bit for bit, whatever the order of the rows,
+    and an integer weight is exactly the same as repeating a row (L-BFGS on a
+    non-convex loss would otherwise amplify mere summation-order differences).
+
+    Memory: the hashes are computed over chunks of rows, so that besides the
+    returned copy of ``X`` nothing of the size of ``X`` is allocated.
 
     Parameters
     ----------
@@ -108,18 +112,82 @@ def canonical_rows(X, Y, sample_weight):
     Returns
     -------
     X, Y, sample_weight : ndarrays, with fewer or reordered rows.
+        ``X`` and ``Y`` have -0.0 turned into 0.0.
     """
     keep = sample_weight != 0
-    X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
-    # + 0.0 turns -0.0 into 0.0 so that equal numbers have equal bytes
-    rows = np.hstack([X.astype(np.float64) + 0.0, Y.astype(np.float64) + 0.0])
-    rows = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1] * 8)))
-    _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    if not keep.all():
+        X, Y, sample_weight = X[keep], Y[keep], sample_weight[keep]
+    n_rows = X.shape[0]
+    hashes = _row_hashes(X, Y, chunk_rows)
+    order = np.argsort(hashes, kind="stable")
+    sorted_hashes = hashes[order]
+    group = np.cumsum(np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]) - 1
+    # rows of equal hash: equal bytes (duplicates), or, very rarely, a collision
+    leader = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])[group]
+    shared = np.flatnonzero(leader != np.arange(n_rows))
+    same = np.ones(n_rows, dtype=bool)
+    for start in range(0, shared.size, chunk_rows):
+        i = shared[start : start + chunk_rows]
+        same[i] = np.all(
+            _row_bits(X, Y, order[i]) == _row_bits(X, Y, order[leader[i]]), axis=1
+        )
+    if not same.all():  # a collision: order those groups' rows by their bytes
+        for g in np.unique(group[~same]):
+            members = np.flatnonzero(group == g)
+            bits = np.ascontiguousarray(_row_bits(X, Y, order[members]))
+            rows = bits.view(np.dtype((np.void, bits.shape[1] * 8))).ravel()
+            by_bytes = np.argsort(rows, kind="stable")
+            order[members] = order[members[by_bytes]]
+        group = _content_groups(X, Y, order, group)
+    first = order[np.r_[True, group[1:] != group[:-1]]]
+    inverse = np.empty(n_rows, dtype=np.intp)
+    inverse[order] = group
     # sum each group's weights in an order fixed by the values themselves
-    order = np.lexsort((sample_weight, inverse))
-    starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
-    merged = np.add.reduceat(sample_weight[order], starts)
-    return X[first], Y[first], merged
+    by_weight = np.lexsort((sample_weight, inverse))
+    starts = np.flatnonzero(np.r_[True, np.diff(inverse[by_weight]) != 0])
+    merged = np.add.reduceat(sample_weight[by_weight], starts)
+    X_out, Y_out = X[first], Y[first].astype(np.float64)
+    X_out += 0  # -0.0 to 0.0: the rows kept do not depend on the input order
+    Y_out += 0
+    return X_out, Y_out, merged
+
+
+def _row_bits(X, Y, rows):
+    """The rows' float64 values (-0.0 as 0.0) as uint64 bit patterns."""
+    values = np.hstack([X[rows].astype(np.float64), Y[rows].astype(np.float64)])
+    values += 0.0
+    return values.view(np.uint64)
+
+
+def _row_hashes(X, Y, chunk_rows):
+    """A 64-bit multiply-add hash of each row's :func:`_row_bits`, by chunks."""
+    n_columns = X.shape[1] + Y.shape[1]
+    multipliers = np.random.RandomState(0).randint(
+        1, 2**62, size=n_columns, dtype=np.int64
+    ).astype(np.uint64) * np.uint64(2) + np.uint64(1)  # odd
+    hashes = np.empty(X.shape[0], dtype=np.uint64)
+    for start in range(0, X.shape[0], chunk_rows):
+        rows = np.arange(start, min(start + chunk_rows, X.shape[0]))
+        bits = _row_bits(X, Y, rows)
+        bits ^= bits >> np.uint64(29)  # mix the high bits into the low ones
+        bits *= multipliers  # uint64 arithmetic wraps around: it is a hash
+        hashes[rows] = np.bitwise_xor.reduce(bits, axis=1) + bits.sum(axis=1)
+    return hashes
+
+
+def _content_groups(X, Y, order, group):
+    """Group ids along ``order`` split where consecutive rows' bytes differ
+    (after a hash collision, whose rows ``order`` sorts by their bytes)."""
+    n_rows = len(order)
+    differs = np.zeros(n_rows, dtype=bool)
+    differs[0] = True
+    differs[1:] = group[1:] != group[:-1]
+    check = np.flatnonzero(~differs)
+    if check.size:
+        differs[check] = np.any(
+            _row_bits(X, Y, order[check]) != _row_bits(X, Y, order[check - 1]), axis=1
+        )
+    return np.cumsum(differs) - 1
 
 
 def sequence_lengths(X):

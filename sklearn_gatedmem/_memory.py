@@ -24,9 +24,10 @@ from ._cells import n_recurrent_columns
 # penalty mask, penalised copy, scaled copies, best iterate, coefs_.
 _FIT_WEIGHT_COPIES = 32
 _PREDICT_WEIGHT_COPIES = 4
-# Float64 copies of X alive in fit: canonical_rows' float64 rows (twice while
-# they are stacked, once more sorted by np.unique) and its two row selections.
-_FIT_X_COPIES = 5
+# Float64-sized copies of X alive in fit: the validated array (a converted
+# copy, for integer input), canonical_rows' selection of rows, and a clipped
+# copy when some value is far outside the training range.
+_FIT_X_COPIES = 3
 _PREDICT_X_COPIES = 2
 _GB = 2.0**30
 # Below this, a request is let through without asking the system (predict may

@@ -101,9 +101,22 @@ def _coefs_digest(est):
 # -- threads -------------------------------------------------------------------
 
 
+@pytest.fixture
+def fast_thread_switching():
+    """Make the interpreter switch threads every microsecond, so that calls
+    interleave instead of each finishing within its time slice."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
 @pytest.mark.parametrize("name", list(_configs()))
-def test_predict_from_8_threads_at_once_equals_sequential(fitted, name):
+def test_predict_from_8_threads_at_once_equals_sequential(
+    fitted, name, fast_thread_switching
+):
     est, X = fitted[name]
+    X = np.concatenate([X, X[::-1], X[::2]])
     # each thread its own rows (and one thread all of them), all started together
     batches = [X[i::N_THREADS - 1] for i in range(N_THREADS - 1)] + [X]
     sequential = [_outputs(est, batch) for batch in batches]
@@ -120,7 +133,7 @@ def test_predict_from_8_threads_at_once_equals_sequential(fitted, name):
             _assert_same_outputs(got, expected)
 
 
-def test_fits_of_clones_in_8_threads_equal_sequential_fits():
+def test_fits_of_clones_in_8_threads_equal_sequential_fits(fast_thread_switching):
     X, _, y = _data()
     seeds = range(N_THREADS)
     base = LSTMRegressor(**SMALL)

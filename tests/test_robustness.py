@@ -619,6 +619,15 @@ def _fail_on_call(monkeypatch, n_call, failure):
     return calls
 
 
+def _fit_through(est, X, y):
+    """``est.fit(X, y)``, failing the test (not ending the session, as pytest
+    does on KeyboardInterrupt) if an interrupt escapes."""
+    try:
+        return est.fit(X, y)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped fit", pytrace=False)
+
+
 def _fit_data():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(40, 6, 2))
@@ -661,7 +670,7 @@ def test_keyboard_interrupt_keeps_the_best_iterate(monkeypatch, Estimator, n_cal
     calls = _fail_on_call(monkeypatch, n_call, KeyboardInterrupt)
     est = Estimator(**params)
     with pytest.warns(ConvergenceWarning, match=r"interrupted.*at iteration (\d+)") as rec:
-        est.fit(X, y)
+        _fit_through(est, X, y)
     assert len(calls) == n_call  # it stopped at the interrupt
     k = est.n_iter_
     assert f"at iteration {k + 1}" in str(rec[0].message)
@@ -690,7 +699,7 @@ def test_keyboard_interrupt_in_the_first_evaluation_keeps_the_initial_weights(mo
     _fail_on_call(monkeypatch, 1, KeyboardInterrupt)
     est = LSTMRegressor(hidden_layer_sizes=3, random_state=0)
     with pytest.warns(ConvergenceWarning, match="interrupted.*initial"):
-        est.fit(X, y)
+        _fit_through(est, X, y)
     assert est.n_iter_ == 0 and np.isnan(est.loss_)
     assert np.isfinite(est.predict(X)).all()
 
@@ -708,7 +717,7 @@ def test_keyboard_interrupt_from_the_callback(monkeypatch):
     monkeypatch.setattr("builtins.print", interrupting_print)
     est = LSTMRegressor(hidden_layer_sizes=3, random_state=0, verbose=1)
     with pytest.warns(ConvergenceWarning, match="interrupted"):
-        est.fit(X, y)
+        _fit_through(est, X, y)
     assert est.n_iter_ == 3
     assert np.isfinite(est.predict(X)).all()
 

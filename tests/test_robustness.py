@@ -219,6 +219,75 @@ def test_thousands_of_steps_with_tiny_hidden_size(n_steps, cell):
     _expect(outcome, None)
 
 
+@settings(PROPERTY, max_examples=200)
+@given(
+    lengths=st.lists(st.integers(0, 5), min_size=1, max_size=6),
+    holes=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(0, 1))),
+    pooling=st.sampled_from(["last", "mean", "max"]),
+    bidirectional=st.booleans(),
+)
+def test_any_nan_padding(lengths, holes, pooling, bidirectional):
+    """variable_length=True: NaN as whole trailing steps is padding; NaN
+    anywhere else, or a sequence of padding only, is a clear error."""
+    n = len(lengths)
+    X = np.random.RandomState(n).normal(size=(n, 4, 2))
+    for i, length in enumerate(lengths):
+        X[i, min(length, 4):] = np.nan
+    for i, t, j in holes:  # NaN dropped anywhere
+        X[i % n, t % 4, j] = np.nan
+    step_nan = np.isnan(X)
+    pad = step_nan.all(axis=2)
+    real = (~pad).sum(axis=1)
+    trailing = all(not pad[i, : real[i]].any() for i in range(n))
+    if (step_nan.any(axis=2) & ~pad).any():
+        expected = "NaN inside a step"
+    elif not trailing:
+        expected = "padded with NaN at the end"
+    elif (real == 0).any():
+        expected = "no real step"
+    else:
+        expected = None
+    est = LSTMRegressor(
+        **SMALL, variable_length=True, pooling=pooling, bidirectional=bidirectional
+    )
+    with Hostile() as outcome:
+        est.fit(X, np.linspace(0.0, 1.0, n))
+        _check_predictions(est, X)
+    _expect(outcome, expected)
+
+
+@settings(PROPERTY, max_examples=150)
+@given(
+    weights=st.lists(
+        st.sampled_from([0.0, 1.0, 2.5, 1e-300, 1e300, 1e308, -1.0, np.nan, np.inf]),
+        min_size=5,
+        max_size=5,
+    ),
+    classifier=st.booleans(),
+)
+def test_any_sample_weight(weights, classifier):
+    w = np.array(weights)
+    X = np.random.RandomState(0).normal(size=(5, 3, 2))
+    y = np.arange(5) % 2 if classifier else np.linspace(0.0, 1.0, 5)
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if not np.isfinite(w).all():
+        expected = "sample_weight contains (NaN|infinity)"
+    elif (w < 0).any():
+        expected = "negative"
+    elif not total > 0:
+        expected = "non-zero"
+    elif not np.isfinite(total):
+        expected = "sum to infinity"
+    else:  # even when one class keeps all the weight: y still names both
+        expected = None
+    Estimator = LSTMClassifier if classifier else LSTMRegressor
+    with Hostile() as outcome:
+        est = Estimator(**SMALL).fit(X, y, sample_weight=w)
+        _check_predictions(est, X)
+    _expect(outcome, expected)
+
+
 # -- y: regression targets and class labels -------------------------------
 
 

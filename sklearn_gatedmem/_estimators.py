@@ -139,10 +139,11 @@ class _TorchExport:
             ``"head.weight"`` of shape (n_outputs, hidden), ``"head.bias"``.
         """
         check_is_fitted(self)
-        if self.cell != "lstm":
+        cell = self._fitted_architecture["cell"]  # not set_params' since
+        if cell != "lstm":
             raise ValueError(
-                f"torch_state_dict needs cell='lstm'; this estimator has "
-                f"cell={self.cell!r}, which torch.nn.LSTM does not implement."
+                f"torch_state_dict needs cell='lstm'; this estimator was fitted "
+                f"with cell={cell!r}, which torch.nn.LSTM does not implement."
             )
         state = {}
         for name in self.coefs_:

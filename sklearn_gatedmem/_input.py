@@ -335,6 +335,8 @@ def weighted_mean_scale(X, sample_weight, chunk_rows=4096, name="X"):
         mean, scale = mean_u * unit, np.sqrt(var_u) * unit
         rounding = 10 * np.finfo(np.float64).eps * np.abs(mean)
     scale[(scale <= rounding) | (scale < finfo.tiny)] = 1.0
+    if not (np.isfinite(mean).all() and np.isfinite(scale).all()):  # a last guard
+        raise ValueError(f"The standardisation of {name} is not finite.")
     return mean, scale
 
 

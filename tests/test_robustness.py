@@ -487,9 +487,14 @@ def test_set_params_after_fit_leaves_the_fitted_model_alone(change):
     y = np.linspace(0.0, 1.0, 12)
     est = LSTMRegressor(**{**SMALL, "hidden_layer_sizes": 3}).fit(X, y)
     before = est.predict(X)
+    exported = est.torch_state_dict()
     est.set_params(**change)
     with Hostile() as outcome:
         np.testing.assert_array_equal(est.predict(X), before)
+        after = est.torch_state_dict()  # still the fitted LSTM's weights
+        assert after.keys() == exported.keys()
+        for key in after:
+            np.testing.assert_array_equal(after[key], exported[key])
         est.fit(X, y)  # now the new architecture
         assert est.predict(X).shape == before.shape
     _expect(outcome, None)

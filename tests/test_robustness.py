@@ -176,7 +176,7 @@ def hostile_X(draw, max_samples=6, max_steps=6, max_features=3):
     return X
 
 
-@settings(PROPERTY, max_examples=800)
+@settings(PROPERTY, max_examples=1500)
 @given(
     X=hostile_X(),
     classifier=st.booleans(),
@@ -219,7 +219,7 @@ def test_thousands_of_steps_with_tiny_hidden_size(n_steps, cell):
     _expect(outcome, None)
 
 
-@settings(PROPERTY, max_examples=200)
+@settings(PROPERTY, max_examples=300)
 @given(
     lengths=st.lists(st.integers(0, 5), min_size=1, max_size=6),
     holes=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(0, 1))),
@@ -256,7 +256,7 @@ def test_any_nan_padding(lengths, holes, pooling, bidirectional):
     _expect(outcome, expected)
 
 
-@settings(PROPERTY, max_examples=150)
+@settings(PROPERTY, max_examples=250)
 @given(
     weights=st.lists(
         st.sampled_from([0.0, 1.0, 2.5, 1e-300, 1e300, 1e308, -1.0, np.nan, np.inf]),
@@ -291,7 +291,7 @@ def test_any_sample_weight(weights, classifier):
 # -- y: regression targets and class labels -------------------------------
 
 
-@settings(PROPERTY, max_examples=300)
+@settings(PROPERTY, max_examples=500)
 @given(
     values=st.lists(
         st.one_of(st.sampled_from(VALUES), st.floats(-3, 3, allow_nan=False)),
@@ -336,7 +336,7 @@ LABEL_KINDS = {
 }
 
 
-@settings(PROPERTY, max_examples=200)
+@settings(PROPERTY, max_examples=300)
 @given(
     kind=st.sampled_from(sorted(LABEL_KINDS)),
     n=st.integers(1, 9),
@@ -445,7 +445,7 @@ def parameter_sets(draw):
     return classifier, chosen
 
 
-@settings(PROPERTY, max_examples=500)
+@settings(PROPERTY, max_examples=800)
 @given(case=parameter_sets(), n_steps_choice=st.sampled_from([None, "match", "mismatch"]))
 def test_any_parameter_values(case, n_steps_choice):
     classifier, chosen = case
@@ -514,7 +514,7 @@ def fitted():
     }
 
 
-@settings(PROPERTY, max_examples=300)
+@settings(PROPERTY, max_examples=500)
 @given(
     which=st.sampled_from(["clf", "reg", "varlen"]),
     shape=st.one_of(

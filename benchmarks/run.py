@@ -88,7 +88,10 @@ def project_setup(X, y, h):
     x_mean, x_scale = weighted_mean_scale(X, sw)
     spec = est._make_spec(d, Y.shape[1], out_activation, X.dtype, x_mean, x_scale)
     theta = initialize(spec["layout"], "lstm", np.random.RandomState(0))
-    chunk = _chunk_size("auto", t, spec["hidden"], X.dtype.itemsize, spec["n_directions"])
+    chunk = _chunk_size(
+        "auto", t, spec["hidden"], X.dtype.itemsize, spec["n_directions"],
+        n_features=d, cell=spec["cell"],
+    )
     return {"X": X, "Y": Y, "sw": sw, "spec": spec, "theta": theta, "chunk": chunk, "ws": {}}
 
 

@@ -462,5 +462,7 @@ def _chunks(n_samples, chunk_size):
     """Row slices of at most ``chunk_size`` rows, as equal as possible (a
     small remainder chunk would cost almost as much as a full one)."""
     n_chunks = -(-n_samples // max(1, chunk_size))
+    if not n_chunks:
+        return []
     bounds = [k * n_samples // n_chunks for k in range(n_chunks + 1)]
     return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]

@@ -18,8 +18,8 @@ with the input weights, the bias and the recurrent weights side by side in
 bias pass is made. The caller writes ``x_t`` and the row of ones into ``Z``;
 :func:`forward` writes each recurrent input ``h_t`` into ``Z_{t+1}``, where
 the next step's GEMM reads it. After backward, the weight gradient is
-``sum_t dA_t Z_t^T`` (one batched GEMM), and the bias gradient is its column
-of ones.
+``sum_t Z_t dA_t^T`` (one batched GEMM), and the bias gradient is its row of
+ones.
 
 One ``tanh`` per element gives every gate
 -----------------------------------------
@@ -87,6 +87,8 @@ Here ``W`` holds the ``x`` columns of ``[M_in, M_R, M_F, M_out]`` and ``U``
 the ``m`` columns of ``[M_R, M_F, M_out]``. Initial states are zero.
 """
 
+import functools
+
 import numpy as np
 
 # Per cell, in the parameter layout's gate order: which gate block is a tanh,
@@ -118,10 +120,15 @@ def n_recurrent_columns(cell, n_hidden):
     return (4 - CELLS[cell]["first_recurrent_block"]) * n_hidden
 
 
+@functools.lru_cache(maxsize=None)
 def _gate_columns(cell, n_hidden):
-    """Parameter-layout columns of the internal gate rows, in order."""
+    """Parameter-layout columns of the internal gate rows, in order, and the
+    internal rows that the recurrent weights feed (read-only arrays)."""
     H = n_hidden
-    return np.concatenate([np.arange(k * H, (k + 1) * H) for k in CELLS[cell]["order"]])
+    cols = np.concatenate([np.arange(k * H, (k + 1) * H) for k in CELLS[cell]["order"]])
+    recurrent = cols >= CELLS[cell]["first_recurrent_block"] * H
+    cols.flags.writeable = recurrent.flags.writeable = False
+    return cols, recurrent
 
 
 def _sigmoid_rows(cell, n_hidden):
@@ -152,38 +159,37 @@ def fused_weights(cell, W, U, b, dtype):
         unscaled (gradient of the layer's input, ``dx = Wx dA``).
     """
     D, H = W.shape[0], U.shape[0]
-    cols = _gate_columns(cell, H)
+    cols, recurrent = _gate_columns(cell, H)
     first = CELLS[cell]["first_recurrent_block"] * H
-    U_full = np.zeros((H, 4 * H))
-    U_full[:, first:] = U
-    scale = np.ones(4 * H)
+    R = U[:, cols[recurrent] - first]
+    scale = np.ones((4 * H, 1))
     scale[_sigmoid_rows(cell, H)] = 0.5
-    M = np.empty((4 * H, D + 1 + H), dtype=dtype)
-    M[:, :D] = W[:, cols].T * scale[:, None]
-    M[:, D] = b[cols] * scale
-    M[:, D + 1 :] = U_full[:, cols].T * scale[:, None]
-    R = np.ascontiguousarray(U_full[:, cols][:, first:], dtype=dtype)
-    Wx = np.ascontiguousarray(W[:, cols], dtype=dtype)
-    return {"M": M, "R": R, "Wx": Wx}
+    M = np.zeros((4 * H, D + 1 + H), dtype=dtype)
+    M[:, :D] = W[:, cols].T * scale
+    M[:, D] = b[cols] * scale[:, 0]
+    M[recurrent, D + 1 :] = R.T * scale[recurrent]
+    return {
+        "M": M,
+        "R": np.ascontiguousarray(R, dtype=dtype),
+        "Wx": np.ascontiguousarray(W[:, cols], dtype=dtype),
+    }
 
 
 def add_weight_gradient(cell, G, dW, dU, db):
-    """Add ``G = sum_t dA_t Z_t^T`` (internal rows) into the parameter layout.
+    """Add ``G = sum_t Z_t dA_t^T`` (internal columns) into the parameter layout.
 
     Parameters
     ----------
-    G : ndarray of shape (4 * n_hidden, n_features + 1 + n_hidden)
+    G : ndarray of shape (n_features + 1 + n_hidden, 4 * n_hidden)
     dW, dU, db : ndarray
         Gradient views of ``W``, ``U`` and ``b``, added to in place.
     """
     D, H = dW.shape[0], dU.shape[0]
-    cols = _gate_columns(cell, H)
+    cols, recurrent = _gate_columns(cell, H)
     first = CELLS[cell]["first_recurrent_block"] * H
-    dW[:, cols] += G[:, :D].T
-    db[cols] += G[:, D]
-    dU_full = np.zeros((H, 4 * H))
-    dU_full[:, cols] = G[:, D + 1 :].T
-    dU += dU_full[:, first:]
+    dW[:, cols] += G[:D]
+    db[cols] += G[D]
+    dU[:, cols[recurrent] - first] += G[D + 1 :, recurrent]
 
 
 def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):
@@ -261,7 +267,7 @@ def backward(cell, dout, R, cache, live=None):
     -------
     dA : ndarray of shape (n_steps, 4 * n_hidden, n_samples)
         Gradient with respect to the gate pre-activations ``M Z_t`` (unscaled,
-        internal gate order); the weight gradient is ``sum_t dA_t Z_t^T``.
+        internal gate order); the weight gradient is ``sum_t Z_t dA_t^T``.
     """
     if live is None:
         live = np.ones(dout.shape[0], dtype=bool)

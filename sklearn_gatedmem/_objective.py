@@ -27,6 +27,8 @@ compute dtype of ``X`` (float32 or float64); loss and gradient are accumulated
 in float64 for SciPy.
 """
 
+import math
+
 import numpy as np
 from scipy.special import expit, log_softmax, logsumexp, softmax
 
@@ -118,7 +120,7 @@ def _buffer(ws, key, shape, dtype):
     Buffers are allocated once and then reused, by every chunk of every
     evaluation, as a contiguous prefix view; a smaller last chunk fits in it.
     """
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     buf = ws.get(key)
     if buf is None or buf.size < size or buf.dtype != dtype:
         buf = ws[key] = np.empty(size, dtype=dtype)
@@ -329,10 +331,10 @@ def _chunk_loss_grad(X, lengths, Y, sw, params, weights, spec, grads, ws):
         for d, (Z, cache, _) in enumerate(layers[layer]):
             w, name = weights[layer][d], f"{layer}.{d}"
             dA = _cells.backward(cell, douts[d], w["R"], cache, live)
-            # the weight gradient sum_t dA_t Z_t^T: one batched GEMM, summed
+            # the weight gradient sum_t Z_t dA_t^T: one batched GEMM, summed
             # over the steps in float64
-            G = _buffer(ws, "G", (n_steps,) + w["M"].shape, dtype)
-            np.matmul(dA, Z[:n_steps].transpose(0, 2, 1), out=G)
+            G = _buffer(ws, "G", (n_steps,) + w["M"].shape[::-1], dtype)
+            np.matmul(Z[:n_steps], dA.transpose(0, 2, 1), out=G)
             _cells.add_weight_gradient(
                 cell, G.sum(axis=0, dtype=np.float64),
                 grads["W" + name], grads["U" + name], grads["b" + name],
@@ -442,7 +444,7 @@ def work_bytes_per_sample(cell, n_steps, n_features, hidden, n_directions, items
     total, width = 0, n_features
     for n_hidden in hidden:
         shapes = _cells.work_shapes(cell, n_steps, width, n_hidden, 1, backward)
-        per_direction = sum(int(np.prod(shape)) for shape in shapes.values())
+        per_direction = sum(math.prod(shape) for shape in shapes.values())
         if backward:  # dout, and for stacked layers dx
             per_direction += n_steps * (n_hidden + width)
         total += n_directions * per_direction

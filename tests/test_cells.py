@@ -126,7 +126,7 @@ def test_backward_matches_finite_differences(cell):
     dout = np.ascontiguousarray(weights.transpose(0, 2, 1))
     dA = _cells.backward(cell, dout, fused["R"], cache)
     dW, dU, db = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
-    G = np.einsum("tgn,tfn->gf", dA, cache["Z"][:n_steps])
+    G = np.einsum("tfn,tgn->fg", cache["Z"][:n_steps], dA)
     _cells.add_weight_gradient(cell, G, dW, dU, db)
     dX = (fused["Wx"] @ dA).transpose(0, 2, 1)
 

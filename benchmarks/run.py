@@ -523,7 +523,7 @@ def main(argv=None):
     workloads = {k: WORKLOADS[k] for k in args.workloads.split(",")}
     reps = args.reps or (3 if args.quick else 7)
     if args.quick:  # same shapes, fewer sequences
-        workloads = {k: (max(n // 4, 32),) + rest for k, (n, *rest) in workloads.items()}
+        workloads = {k: (max(n // 4, 32),) + tuple(rest) for k, (n, *rest) in workloads.items()}
     results = {
         "quick": args.quick,
         "reps": reps,

@@ -302,6 +302,7 @@ def torch_fit(X, y, h, max_iter, alpha=1e-4):
     SciPy's L-BFGS-B over one float64 vector with ``jac=True``."""
     import torch
     from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
     n, t, d = X.shape
@@ -319,13 +320,16 @@ def torch_fit(X, y, h, max_iter, alpha=1e-4):
         loss = net.loss_grad(Xs, yt, w, alpha)
         return float(loss), net.flat_grad()
 
-    result = minimize(
-        fun,
-        net.get_flat(),
-        method="L-BFGS-B",
-        jac=True,
-        options={"maxiter": max_iter, "gtol": 0.0, "maxfun": 15000},
-    )
+    # as the estimator does: SciPy's own BLAS on one thread (its spinning
+    # worker threads would slow the next evaluation); torch's threads untouched
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(
+            fun,
+            net.get_flat(),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxiter": max_iter, "gtol": 0.0, "maxfun": 15000},
+        )
     return time.perf_counter() - t0, int(result.nit), calls[0]
 
 

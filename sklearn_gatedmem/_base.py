@@ -15,12 +15,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
-from threadpoolctl import ThreadpoolController
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import ThreadpoolController
 
 from . import _objective
 from ._cells import CELLS

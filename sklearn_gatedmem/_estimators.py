@@ -111,7 +111,13 @@ _SHARED_ATTRIBUTES = """
     loss_ : float
         Objective at the solution (loss plus penalty).
     loss_curve_ : list of float
-        Objective after each L-BFGS iteration."""
+        Objective after each L-BFGS iteration.
+    validation_scores_ : list of float or None
+        With ``early_stopping=True``, the held-out score (accuracy or R^2)
+        after each iteration; else None.
+    best_validation_score_ : float or None
+        With ``early_stopping=True``, the best of them: that of the kept
+        weights; else None."""
 
 
 class _TorchExport:

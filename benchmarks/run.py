@@ -187,18 +187,29 @@ def torch_predict(s):
 # -- timing -----------------------------------------------------------------
 
 
-def alternate(fa, fb, reps):
-    """Time ``fa`` and ``fb`` alternately (A B A B ...) after one warm-up each."""
-    fa(), fb()
+PAUSE = 0.3  # seconds between timed runs: see alternate
+
+
+def alternate(fa, fb, reps, pause=PAUSE):
+    """Time ``fa`` and ``fb`` alternately, A B A B ..., ``reps`` runs each.
+
+    Each timed run follows a pause and an untimed run of the same side. After
+    a call, OpenBLAS's worker threads keep spinning on the cores for up to
+    about 0.1 s, and OpenMP's (PyTorch's) for a while too, so a run right
+    after the other side's competes with its threads (measured: PyTorch's
+    ``long`` float32 evaluation took 110 ms right after a NumPy one, 56 ms
+    alone); and a run right after a pause pays for waking its own threads.
+    So each side is timed warm and undisturbed, as in a fit, where the
+    evaluations follow one another.
+    """
     ta, tb = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
-        fa()
-        t1 = time.perf_counter()
-        fb()
-        t2 = time.perf_counter()
-        ta.append(t1 - t0)
-        tb.append(t2 - t1)
+        for f, times in ((fa, ta), (fb, tb)):
+            time.sleep(pause)
+            f()
+            t0 = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t0)
     return ta, tb
 
 
@@ -344,8 +355,10 @@ def bench_fit(workloads, max_iter, reps):
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype, seed=1)
             runs_p, runs_t = [], []
-            for _ in range(reps):  # alternate: A B A B
+            for _ in range(reps):  # alternate: A B A B, with pauses as alternate
+                time.sleep(PAUSE)
                 runs_p.append(project_fit(X, y, h, max_iter))
+                time.sleep(PAUSE)
                 runs_t.append(torch_fit(X, y, h, max_iter))
 
             def per(runs, k):  # median seconds per iteration (k=1) / evaluation (k=2)

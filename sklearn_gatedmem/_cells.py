@@ -185,11 +185,13 @@ def add_weight_gradient(cell, G, dW, dU, db):
         Gradient views of ``W``, ``U`` and ``b``, added to in place.
     """
     D, H = dW.shape[0], dU.shape[0]
-    cols, recurrent = _gate_columns(cell, H)
-    first = CELLS[cell]["first_recurrent_block"] * H
-    dW[:, cols] += G[:D]
-    db[cols] += G[D]
-    dU[:, cols[recurrent] - first] += G[D + 1 :, recurrent]
+    first = CELLS[cell]["first_recurrent_block"]
+    for k, block in enumerate(CELLS[cell]["order"]):  # block slices: no gather
+        internal, param = slice(k * H, (k + 1) * H), slice(block * H, (block + 1) * H)
+        dW[:, param] += G[:D, internal]
+        db[param] += G[D, internal]
+        if block >= first:
+            dU[:, (block - first) * H : (block - first + 1) * H] += G[D + 1 :, internal]
 
 
 def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):

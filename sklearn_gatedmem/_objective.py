@@ -171,7 +171,12 @@ def _standardise(X, spec, lengths, out):
     Padding (NaN, or anything beyond each length) becomes 0; it never reaches
     a result, and 0 keeps every product finite.
     """
-    np.subtract(X.transpose(1, 2, 0), spec["x_mean"][:, None], out=out)
+    # the transposing copy, by blocks of samples that stay in cache while
+    # they are spread over the rows of ``out``
+    for start in range(0, X.shape[0], 64):
+        block = slice(start, start + 64)
+        out[:, :, block] = X[block].transpose(1, 2, 0)
+    out -= spec["x_mean"][:, None]
     out /= spec["x_scale"][:, None]
     if lengths is not None:
         pad = np.arange(X.shape[1])[:, None] >= lengths

@@ -1,7 +1,7 @@
-"""Chunking of the objective and of prediction: the ``chunk_size`` parameter,
-the automatic size, the memory model behind it, and that no chunking changes a
-result beyond rounding; and the row canonicalisation that keeps fit's memory
-flat in the number of samples."""
+"""Chunking in the estimators: the ``chunk_size`` parameter, the automatic
+size, and that no chunking changes a fit or a prediction beyond rounding; and
+the row canonicalisation that keeps fit's memory flat in the number of
+samples. (The objective's own chunking is tested in test_objective.py.)"""
 
 import warnings
 
@@ -10,7 +10,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _input, _objective, _params
+from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _input, _objective
 from sklearn_gatedmem._base import _CHUNK_BYTES, _chunk_size
 
 CELL_NAMES = ["lstm", "gated_memory"]
@@ -72,68 +72,6 @@ def test_chunk_size_auto_stays_within_the_budget():
             assert chunk == 1 or chunk * per_sample <= _CHUNK_BYTES
             assert (chunk + 1) * per_sample > _CHUNK_BYTES
     assert _chunk_size(17, 32, (32,), 8) == 17
-
-
-@pytest.mark.parametrize("n_directions", [1, 2])
-@pytest.mark.parametrize("cell", CELL_NAMES)
-def test_memory_model_matches_what_is_allocated(cell, n_directions):
-    """``work_bytes_per_sample`` bounds, tightly, the work buffers that one
-    evaluation allocates per sample of a chunk."""
-    n, T, D, hidden = 30, 9, 3, (5, 4)
-    rng = np.random.RandomState(0)
-    X = rng.normal(size=(n, T, D))
-    Y = rng.normal(size=(n, 2))
-    layout = _params.make_layout(cell, D, hidden, 2, n_directions)
-    spec = _objective.make_spec(
-        cell, hidden, "identity", layout, np.float64, np.zeros(D), np.ones(D),
-        n_directions=n_directions,
-    )
-    theta = _params.initialize(layout, cell, rng)
-    ws = {}
-    _objective.loss_grad(theta, X, Y, np.ones(n), 0.1, spec, n, ws)
-    chunk_independent = {"G"}
-    allocated = sum(buf.nbytes for key, buf in ws.items() if key not in chunk_independent)
-    estimate = n * _objective.work_bytes_per_sample(cell, T, D, hidden, n_directions, 8)
-    assert 0.75 * estimate <= allocated <= estimate
-
-
-def test_chunks_are_balanced_and_cover_every_row():
-    for n_samples in (0, 1, 5, 17, 1000):
-        for chunk_size in (1, 2, 3, 7, 600, 5000):
-            chunks = _objective._chunks(n_samples, chunk_size)
-            sizes = [c.stop - c.start for c in chunks]
-            assert sum(sizes) == n_samples
-            assert all(c.start == (p.stop if p else 0) for p, c in zip([None] + chunks, chunks))
-            if sizes:
-                assert max(sizes) <= chunk_size and max(sizes) - min(sizes) <= 1
-
-
-@pytest.mark.parametrize("cell", CELL_NAMES)
-def test_float32_objective_at_a_realistic_size(cell):
-    """Float32 compute (loss and gradient accumulated in float64) against
-    float64, on a problem large enough for many steps and chunks to matter."""
-    n, T, D, H = 300, 40, 4, 16
-    rng = np.random.RandomState(1)
-    X = rng.normal(size=(n, T, D)) * 2 + 1
-    Y = (rng.rand(n, 1) > 0.5).astype(float)
-    layout = _params.make_layout(cell, D, (H,), 1, 2)
-    theta = _params.initialize(layout, cell, rng)
-    specs = {
-        dtype: _objective.make_spec(
-            cell, (H,), "logistic", layout, dtype, np.ones(D), 2 * np.ones(D),
-            n_directions=2, pooling="mean",
-        )
-        for dtype in (np.float32, np.float64)
-    }
-    loss64, grad64 = _objective.loss_grad(theta, X, Y, np.ones(n), 1e-3, specs[np.float64], 64)
-    X32 = X.astype(np.float32)
-    loss32, grad32 = _objective.loss_grad(theta, X32, Y, np.ones(n), 1e-3, specs[np.float32], 64)
-    assert grad32.dtype == np.float64
-    assert loss32 == pytest.approx(loss64, rel=1e-5)
-    assert np.linalg.norm(grad32 - grad64) <= 1e-4 * np.linalg.norm(grad64)
-    Z64 = _objective.decision(theta, X, specs[np.float64], 1000)
-    Z32 = _objective.decision(theta, X32, specs[np.float32], 7)
-    np.testing.assert_allclose(Z32, Z64, rtol=1e-4, atol=1e-5)
 
 
 def _canonical_by_bytes(X, Y, w):

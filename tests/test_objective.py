@@ -322,3 +322,90 @@ def test_extreme_logits_give_finite_loss_and_gradient():
         loss, grad = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 2)
         assert np.isfinite(loss) and np.all(np.isfinite(grad))
         assert loss > 100  # the wrong labels cost a lot
+
+
+# -- chunking, memory, float32 at scale -------------------------------------
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_chunk_one_and_auto_chunk_agree(cell, pooling):
+    """Chunks of one sequence against the estimator's automatic chunk size
+    (all rows in one chunk here), bidirectional and variable length."""
+    from sklearn_gatedmem._base import _chunk_size
+
+    theta, X, Y, sw, spec = _problem(
+        cell, (H, 2), "softmax", 3, n_directions=2, pooling=pooling, seed=13
+    )
+    lengths = _pad(X)
+    auto = _chunk_size("auto", T, spec["hidden"], 8, 2, n_features=D, cell=cell)
+    assert auto >= N
+    loss_a, grad_a = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, auto, lengths=lengths)
+    loss_1, grad_1 = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 1, lengths=lengths)
+    assert loss_1 == pytest.approx(loss_a, rel=1e-12)
+    assert np.linalg.norm(grad_1 - grad_a) <= 1e-12 * np.linalg.norm(grad_a)
+    Z_a = _objective.decision(theta, X, spec, auto, lengths)
+    Z_1 = _objective.decision(theta, X, spec, 1, lengths)
+    np.testing.assert_allclose(Z_1, Z_a, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("n_directions", [1, 2])
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_memory_model_matches_what_is_allocated(cell, n_directions):
+    """``work_bytes_per_sample`` bounds, tightly, the work buffers that one
+    evaluation allocates per sample of a chunk."""
+    n, T, D, hidden = 30, 9, 3, (5, 4)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n, T, D))
+    Y = rng.normal(size=(n, 2))
+    layout = _params.make_layout(cell, D, hidden, 2, n_directions)
+    spec = _objective.make_spec(
+        cell, hidden, "identity", layout, np.float64, np.zeros(D), np.ones(D),
+        n_directions=n_directions,
+    )
+    theta = _params.initialize(layout, cell, rng)
+    ws = {}
+    _objective.loss_grad(theta, X, Y, np.ones(n), 0.1, spec, n, ws)
+    chunk_independent = {"G"}
+    allocated = sum(buf.nbytes for key, buf in ws.items() if key not in chunk_independent)
+    estimate = n * _objective.work_bytes_per_sample(cell, T, D, hidden, n_directions, 8)
+    assert 0.75 * estimate <= allocated <= estimate
+
+
+def test_chunks_are_balanced_and_cover_every_row():
+    for n_samples in (0, 1, 5, 17, 1000):
+        for chunk_size in (1, 2, 3, 7, 600, 5000):
+            chunks = _objective._chunks(n_samples, chunk_size)
+            sizes = [c.stop - c.start for c in chunks]
+            assert sum(sizes) == n_samples
+            assert all(c.start == (p.stop if p else 0) for p, c in zip([None] + chunks, chunks))
+            if sizes:
+                assert max(sizes) <= chunk_size and max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_float32_objective_at_a_realistic_size(cell):
+    """Float32 compute (loss and gradient accumulated in float64) against
+    float64, on a problem large enough for many steps and chunks to matter."""
+    n, T, D, H = 300, 40, 4, 16
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(n, T, D)) * 2 + 1
+    Y = (rng.rand(n, 1) > 0.5).astype(float)
+    layout = _params.make_layout(cell, D, (H,), 1, 2)
+    theta = _params.initialize(layout, cell, rng)
+    specs = {
+        dtype: _objective.make_spec(
+            cell, (H,), "logistic", layout, dtype, np.ones(D), 2 * np.ones(D),
+            n_directions=2, pooling="mean",
+        )
+        for dtype in (np.float32, np.float64)
+    }
+    loss64, grad64 = _objective.loss_grad(theta, X, Y, np.ones(n), 1e-3, specs[np.float64], 64)
+    X32 = X.astype(np.float32)
+    loss32, grad32 = _objective.loss_grad(theta, X32, Y, np.ones(n), 1e-3, specs[np.float32], 64)
+    assert grad32.dtype == np.float64
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    assert np.linalg.norm(grad32 - grad64) <= 1e-4 * np.linalg.norm(grad64)
+    Z64 = _objective.decision(theta, X, specs[np.float64], 1000)
+    Z32 = _objective.decision(theta, X32, specs[np.float32], 7)
+    np.testing.assert_allclose(Z32, Z64, rtol=1e-4, atol=1e-5)

@@ -10,14 +10,15 @@ factor, and never below the arrays that certainly exist:
 * the weights: the flat vector and its copies (gradient, L-BFGS's history of
   10 pairs, penalty mask, work copies, the fitted ``coefs_``);
 * copies of ``X``: the validated array, and in fit the canonical rows;
-* one chunk's work arrays, per sample ``n_steps * itemsize *`` (per layer and
-  direction ``11 * h`` for fit: gates, their gradient, state, output and
-  ``tanh(state)``; ``7 * h`` for predict) plus the time-major input.
+* one chunk's work arrays, exactly as the objective allocates them
+  (:func:`sklearn_gatedmem._objective.work_bytes_per_sample`, the same model
+  that sizes the automatic chunks), plus the time-major input.
 """
 
 import os
 
 from ._cells import n_recurrent_columns
+from ._objective import work_bytes_per_sample
 
 # Float64 vectors of the size of the weights alive at a fit's peak: theta0,
 # SciPy's x, gradient and L-BFGS's 2 * 10 correction pairs and work arrays,
@@ -44,11 +45,14 @@ def n_weights(cell, n_features, hidden, n_outputs, n_directions):
     return total + width * n_outputs + n_outputs
 
 
-def _work_per_step(n_features, hidden, n_directions, backward):
-    """Work-array elements per sample and step (see the module docstring)."""
-    per_layer = 11 if backward else 7
-    both = 2 * sum(hidden) if n_directions == 2 else 0
-    return n_directions * per_layer * sum(hidden) + both + n_features
+def _work_bytes(n_samples, n_steps, n_features, hidden, n_directions, cell,
+                itemsize, chunk_rows, backward):
+    """One chunk's work arrays, from the objective's own exact model, plus
+    the chunk's time-major copy of the input."""
+    per_sample = work_bytes_per_sample(
+        cell, n_steps, n_features, hidden, n_directions, itemsize, backward
+    ) + n_steps * n_features * itemsize
+    return float(min(n_samples, chunk_rows)) * per_sample
 
 
 def fit_bytes(
@@ -77,11 +81,13 @@ def fit_bytes(
         ``{"weights": ..., "copies of X": ..., "work arrays": ...}`` in bytes.
     """
     n_params = n_weights(cell, n_features, hidden, n_outputs, n_directions)
-    per_step = _work_per_step(n_features, hidden, n_directions, backward=True)
     return {
         "weights": 8.0 * n_params * _FIT_WEIGHT_COPIES,
         "copies of X": 8.0 * n_samples * n_steps * n_features * _FIT_X_COPIES,
-        "work arrays": float(min(n_samples, chunk_rows)) * n_steps * itemsize * per_step,
+        "work arrays": _work_bytes(
+            n_samples, n_steps, n_features, hidden, n_directions, cell,
+            itemsize, chunk_rows, backward=True,
+        ),
     }
 
 
@@ -91,13 +97,15 @@ def predict_bytes(
 ):
     """Peak bytes of a prediction, by part; parameters as :func:`fit_bytes`."""
     n_params = n_weights(cell, n_features, hidden, n_outputs, n_directions)
-    per_step = _work_per_step(n_features, hidden, n_directions, backward=False)
     return {
         "weights": 8.0 * n_params * _PREDICT_WEIGHT_COPIES,
         "copies of X": (
             float(itemsize) * n_samples * n_steps * n_features * _PREDICT_X_COPIES
         ),
-        "work arrays": float(min(n_samples, chunk_rows)) * n_steps * itemsize * per_step,
+        "work arrays": _work_bytes(
+            n_samples, n_steps, n_features, hidden, n_directions, cell,
+            itemsize, chunk_rows, backward=False,
+        ),
     }
 
 

@@ -2,7 +2,7 @@
 
 from ._estimators import LSTMClassifier, LSTMRegressor
 from ._forecast import forecast, make_windows
-from ._input import pad_sequences
+from ._input import make_patches, pad_sequences
 
 __version__ = "0.1.0"
 
@@ -11,6 +11,7 @@ __all__ = [
     "LSTMRegressor",
     "__version__",
     "forecast",
+    "make_patches",
     "make_windows",
     "pad_sequences",
 ]

@@ -31,7 +31,9 @@ from ._input import (
     check_training_weights,
     clip_to_fitted_range,
     flatten_3d,
+    make_patches,
     resolve_layout,
+    resolve_patch_size,
     sequence_lengths,
     weighted_mean_scale,
 )
@@ -59,6 +61,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ],
         "cell": [StrOptions(set(CELLS))],
         "n_steps": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "patch_size": [
+            Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None
+        ],
         "bidirectional": ["boolean"],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "variable_length": ["boolean"],
@@ -81,6 +86,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         hidden_layer_sizes,
         cell,
         n_steps,
+        patch_size,
         bidirectional,
         pooling,
         variable_length,
@@ -99,6 +105,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.cell = cell
         self.n_steps = n_steps
+        self.patch_size = patch_size
         self.bidirectional = bidirectional
         self.pooling = pooling
         self.variable_length = variable_length
@@ -166,8 +173,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             layout = (self.n_steps_, self.n_step_features_)
         X = X.reshape(X.shape[0], *layout)
-        if not reset:  # finite but absurd values must not overflow the network
-            X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
         return X, y
 
     def _check_memory(self, shape, dtype, steps_features, reset):
@@ -185,6 +190,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             n_steps, n_features = self.n_steps_, self.n_step_features_
             n_outputs = self.n_outputs_
             arch = self._fitted_architecture
+        # the network reads patches: fewer, wider steps
+        patch = resolve_patch_size(self.patch_size, n_steps) if reset else self.patch_size_
+        n_steps, n_features = -(-n_steps // patch), n_features * patch
         hidden, n_directions = arch["hidden"], arch["n_directions"]
         itemsize = 4 if dtype == np.float32 else 8
         chunk = _chunk_size(self.chunk_size, n_steps, hidden, itemsize, n_directions)
@@ -275,6 +283,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             X.reshape(n_samples, -1), Y, sample_weight
         )
         X = X2.reshape(-1, n_steps, n_features)
+        # the network reads patches of steps (1: the steps themselves)
+        patch_size = resolve_patch_size(self.patch_size, n_steps)
+        X = make_patches(X, patch_size)
         lengths = self._lengths(X)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
@@ -285,7 +296,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             target_attrs.update(y_mean_=y_mean, y_scale_=y_scale)
         architecture = self._architecture()
         spec = self._make_spec(
-            n_features, Y.shape[1], out_activation, X.dtype, x_mean, x_scale, architecture
+            X.shape[2], Y.shape[1], out_activation, X.dtype, x_mean, x_scale, architecture
         )
         theta0 = self._initial_theta(spec["layout"])
         theta, n_iter, loss, curve, validation = self._minimize(
@@ -293,6 +304,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         )
 
         self.n_steps_, self.n_step_features_ = n_steps, n_features
+        self.patch_size_ = patch_size
         self.x_mean_, self.x_scale_ = x_mean, x_scale
         for name, value in target_attrs.items():
             setattr(self, name, value)
@@ -476,8 +488,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Head outputs before the output activation, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
+        X = make_patches(X, self.patch_size_)
+        # finite but absurd values must not overflow the network
+        X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
         spec = self._make_spec(
-            self.n_step_features_,
+            X.shape[2],
             self.n_outputs_,
             self.out_activation_,
             X.dtype,

@@ -42,6 +42,16 @@ _SHARED_DOC = """
         steps of ``n_columns / k`` features, step-major (``X[i, t*d + j]`` is
         step ``t``, feature ``j``). 3-D ``X`` of shape
         (n_samples, n_steps, n_features) is read as is.
+    patch_size : "auto", int or None, default="auto"
+        Read each sequence in patches of this many consecutive steps: a patch
+        of ``p`` steps of ``d`` features is one step of ``p * d`` values for
+        the network (see :func:`sklearn_gatedmem.make_patches`, which gives
+        exactly what the network reads; the last, partial patch of each
+        sequence repeats its last real step). Long series then unroll over a
+        few dozen steps, which is much faster and, measured on the
+        development data, more accurate. "auto" uses
+        ``ceil(n_steps / 32)``: sequences of up to 32 steps are read step by
+        step, longer ones over at most 32 patches. None reads every step.
     bidirectional : bool, default=False
         Run each layer forwards and backwards over every sequence and
         concatenate both directions' outputs at each step (as
@@ -96,8 +106,11 @@ _SHARED_ATTRIBUTES = """
         Steps per sequence resolved in fit.
     n_step_features_ : int
         Features per step resolved in fit.
-    x_mean_, x_scale_ : ndarray of shape (n_step_features_,)
-        The internal standardisation of each step-feature.
+    patch_size_ : int
+        Steps per patch that the network reads (1: no patching); what
+        ``predict`` uses.
+    x_mean_, x_scale_ : ndarray of shape (patch_size_ * n_step_features_,)
+        The internal standardisation of each value of a patch step.
     coefs_ : dict of ndarray
         Fitted weights by name (``"W0.0"``, ``"U0.0"``, ``"b0.0"``, ...,
         ``"head.W"``, ``"head.b"``; see :mod:`sklearn_gatedmem._params`),
@@ -221,6 +234,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         hidden_layer_sizes=(32,),
         cell="lstm",
         n_steps=None,
+        patch_size="auto",
         bidirectional=False,
         pooling="last",
         variable_length=False,
@@ -241,6 +255,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             hidden_layer_sizes=hidden_layer_sizes,
             cell=cell,
             n_steps=n_steps,
+            patch_size=patch_size,
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
@@ -400,6 +415,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         hidden_layer_sizes=(32,),
         cell="lstm",
         n_steps=None,
+        patch_size="auto",
         bidirectional=False,
         pooling="last",
         variable_length=False,
@@ -419,6 +435,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             hidden_layer_sizes=hidden_layer_sizes,
             cell=cell,
             n_steps=n_steps,
+            patch_size=patch_size,
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,

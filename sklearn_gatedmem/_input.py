@@ -222,6 +222,105 @@ def sequence_lengths(X):
     return lengths
 
 
+# "auto" patching: sequences of more than AUTO_PATCH_STEPS steps are read in
+# patches of ceil(n_steps / AUTO_PATCH_STEPS) steps, so that the network
+# unrolls over at most AUTO_PATCH_STEPS patch steps; shorter ones are left
+# alone. Chosen by measurement on the development data (benchmarks/defaults.py
+# and the README's "Choosing the defaults").
+AUTO_PATCH_STEPS = 32
+
+
+def resolve_patch_size(patch_size, n_steps):
+    """The patch length, in steps, that ``patch_size`` means for ``n_steps``.
+
+    Parameters
+    ----------
+    patch_size : "auto", int or None
+        The estimators' parameter. None means no patching (1); an int is used
+        as it is; "auto" gives ``ceil(n_steps / AUTO_PATCH_STEPS)``, which is 1
+        for sequences of up to ``AUTO_PATCH_STEPS`` steps.
+    n_steps : int
+        Steps of the (longest) training sequence.
+
+    Returns
+    -------
+    patch_size : int
+    """
+    if patch_size is None:
+        return 1
+    if patch_size == "auto":
+        return max(1, -(-int(n_steps) // AUTO_PATCH_STEPS))
+    return int(patch_size)
+
+
+def make_patches(X, patch_size):
+    """Read sequences in patches: ``patch_size`` consecutive steps become one.
+
+    This is what the estimators' network reads (their ``patch_size_``): a
+    patch of ``p`` steps of ``d`` features is one step of ``p * d`` values,
+    step-major (``patch[k * d + j]`` is step ``k`` of the patch, feature
+    ``j``), so long sequences unroll over few steps.
+
+    Each sequence is patched within its own length: a sequence of ``L`` real
+    steps (NaN padding at the end, as for ``variable_length=True``) gets
+    ``ceil(L / p)`` patches, and its last, partial patch is completed by
+    repeating the sequence's last real step. Repeating the edge keeps every
+    value of that patch a real value of the series, in its range (zeros would
+    be a made-up level, NaN inside a step is not allowed), and the network's
+    reading of it is the same whatever the padding of the batch. The patches
+    after a sequence's last are whole steps of NaN.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_steps, n_features)
+        Sequences, batch first; trailing whole steps of NaN are padding.
+    patch_size : int
+        Steps per patch, at least 1; 1 returns ``X`` unchanged.
+
+    Returns
+    -------
+    patches : ndarray of shape (n_samples, ceil(n_steps / patch_size), \
+            patch_size * n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gatedmem import make_patches
+    >>> make_patches(np.arange(5.0).reshape(1, 5, 1), 2)[0]
+    array([[0., 1.],
+           [2., 3.],
+           [4., 4.]])
+    """
+    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)):
+        raise TypeError(f"patch_size must be an int, got {patch_size!r}.")
+    if patch_size < 1:
+        raise ValueError(f"patch_size must be at least 1, got {patch_size}.")
+    X = np.asarray(X)
+    if X.ndim != 3:
+        raise ValueError(
+            f"make_patches expects 3-D sequences (n_samples, n_steps, n_features), "
+            f"got an array of shape {X.shape}."
+        )
+    if X.dtype.kind != "f":
+        X = X.astype(np.float64)
+    p = int(patch_size)
+    n_samples, n_steps, n_features = X.shape
+    n_patches = -(-n_steps // p)
+    if p == 1:
+        return X
+    padded = np.isnan(X).any()
+    if not padded and n_steps % p == 0:
+        return X.reshape(n_samples, n_patches, p * n_features)
+    lengths = sequence_lengths(X) if padded else np.full(n_samples, n_steps)
+    t = np.arange(n_patches * p)
+    # each step of the output reads step min(t, L - 1) of its sequence: the
+    # last real step is repeated to the end of its patch
+    source = np.minimum(t, lengths[:, None] - 1)
+    out = np.take_along_axis(X, source[:, :, None], axis=1)
+    out[t >= -(-lengths[:, None] // p) * p] = np.nan
+    return out.reshape(n_samples, n_patches, p * n_features)
+
+
 def pad_sequences(sequences, n_steps=None, dtype=np.float64):
     """Stack sequences of different lengths into a NaN-padded 3-D array.
 

@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
-from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective
+from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective, make_patches
 
 SMALL = dict(hidden_layer_sizes=4, max_iter=8, random_state=0)
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -258,6 +258,9 @@ def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
         ("tol", -1.0),
         ("max_fun", 0),
         ("n_steps", 0),
+        ("patch_size", 0),
+        ("patch_size", "big"),
+        ("patch_size", 2.5),
     ],
 )
 def test_invalid_parameters_name_the_parameter(Estimator, param, value):
@@ -642,3 +645,53 @@ def test_fit_does_not_modify_parameters(Estimator):
         if k != "random_state":  # a RandomState instance is consumed by design
             assert repr(after[k]) == text, k
     assert est.hidden_layer_sizes == [3, 2]
+
+
+# -- patches ---------------------------------------------------------------
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
+    X, y = _sequences(n_steps=70)
+    est = Estimator(**SMALL).fit(X, y)
+    assert est.patch_size_ == 3  # 70 steps in at most 32 patches
+    assert est.x_mean_.shape == (3 * X.shape[2],)
+    assert est.coefs_["W0.0"].shape[0] == 3 * X.shape[2]
+    short = Estimator(**SMALL).fit(X[:, :20], y)
+    assert short.patch_size_ == 1
+    assert Estimator(**SMALL, patch_size=None).fit(X, y).patch_size_ == 1
+
+
+@quiet
+def test_patched_fit_is_the_fit_on_make_patches():
+    """The estimator's network reads exactly make_patches(X, patch_size_)."""
+    X, y = _sequences(n_steps=9, n_features=2)
+    patched = LSTMClassifier(**SMALL, patch_size=4).fit(X, y)
+    direct = LSTMClassifier(**SMALL, patch_size=None).fit(make_patches(X, 4), y)
+    # equal to rounding: the rows' canonical order (by content) differs
+    for name, value in patched.coefs_.items():
+        np.testing.assert_allclose(value, direct.coefs_[name], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(
+        patched.predict_proba(X), direct.predict_proba(make_patches(X, 4)), atol=1e-9
+    )
+
+
+@quiet
+def test_predict_uses_the_fitted_patch_size():
+    X, y = _sequences(n_steps=9)
+    est = LSTMClassifier(**SMALL, patch_size=4).fit(X, y)
+    before = est.predict_proba(X)
+    est.set_params(patch_size=2)
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+    assert est.patch_size_ == 4
+
+
+@quiet
+def test_variable_length_patches_within_each_length():
+    X, y = _sequences(n_steps=9)
+    X[::3, 5:] = np.nan
+    est = LSTMClassifier(**SMALL, patch_size=2, variable_length=True).fit(X, y)
+    # each sequence's prediction is that of the sequence alone
+    alone = np.vstack([est.predict_proba(X[n : n + 1]) for n in range(6)])
+    np.testing.assert_allclose(est.predict_proba(X[:6]), alone, rtol=0, atol=1e-12)

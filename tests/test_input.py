@@ -6,9 +6,12 @@ import pytest
 from sklearn_gatedmem._input import (
     canonical_rows,
     check_predict_layout,
+    AUTO_PATCH_STEPS,
     flatten_3d,
+    make_patches,
     pad_sequences,
     resolve_layout,
+    resolve_patch_size,
     sequence_lengths,
     weighted_mean_scale,
 )
@@ -229,3 +232,81 @@ def test_sequence_lengths_and_pad_sequences():
         sequence_lengths(bad)
     with pytest.raises(ValueError, match="n_steps=2"):
         pad_sequences([[1, 2, 3]], n_steps=2)
+
+
+# -- patches -------------------------------------------------------------
+
+
+def test_make_patches_is_step_major_and_repeats_the_edge():
+    X = np.arange(2 * 7 * 2, dtype=float).reshape(2, 7, 2)
+    P = make_patches(X, 3)
+    assert P.shape == (2, 3, 6)
+    # patch k holds steps 3k, 3k+1, 3k+2, each with its 2 features
+    np.testing.assert_array_equal(P[:, :2], X[:, :6].reshape(2, 2, 6))
+    # the last patch has one real step (6); it is repeated
+    np.testing.assert_array_equal(P[:, 2], np.tile(X[:, 6], 3))
+
+
+def test_make_patches_patches_each_sequence_within_its_length():
+    X = np.full((3, 7, 1), np.nan)
+    lengths = [7, 4, 1]
+    for n, length in enumerate(lengths):
+        X[n, :length, 0] = 10 * n + np.arange(length)
+    P = make_patches(X, 3)
+    assert P.shape == (3, 3, 3)
+    np.testing.assert_array_equal(P[1, 0], [10, 11, 12])
+    np.testing.assert_array_equal(P[1, 1], [13, 13, 13])  # edge repeated
+    assert np.isnan(P[1, 2]).all()  # after the sequence's last patch: padding
+    np.testing.assert_array_equal(P[2, 0], [20, 20, 20])
+    assert np.isnan(P[2, 1:]).all()
+    np.testing.assert_array_equal(sequence_lengths(P), [3, 2, 1])
+    # a sequence's patches do not depend on the width of the batch's padding
+    wider = np.concatenate([X, np.full((3, 5, 1), np.nan)], axis=1)
+    np.testing.assert_array_equal(make_patches(wider, 3)[:, :3], P)
+
+
+def test_make_patches_of_1_and_of_a_divisor():
+    X = np.random.RandomState(0).normal(size=(2, 6, 3))
+    assert make_patches(X, 1) is X
+    np.testing.assert_array_equal(make_patches(X, 2), X.reshape(2, 3, 6))
+    assert make_patches(X.astype(np.float32), 4).dtype == np.float32
+    assert make_patches(X, 10).shape == (2, 1, 30)
+
+
+@pytest.mark.parametrize(
+    "X, patch_size, error, match",
+    [
+        (np.zeros((2, 3)), 2, ValueError, "3-D"),
+        (np.zeros((2, 3, 1)), 0, ValueError, "at least 1"),
+        (np.zeros((2, 3, 1)), 2.0, TypeError, "int"),
+        (np.zeros((2, 3, 1)), True, TypeError, "int"),
+    ],
+)
+def test_make_patches_rejects_bad_input(X, patch_size, error, match):
+    with pytest.raises(error, match=match):
+        make_patches(X, patch_size)
+
+
+def test_make_patches_rejects_padding_inside_a_sequence():
+    X = np.zeros((1, 4, 1))
+    X[0, 1] = np.nan
+    with pytest.raises(ValueError, match="end"):
+        make_patches(X, 2)
+
+
+@pytest.mark.parametrize(
+    "patch_size, n_steps, expected",
+    [
+        (None, 500, 1),
+        (7, 3, 7),
+        ("auto", 1, 1),
+        ("auto", AUTO_PATCH_STEPS, 1),
+        ("auto", AUTO_PATCH_STEPS + 1, 2),
+        ("auto", 286, -(-286 // AUTO_PATCH_STEPS)),
+    ],
+)
+def test_resolve_patch_size(patch_size, n_steps, expected):
+    p = resolve_patch_size(patch_size, n_steps)
+    assert p == expected
+    if patch_size == "auto":  # long series unroll over at most AUTO_PATCH_STEPS
+        assert -(-n_steps // p) <= AUTO_PATCH_STEPS

@@ -5,7 +5,8 @@ and its invariances: chunking, the decision path, the penalty, float32."""
 import numpy as np
 import pytest
 
-from sklearn_gatedmem import _objective, _params
+from sklearn_gatedmem import _objective, _params, make_patches
+from sklearn_gatedmem._input import sequence_lengths
 
 N, T, D, H = 5, 4, 2, 3
 X_MEAN = np.array([2.5, -1.0])
@@ -112,6 +113,34 @@ def _pad(X):
     for n, length in enumerate(lengths):
         X[n, length:] = np.nan
     return lengths
+
+
+@pytest.mark.parametrize("n_directions", [1, 2])
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_gradient_on_patches_with_partial_last_patches(cell, n_directions):
+    """What the estimators hand to the objective with ``patch_size``: patches
+    of variable-length sequences, whose last patches are partial (lengths
+    4, 2, 3, 1, 4 in patches of 3), checked over the whole vector."""
+    rng = np.random.RandomState(5)
+    raw = X_MEAN + X_SCALE * rng.normal(size=(N, T, D))
+    _pad(raw)
+    X = make_patches(raw, 3)
+    lengths = sequence_lengths(X)
+    assert X.shape == (N, 2, 3 * D) and list(lengths) == [2, 1, 1, 1, 2]
+    hidden = (H,) if n_directions == 1 else (2, 2)
+    layout = _params.make_layout(cell, 3 * D, hidden, 3, n_directions)
+    theta = _params.initialize(layout, cell, np.random.RandomState(0))
+    theta += 0.5 * rng.normal(size=theta.shape)
+    spec = _objective.make_spec(
+        cell, hidden, "softmax", layout, np.float64, np.tile(X_MEAN, 3),
+        np.tile(X_SCALE, 3), n_directions=n_directions, pooling="mean",
+    )
+    Y = _targets("softmax", 3, rng)
+    sw = rng.uniform(0.2, 2.0, size=N)
+    _check_gradient(
+        theta, X, Y, sw, 0.3, spec, 2, lengths=lengths,
+        key=(cell, n_directions, "patches"),
+    )
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])

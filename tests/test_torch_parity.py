@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from scipy.special import expit, softmax
 
-from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective, _params
+from sklearn_gatedmem import (
+    LSTMClassifier,
+    LSTMRegressor,
+    _objective,
+    _params,
+    make_patches,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -88,6 +94,13 @@ FITTED = [
     ("regression2", LSTMRegressor, (4,), {"bidirectional": True, "pooling": "max"}),
     ("binary", LSTMClassifier, (4,), {"variable_length": True}),
     ("multiclass", LSTMClassifier, (4, 4), {"variable_length": True, "bidirectional": True}),
+    # patches: 6 steps in patches of 4 leave a partial last patch
+    ("binary", LSTMClassifier, (4,), {"patch_size": 4}),
+    ("regression2", LSTMRegressor, (4,), {"patch_size": 2, "bidirectional": True}),
+    ("multiclass", LSTMClassifier, (4,), {"patch_size": 4, "variable_length": True}),
+    ("binary", LSTMClassifier, (3, 3), {
+        "patch_size": 2, "variable_length": True, "bidirectional": True, "pooling": "mean",
+    }),
 ]
 LENGTHS = np.array([6, 3, 1, 5, 2])
 
@@ -119,13 +132,22 @@ def test_exported_weights_predict_the_same_in_torch(case):
     est.fit(X, y)
     state = est.torch_state_dict()
     assert all(isinstance(v, np.ndarray) for v in state.values())
+    # torch reads what the network reads: the patches of the raw sequences
+    p = est.patch_size_
+    assert p == kwargs.get("patch_size", 1)
     net = Net(
-        X.shape[2], hidden[0], len(hidden), est.n_outputs_,
+        p * X.shape[2], hidden[0], len(hidden), est.n_outputs_,
         kwargs.get("bidirectional", False), kwargs.get("pooling", "last"),
     )
     _load(net, state)
+    patches = make_patches(X_test, p)
+    if lengths is not None:
+        lengths = -(-lengths // p)
+        if kwargs.get("pooling", "last") != "last":  # torch pools over all steps
+            keep = lengths == patches.shape[1]
+            patches, lengths, X_test = patches[keep], None, X_test[keep]
     with torch.no_grad():
-        out = net(torch.from_numpy(np.nan_to_num(X_test)), lengths).numpy()
+        out = net(torch.from_numpy(np.nan_to_num(patches)), lengths).numpy()
     assert out.dtype == np.float64
     if task == "binary":
         ours, theirs = est.predict_proba(X_test), np.c_[expit(-out), expit(out)]

@@ -64,6 +64,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "patch_size": [
             Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None
         ],
+        "differences": ["boolean"],
         "bidirectional": ["boolean"],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "variable_length": ["boolean"],
@@ -87,6 +88,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         cell,
         n_steps,
         patch_size,
+        differences,
         bidirectional,
         pooling,
         variable_length,
@@ -106,6 +108,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.cell = cell
         self.n_steps = n_steps
         self.patch_size = patch_size
+        self.differences = differences
         self.bidirectional = bidirectional
         self.pooling = pooling
         self.variable_length = variable_length
@@ -192,7 +195,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             arch = self._fitted_architecture
         # the network reads patches: fewer, wider steps
         patch = resolve_patch_size(self.patch_size, n_steps) if reset else self.patch_size_
-        n_steps, n_features = -(-n_steps // patch), n_features * patch
+        # (an upper bound: twice the features with differences)
+        n_steps, n_features = -(-n_steps // patch), n_features * patch * 2
         hidden, n_directions = arch["hidden"], arch["n_directions"]
         itemsize = 4 if dtype == np.float32 else 8
         chunk = _chunk_size(self.chunk_size, n_steps, hidden, itemsize, n_directions)
@@ -285,7 +289,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         X = X2.reshape(-1, n_steps, n_features)
         # the network reads patches of steps (1: the steps themselves)
         patch_size = resolve_patch_size(self.patch_size, n_steps)
-        X = make_patches(X, patch_size)
+        differences = self.differences and n_steps > 1  # one step: all 0
+        X = make_patches(X, patch_size, differences)
         lengths = self._lengths(X)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
@@ -304,7 +309,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         )
 
         self.n_steps_, self.n_step_features_ = n_steps, n_features
-        self.patch_size_ = patch_size
+        self.patch_size_, self.differences_ = patch_size, differences
         self.x_mean_, self.x_scale_ = x_mean, x_scale
         for name, value in target_attrs.items():
             setattr(self, name, value)
@@ -488,7 +493,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Head outputs before the output activation, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        X = make_patches(X, self.patch_size_)
+        X = make_patches(X, self.patch_size_, self.differences_)
         # finite but absurd values must not overflow the network
         X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
         spec = self._make_spec(

@@ -12,9 +12,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from ._base import BaseLSTM
 
 _SHARED_DOC = """
-    Each sample is a sequence. The network unrolls ``cell`` over its steps,
-    stacks ``len(hidden_layer_sizes)`` recurrent layers, and reads the last
-    layer's output at the final step with a dense head. All weights form one
+    Each sample is a sequence. The network unrolls ``cell`` over its steps
+    (or over patches of steps, see ``patch_size``), stacks
+    ``len(hidden_layer_sizes)`` recurrent layers, and reads what ``pooling``
+    says of the last layer's outputs with a dense head. All weights form one
     vector fitted by SciPy's L-BFGS-B on the full training set, as
     :class:`~sklearn.neural_network.MLPClassifier` does with ``solver="lbfgs"``.
 
@@ -56,10 +57,16 @@ _SHARED_DOC = """
         Run each layer forwards and backwards over every sequence and
         concatenate both directions' outputs at each step (as
         ``torch.nn.LSTM(bidirectional=True)``).
-    pooling : {"last", "mean", "max"}, default="last"
+    differences : bool, default=%(differences)s
+        Also give the network each feature's first difference ``x_t -
+        x_{t-1}`` (0 at the first step), as derivative DTW and MultiRocket
+        do: twice the features per step. Ignored for sequences of one step.
+        %(differences_why)s
+    pooling : {"last", "mean", "max"}, default=%(pooling)s
         What the head reads of the last layer: its output at each sequence's
         last real step (for a bidirectional layer, each direction's final
         state), or the mean or the maximum over the real steps.
+        %(pooling_why)s
     variable_length : bool, default=False
         Accept sequences of different lengths, padded at the end with NaN
         (whole steps of NaN; see :func:`sklearn_gatedmem.pad_sequences`). Each
@@ -109,8 +116,12 @@ _SHARED_ATTRIBUTES = """
     patch_size_ : int
         Steps per patch that the network reads (1: no patching); what
         ``predict`` uses.
-    x_mean_, x_scale_ : ndarray of shape (patch_size_ * n_step_features_,)
-        The internal standardisation of each value of a patch step.
+    differences_ : bool
+        Whether the network reads the first differences too.
+    x_mean_, x_scale_ : ndarray of shape (n_inputs,)
+        The internal standardisation of each value of a step that the network
+        reads, ``n_inputs = patch_size_ * n_step_features_ * (1 +
+        differences_)`` (see :func:`sklearn_gatedmem.make_patches`).
     coefs_ : dict of ndarray
         Fitted weights by name (``"W0.0"``, ``"U0.0"``, ``"b0.0"``, ...,
         ``"head.W"``, ``"head.b"``; see :mod:`sklearn_gatedmem._params`),
@@ -194,7 +205,20 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
     Binary, multiclass (softmax head) and multilabel (logistic head) targets;
     the loss is the weighted mean log loss.
     """
-        + _SHARED_DOC
+        + _SHARED_DOC % dict(
+            differences="False",
+            differences_why=(
+                "Off for the classifier: on the development data it lost\n"
+                "        accuracy on as many sets as it gained (README, Choosing the\n"
+                "        defaults)."
+            ),
+            pooling='"max"',
+            pooling_why=(
+                "The classifier's default: the strongest response of each unit\n"
+                "        anywhere in the series, which measured best on the\n"
+                "        development series (README, Choosing the defaults)."
+            ),
+        )
         + """
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; not for
@@ -235,8 +259,9 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         cell="lstm",
         n_steps=None,
         patch_size="auto",
+        differences=False,
         bidirectional=False,
-        pooling="last",
+        pooling="max",
         variable_length=False,
         alpha=1e-4,
         max_iter=200,
@@ -256,6 +281,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             cell=cell,
             n_steps=n_steps,
             patch_size=patch_size,
+            differences=differences,
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
@@ -383,7 +409,19 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
     squared error. Targets are standardised internally, as inputs are, and
     predictions are mapped back.
     """
-        + _SHARED_DOC
+        + _SHARED_DOC % dict(
+            differences="True",
+            differences_why=(
+                "On for the regressor: a quantity read off the shape of a\n"
+                "        series (the development spectra) needs the slopes, and the\n"
+                "        raw values keep its level (forecasting)."
+            ),
+            pooling='"last"',
+            pooling_why=(
+                "The regressor's default: the state after the whole series,\n"
+                "        what forecasting reads."
+            ),
+        )
         + """
 
     Attributes
@@ -416,6 +454,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         cell="lstm",
         n_steps=None,
         patch_size="auto",
+        differences=True,
         bidirectional=False,
         pooling="last",
         variable_length=False,
@@ -436,6 +475,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             cell=cell,
             n_steps=n_steps,
             patch_size=patch_size,
+            differences=differences,
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,

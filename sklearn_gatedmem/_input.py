@@ -253,11 +253,13 @@ def resolve_patch_size(patch_size, n_steps):
     return int(patch_size)
 
 
-def make_patches(X, patch_size):
+def make_patches(X, patch_size, differences=False):
     """Read sequences in patches: ``patch_size`` consecutive steps become one.
 
-    This is what the estimators' network reads (their ``patch_size_``): a
-    patch of ``p`` steps of ``d`` features is one step of ``p * d`` values,
+    This is what the estimators' network reads (with their ``patch_size_``
+    and ``differences_``): with ``differences``, each feature's first
+    difference ``x_t - x_{t-1}`` (0 at the first step) is first appended to
+    every step, then the steps are patched. A patch of ``p`` steps of ``d`` features is one step of ``p * d`` values,
     step-major (``patch[k * d + j]`` is step ``k`` of the patch, feature
     ``j``), so long sequences unroll over few steps.
 
@@ -276,11 +278,13 @@ def make_patches(X, patch_size):
         Sequences, batch first; trailing whole steps of NaN are padding.
     patch_size : int
         Steps per patch, at least 1; 1 returns ``X`` unchanged.
+    differences : bool, default=False
+        Append the first differences first (``2 * n_features`` values a step).
 
     Returns
     -------
     patches : ndarray of shape (n_samples, ceil(n_steps / patch_size), \
-            patch_size * n_features)
+            patch_size * n_features * (1 + differences))
 
     Examples
     --------
@@ -303,6 +307,8 @@ def make_patches(X, patch_size):
         )
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
+    if differences:
+        X = _with_differences(X)
     p = int(patch_size)
     n_samples, n_steps, n_features = X.shape
     n_patches = -(-n_steps // p)
@@ -319,6 +325,15 @@ def make_patches(X, patch_size):
     out = np.take_along_axis(X, source[:, :, None], axis=1)
     out[t >= -(-lengths[:, None] // p) * p] = np.nan
     return out.reshape(n_samples, n_patches, p * n_features)
+
+
+def _with_differences(X):
+    """``[x_t, x_t - x_{t-1}]`` at every step, the difference 0 at the first;
+    a padding step (NaN) stays all NaN."""
+    D = np.empty_like(X)
+    D[:, :1] = 0
+    np.subtract(X[:, 1:], X[:, :-1], out=D[:, 1:])
+    return np.concatenate([X, D], axis=2)
 
 
 def pad_sequences(sequences, n_steps=None, dtype=np.float64):

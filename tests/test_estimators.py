@@ -656,8 +656,10 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
     X, y = _sequences(n_steps=70)
     est = Estimator(**SMALL).fit(X, y)
     assert est.patch_size_ == 3  # 70 steps in at most 32 patches
-    assert est.x_mean_.shape == (3 * X.shape[2],)
-    assert est.coefs_["W0.0"].shape[0] == 3 * X.shape[2]
+    width = 3 * X.shape[2] * (1 + est.differences_)
+    assert est.differences_ == (Estimator is LSTMRegressor)  # the defaults
+    assert est.x_mean_.shape == (width,)
+    assert est.coefs_["W0.0"].shape[0] == width
     short = Estimator(**SMALL).fit(X[:, :20], y)
     assert short.patch_size_ == 1
     assert Estimator(**SMALL, patch_size=None).fit(X, y).patch_size_ == 1
@@ -695,3 +697,19 @@ def test_variable_length_patches_within_each_length():
     # each sequence's prediction is that of the sequence alone
     alone = np.vstack([est.predict_proba(X[n : n + 1]) for n in range(6)])
     np.testing.assert_allclose(est.predict_proba(X[:6]), alone, rtol=0, atol=1e-12)
+
+
+@quiet
+def test_differences_are_read_with_the_values():
+    X, y = _sequences(n_steps=5)
+    est = LSTMRegressor(**SMALL, patch_size=None).fit(X, y)
+    assert est.differences_ and est.x_mean_.shape == (2 * X.shape[2],)
+    D = np.diff(X, axis=1, prepend=X[:, :1])
+    direct = LSTMRegressor(**SMALL, patch_size=None, differences=False).fit(
+        np.concatenate([X, D], axis=2), y
+    )
+    np.testing.assert_allclose(est.predict(X), direct.predict(make_patches(X, 1, True)),
+                               rtol=1e-7, atol=1e-9)
+    # one step has no difference: none is added
+    one = LSTMRegressor(**SMALL, n_steps=1).fit(X.reshape(40, -1), y)
+    assert not one.differences_ and one.x_mean_.shape == (10,)

@@ -92,10 +92,17 @@ FITTED = [
     ("regression2", LSTMRegressor, (4,), {"bidirectional": True}),
     ("binary", LSTMClassifier, (4, 4), {"pooling": "mean"}),
     ("regression2", LSTMRegressor, (4,), {"bidirectional": True, "pooling": "max"}),
+    ("binary", LSTMClassifier, (4,), {"variable_length": True, "pooling": "last"}),
+    ("multiclass", LSTMClassifier, (4, 4), {
+        "variable_length": True, "bidirectional": True, "pooling": "last",
+    }),
     ("binary", LSTMClassifier, (4,), {"variable_length": True}),
-    ("multiclass", LSTMClassifier, (4, 4), {"variable_length": True, "bidirectional": True}),
+    ("binary", LSTMClassifier, (4,), {"pooling": "last"}),
+    ("regression2", LSTMRegressor, (4,), {"differences": False}),
+    ("binary", LSTMClassifier, (4,), {"differences": True, "variable_length": True}),
     # patches: 6 steps in patches of 4 leave a partial last patch
     ("binary", LSTMClassifier, (4,), {"patch_size": 4}),
+    ("regression2", LSTMRegressor, (4,), {"patch_size": 4, "variable_length": True}),
     ("regression2", LSTMRegressor, (4,), {"patch_size": 2, "bidirectional": True}),
     ("multiclass", LSTMClassifier, (4,), {"patch_size": 4, "variable_length": True}),
     ("binary", LSTMClassifier, (3, 3), {
@@ -133,17 +140,18 @@ def test_exported_weights_predict_the_same_in_torch(case):
     state = est.torch_state_dict()
     assert all(isinstance(v, np.ndarray) for v in state.values())
     # torch reads what the network reads: the patches of the raw sequences
-    p = est.patch_size_
+    p, differences = est.patch_size_, est.differences_
     assert p == kwargs.get("patch_size", 1)
+    assert differences == est.differences  # the regressor's default: True
     net = Net(
-        p * X.shape[2], hidden[0], len(hidden), est.n_outputs_,
-        kwargs.get("bidirectional", False), kwargs.get("pooling", "last"),
+        p * X.shape[2] * (1 + differences), hidden[0], len(hidden), est.n_outputs_,
+        est.bidirectional, est.pooling,
     )
     _load(net, state)
-    patches = make_patches(X_test, p)
+    patches = make_patches(X_test, p, differences)
     if lengths is not None:
         lengths = -(-lengths // p)
-        if kwargs.get("pooling", "last") != "last":  # torch pools over all steps
+        if est.pooling != "last":  # torch pools over all steps
             keep = lengths == patches.shape[1]
             patches, lengths, X_test = patches[keep], None, X_test[keep]
     with torch.no_grad():

@@ -1,6 +1,7 @@
 """The estimator base shared by LSTMClassifier and LSTMRegressor."""
 
 import numbers
+import re
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -8,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
-from sklearn.base import BaseEstimator, _fit_context, is_classifier
+from sklearn.base import BaseEstimator, _fit_context, clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
@@ -39,6 +40,14 @@ from ._input import (
 )
 from ._memory import check_memory, fit_bytes, predict_bytes
 from ._params import initialize, make_layout, unpack
+
+# Fitted attributes of one network: an ensemble keeps them in each member.
+_NETWORK_ATTRS = (
+    "coefs_", "n_iter_", "loss_", "loss_curve_", "validation_scores_",
+    "best_validation_score_",
+)
+# Private fitted state that describes the data, shared by an ensemble's members.
+_SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_fitted_architecture")
 
 # What validate_data(reset=True) sets on the estimator before fit can fail.
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
@@ -72,6 +81,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_ensemble": [Interval(numbers.Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -96,6 +106,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         max_iter,
         tol,
         max_fun,
+        n_ensemble,
         early_stopping,
         validation_fraction,
         n_iter_no_change,
@@ -116,6 +127,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.max_iter = max_iter
         self.tol = tol
         self.max_fun = max_fun
+        self.n_ensemble = n_ensemble
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -258,12 +270,62 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # fit that fails later must not leave them beside the previous model
         kept = {k: v for k, v in vars(self).items() if k in _VALIDATION_ATTRS}
         try:
+            if self.n_ensemble > 1:
+                return self._fit_ensemble(X, y, sample_weight)
+            vars(self).pop("estimators_", None)  # a previous ensemble's
             return self._fit(X, y, sample_weight)
         except BaseException:
             for name in _VALIDATION_ATTRS:
                 vars(self).pop(name, None)
             vars(self).update(kept)
             raise
+
+    def _fit_ensemble(self, X, y, sample_weight):
+        """Fit ``n_ensemble`` networks from seeds drawn from ``random_state``.
+
+        Each member is this estimator with one network (``n_ensemble=1``) and
+        a seed of its own, fitted on all the data; predictions average their
+        probabilities (classifier) or values (regressor). The attributes that
+        describe the data (``classes_``, ``n_steps_``, ``x_mean_``, ...) are
+        the members' (they are the same in all), the per-network ones
+        (``coefs_``, ``loss_``, ...) stay with each member in
+        ``estimators_``; ``n_iter_`` is the largest of theirs. An interrupted
+        member ends the ensemble: the members fitted so far are kept.
+        """
+        previous = getattr(self, "estimators_", None) if self.warm_start else None
+        if previous is not None and len(previous) != self.n_ensemble:
+            previous = None
+        seeds = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=self.n_ensemble
+        )
+        params = {**self.get_params(deep=False), "n_ensemble": 1}
+        members = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for k, seed in enumerate(seeds):
+                member = clone(self) if previous is None else previous[k]
+                member.set_params(**{**params, "random_state": int(seed)})
+                members.append(member.fit(X, y, sample_weight))
+                if member._interrupted:
+                    break
+        _warn_once_per_kind(caught, self.n_ensemble)
+        for name in _NETWORK_ATTRS:
+            vars(self).pop(name, None)
+        for name, value in vars(members[0]).items():
+            if name.endswith("_") and name not in params and name not in _NETWORK_ATTRS:
+                setattr(self, name, value)
+        for name in _SHARED_PRIVATE_ATTRS:
+            if hasattr(members[0], name):
+                setattr(self, name, getattr(members[0], name))
+        self.estimators_ = members
+        self.n_iter_ = max(member.n_iter_ for member in members)
+        self._interrupted = members[-1]._interrupted
+        return self
+
+    def _ensemble(self):
+        """The fitted members, or None for a single network."""
+        check_is_fitted(self)
+        return getattr(self, "estimators_", None)
 
     def _fit(self, X, y, sample_weight):
         """The body of :meth:`fit`."""
@@ -432,6 +494,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # iterate kept, so Ctrl-C or an overflowing objective ends the fit at
         # that iterate with a warning; NaN never reaches the weights.
         guard = _FitGuard(theta0)
+        self._interrupted = False
         with _lbfgs_blas_threads(fun) as fun:
             result = guard.minimize(
                 guard.objective(fun),
@@ -441,6 +504,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 callback=guard.callback(callback),
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
             )
+        self._interrupted = guard.interrupted
         if guard.stopped or (monitor is not None and monitor.stopped):  # warned
             n_iter = int(result.nit)
         else:
@@ -521,6 +585,25 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return tags
 
 
+def _warn_once_per_kind(caught, n_networks):
+    """Re-emit the warnings of an ensemble's fits: each ConvergenceWarning
+    text once, saying how many of the networks it concerns (messages that
+    differ only by numbers are one kind), every other warning as it was."""
+    kinds = {}
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            key = re.sub(r"[0-9.e+-]+", "#", str(w.message))
+            kinds.setdefault(key, []).append(w)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for group in kinds.values():
+        warnings.warn(
+            f"{len(group)} of the {n_networks} networks: {group[0].message}",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
 def _check_hidden_layer_sizes(value):
     """``hidden_layer_sizes`` as a non-empty tuple of positive ints."""
     sizes = (value,) if isinstance(value, numbers.Integral) else tuple(value)
@@ -555,6 +638,7 @@ class _FitGuard:
 
     def __init__(self, theta0):
         self.x, self.fun, self.nit, self.stopped = theta0.copy(), np.nan, 0, False
+        self.interrupted = False
 
     def objective(self, fun):
         def checked(theta):
@@ -590,6 +674,7 @@ class _FitGuard:
             return minimize(*args, **kwargs)
         except KeyboardInterrupt:
             problem = "was interrupted (KeyboardInterrupt)"
+            self.interrupted = True
         except _NonFiniteObjective as exc:
             if np.isnan(self.fun):  # not even the initial weights evaluate
                 raise ValueError(

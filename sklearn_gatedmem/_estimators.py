@@ -83,6 +83,13 @@ _SHARED_DOC = """
         L-BFGS stops when the largest gradient component is below ``tol``.
     max_fun : int, default=15000
         Maximum number of loss+gradient evaluations.
+    n_ensemble : int, default=5
+        Networks fitted, each from its own seed drawn from ``random_state``,
+        whose predicted probabilities (classifier) or values (regressor) are
+        averaged. It costs ``n_ensemble`` fits and predictions; on the
+        development data, 5 networks gained 1 to 10 points of accuracy over
+        one (README, Choosing the defaults). 1 fits a single network, with
+        ``coefs_`` on the estimator itself.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score it after
         every L-BFGS iteration, stop when the score has not improved for
@@ -122,6 +129,11 @@ _SHARED_ATTRIBUTES = """
         The internal standardisation of each value of a step that the network
         reads, ``n_inputs = patch_size_ * n_step_features_ * (1 +
         differences_)`` (see :func:`sklearn_gatedmem.make_patches`).
+    estimators_ : list of estimator
+        With ``n_ensemble > 1``, the fitted members, each an estimator of one
+        network; ``coefs_``, ``loss_``, ``loss_curve_`` and the validation
+        scores are theirs (absent from the ensemble), and ``n_iter_`` is the
+        largest of their iterations. Absent with ``n_ensemble=1``.
     coefs_ : dict of ndarray
         Fitted weights by name (``"W0.0"``, ``"U0.0"``, ``"b0.0"``, ...,
         ``"head.W"``, ``"head.b"``; see :mod:`sklearn_gatedmem._params`),
@@ -168,7 +180,13 @@ class _TorchExport:
             ``"lstm.weight_ih_l0"`` of shape (4 * hidden, n_features), ...,
             ``"head.weight"`` of shape (n_outputs, hidden), ``"head.bias"``.
         """
-        check_is_fitted(self)
+        if self._ensemble():
+            raise ValueError(
+                f"This estimator averages {len(self.estimators_)} networks "
+                "(n_ensemble > 1), which no single torch.nn.LSTM holds: export "
+                "each member, estimator.estimators_[k].torch_state_dict(), or "
+                "fit with n_ensemble=1."
+            )
         cell = self._fitted_architecture["cell"]  # not set_params' since
         if cell != "lstm":
             raise ValueError(
@@ -267,6 +285,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         max_iter=200,
         tol=1e-4,
         max_fun=15000,
+        n_ensemble=5,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -289,6 +308,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             max_iter=max_iter,
             tol=tol,
             max_fun=max_fun,
+            n_ensemble=n_ensemble,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
@@ -344,8 +364,14 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Labels; an indicator matrix for multilabel targets.
         """
+        multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
+        if self._ensemble():  # the class of the averaged probabilities
+            P = self.predict_proba(X)
+            if multilabel:
+                return (P > 0.5).astype(self._label_binarizer.classes_.dtype)
+            return self.classes_[np.argmax(P, axis=1)]
         Z = self._decision(X)
-        if self._label_binarizer.y_type_ == "multilabel-indicator":
+        if multilabel:
             return (Z > 0).astype(self._label_binarizer.classes_.dtype)
         if Z.shape[1] == 1:
             return self.classes_[(Z[:, 0] > 0).astype(int)]
@@ -366,6 +392,9 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             Class probabilities, in the order of ``classes_``. For multilabel
             targets, each label's probability, strictly inside (0, 1).
         """
+        members = self._ensemble()
+        if members:
+            return np.mean([member.predict_proba(X) for member in members], axis=0)
         Z = self._decision(X)
         if self.out_activation_ == "softmax":
             return softmax(Z, axis=1)
@@ -388,6 +417,9 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
+        if self._ensemble():
+            with np.errstate(divide="ignore"):  # a probability of 0 is -inf
+                return np.log(self.predict_proba(X))
         Z = self._decision(X)
         if self.out_activation_ == "softmax":
             return log_softmax(Z, axis=1)
@@ -462,6 +494,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         max_iter=200,
         tol=1e-4,
         max_fun=15000,
+        n_ensemble=5,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -483,6 +516,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             max_iter=max_iter,
             tol=tol,
             max_fun=max_fun,
+            n_ensemble=n_ensemble,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
@@ -510,6 +544,9 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
+        members = self._ensemble()
+        if members:
+            return np.mean([member.predict(X) for member in members], axis=0)
         Y = self._decision(X) * self.y_scale_ + self.y_mean_
         return Y[:, 0] if self._y_ndim == 1 else Y
 

@@ -364,8 +364,9 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Labels; an indicator matrix for multilabel targets.
         """
+        members = self._ensemble()  # first: it checks that the model is fitted
         multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
-        if self._ensemble():  # the class of the averaged probabilities
+        if members:  # the class of the averaged probabilities
             P = self.predict_proba(X)
             if multilabel:
                 return (P > 0.5).astype(self._label_binarizer.classes_.dtype)

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn_gatedmem import LSTMClassifier, LSTMRegressor
 from sklearn_gatedmem._input import canonical_rows
 
-SMALL = dict(hidden_layer_sizes=6, random_state=0)
+SMALL = dict(hidden_layer_sizes=6, random_state=0, n_ensemble=1)
 
 
 def _sequences(n_samples=150, n_steps=6, seed=0):

@@ -26,7 +26,8 @@ def _sequences(n_samples=40, n_steps=7, n_features=3, seed=0, dtype=np.float64):
 def test_invalid_chunk_size_is_refused(chunk_size):
     X, y, _ = _sequences(10)
     with pytest.raises((InvalidParameterError, ValueError, TypeError)):
-        LSTMClassifier(hidden_layer_sizes=3, chunk_size=chunk_size, max_iter=2).fit(X, y)
+        LSTMClassifier(hidden_layer_sizes=3, chunk_size=chunk_size, max_iter=2,
+                       n_ensemble=1).fit(X, y)
 
 
 @pytest.mark.parametrize("Estimator, target", [(LSTMClassifier, 1), (LSTMRegressor, 2)])
@@ -38,7 +39,7 @@ def test_fit_and_predict_do_not_depend_on_chunk_size(Estimator, target, cell):
     for chunk_size in ("auto", 1, 7):
         est = Estimator(
             hidden_layer_sizes=4, cell=cell, chunk_size=chunk_size, max_iter=8,
-            random_state=0,
+            random_state=0, n_ensemble=1,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

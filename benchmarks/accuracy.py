@@ -245,6 +245,8 @@ def inputs(model, ds, X, length, unequal, znorm=True):
         else:
             X = np.nan_to_num(_data.nan_pad(X, length), nan=0.0)
     if model == "minirocket":
+        if X.shape[1] < 9:  # aeon's MiniRocket needs 9 steps; its error says to zero-pad
+            X = np.concatenate([X, np.zeros((len(X), 9 - X.shape[1], X.shape[2]))], axis=1)
         return X
     return X.reshape(len(X), -1)  # ED, MLP, Ridge: flattened, step-major
 

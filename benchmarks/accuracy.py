@@ -108,6 +108,8 @@ def parse_args(argv=None):
                    help="interpreter with aeon/numba for minirocket/dtw when not importable here")
     p.add_argument("--json", default=os.path.join(HERE, "accuracy.json"), help="results file")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--from-json", help="comma-separated result files: merge them (later files "
+                   "win per data set x model) and print the table; runs nothing")
     args = p.parse_args(argv)
     args.params = json.loads(args.params)
     if not isinstance(args.params, dict):
@@ -434,8 +436,26 @@ def markdown(results, sets, models):
     return "\n".join(lines)
 
 
+def render_saved(paths):
+    """Merge saved result files and print their table (e.g. baselines + LSTMs)."""
+    results, sets, models = {}, [], []
+    for path in paths.split(","):
+        with open(path) as f:
+            saved = json.load(f)
+        for name, r in saved["results"].items():
+            if name not in results:
+                results[name] = dict(r, models={})
+                sets.append(name)
+            results[name]["models"].update(r["models"])
+            models += [m for m in r["models"] if m not in models]
+    models = [m for m in ALL_MODELS if m in models]
+    print(markdown(results, sets, models))
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.from_json:
+        return render_saved(args.from_json)
     set_threads(args.threads)
     sys.path.insert(0, HERE)
     import numpy as np

@@ -30,6 +30,10 @@ is (``gated`` keeps ``cell="gated_memory"`` unless ``--params`` sets
 ``cell``). ``--seeds N`` fits the LSTMs with ``random_state`` 0..N-1 and
 reports mean ± std; every other model is fitted once (random_state 0).
 
+Tables go to every model as 2-D arrays, standardised column by column
+(StandardScaler in a pipeline); the LSTMs read a row as a univariate sequence
+of its features (``n_steps=None``).
+
 Scores: test accuracy (classification), test RMSE (regression, lower is
 better); tables: mean over 5-fold CV (stratified, shuffled, random_state 0).
 Each fit and each predict is timed separately (wall clock, ``perf_counter``),
@@ -315,8 +319,17 @@ def one_split(model, ds, Xtr, ytr, Xte, yte, seed, args, pkg, backend):
             est.set_params(variable_length=True)
             kw["variable_length"] = True
         rec["params"] = {k: v for k, v in kw.items() if k != "random_state"}
+        if ds.kind == "table":
+            # a table row is read as a univariate sequence of its features
+            # (n_steps=None), so the estimator's own input scaling is one
+            # scale for all of them: standardise each column first, as for
+            # MLP and LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
+            est = make_pipeline(StandardScaler(), est)
         pred, fit_s, pred_s, capped = fit_predict(est, A, ytr, B, args.time_limit)
-        rec["n_iter"] = int(getattr(est, "n_iter_", -1))
+        rec["n_iter"] = int(getattr(est[-1] if ds.kind == "table" else est, "n_iter_", -1))
     elif model in ("minirocket", "dtw"):
         if backend[model] == "here":
             est = _baselines.make(model, ds.task, seed, args.threads)

@@ -78,7 +78,7 @@ def test_early_stopping_stops_fitting_noise_early():
     y = rng.randint(2, size=120)  # nothing to learn: held-out accuracy stalls
     clf = LSTMClassifier(
         hidden_layer_sizes=16, early_stopping=True, n_iter_no_change=5,
-        max_iter=500, random_state=0,
+        max_iter=500, random_state=0, n_ensemble=1,
     ).fit(X, y)
     assert clf.n_iter_ < 100
     assert clf.best_validation_score_ < 0.85

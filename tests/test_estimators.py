@@ -414,7 +414,8 @@ def test_chunk_size_barely_changes_the_fit():
 def test_warm_start_continues(Estimator, monkeypatch):
     X, y = _sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
-    est = Estimator(hidden_layer_sizes=4, max_iter=1, random_state=0, warm_start=True)
+    est = Estimator(hidden_layer_sizes=4, max_iter=1, random_state=0, warm_start=True,
+                    n_ensemble=1)
     starts = []
     original = _objective.loss_grad
 
@@ -435,9 +436,89 @@ def test_warm_start_continues(Estimator, monkeypatch):
         losses.append(est.loss_)
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
     # a cold start with max_iter=1 stays at the first loss
-    cold = Estimator(hidden_layer_sizes=4, max_iter=1, random_state=0).fit(X, target)
+    cold = Estimator(hidden_layer_sizes=4, max_iter=1, random_state=0, n_ensemble=1)
+    cold.fit(X, target)
     cold_again = clone(cold).fit(X, target)
     assert cold.loss_ == cold_again.loss_ == losses[0]
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_warm_start_of_an_ensemble_continues_each_network(Estimator):
+    X, y = _sequences()
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    est = Estimator(hidden_layer_sizes=4, max_iter=2, random_state=0, warm_start=True,
+                    n_ensemble=3).fit(X, target)
+    members = list(est.estimators_)
+    before = [m.loss_ for m in members]
+    est.fit(X, target)
+    assert [id(m) for m in est.estimators_] == [id(m) for m in members]
+    assert all(m.loss_ < b for m, b in zip(est.estimators_, before))
+
+
+# -- ensembles -------------------------------------------------------------
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_an_ensemble_averages_networks_of_their_own_seeds(Estimator):
+    X, y = _sequences()
+    target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
+    est = Estimator(hidden_layer_sizes=4, max_iter=8, random_state=0, n_ensemble=3)
+    est.fit(X, target)
+    assert Estimator().n_ensemble == 5  # the default
+    assert len(est.estimators_) == 3 and not hasattr(est, "coefs_")
+    seeds = [m.random_state for m in est.estimators_]
+    assert len(set(seeds)) == 3
+    assert all(m.n_ensemble == 1 for m in est.estimators_)
+    assert est.n_iter_ == max(m.n_iter_ for m in est.estimators_)
+    # each member is the single network of its seed
+    alone = clone(est).set_params(n_ensemble=1, random_state=seeds[1]).fit(X, target)
+    assert _coefs_bytes(alone) == _coefs_bytes(est.estimators_[1])
+    if Estimator is LSTMClassifier:
+        P = np.mean([m.predict_proba(X) for m in est.estimators_], axis=0)
+        np.testing.assert_array_equal(est.predict_proba(X), P)
+        np.testing.assert_array_equal(est.predict(X), est.classes_[P.argmax(axis=1)])
+        np.testing.assert_array_equal(est.predict_log_proba(X), np.log(P))
+    else:
+        values = np.mean([m.predict(X) for m in est.estimators_], axis=0)
+        np.testing.assert_array_equal(est.predict(X), values)
+    # the same seed, the same ensemble; refitting as one network drops the members
+    again = clone(est).fit(X, target)
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    est.set_params(n_ensemble=1).fit(X, target)
+    assert hasattr(est, "coefs_") and not hasattr(est, "estimators_")
+    with pytest.raises(ValueError, match="n_ensemble"):
+        again.torch_state_dict()
+
+
+def test_an_ensemble_warns_once_per_kind_of_convergence_warning():
+    X, y = _sequences()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LSTMClassifier(hidden_layer_sizes=4, max_iter=2, tol=0, random_state=0,
+                       n_ensemble=4).fit(X, y)
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert len(messages) == 1 and messages[0].startswith("4 of the 4 networks")
+
+
+@quiet
+def test_an_interrupted_ensemble_keeps_the_networks_fitted_so_far(monkeypatch):
+    X, y = _sequences()
+    calls = []
+    original = _objective.loss_grad
+
+    def interrupt_in_the_second_network(theta, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 12:  # 8 iterations of the first network take fewer calls
+            raise KeyboardInterrupt
+        return original(theta, *args, **kwargs)
+
+    monkeypatch.setattr(_objective, "loss_grad", interrupt_in_the_second_network)
+    est = LSTMClassifier(hidden_layer_sizes=4, max_iter=8, tol=0, random_state=0,
+                         n_ensemble=3).fit(X, y)
+    assert len(est.estimators_) == 2
+    assert est.predict_proba(X).shape == (len(X), 2)
 
 
 @quiet
@@ -456,7 +537,7 @@ def test_loss_curve_and_convergence_warning(Estimator):
     X, y = _sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     with pytest.warns(ConvergenceWarning):
-        est = Estimator(hidden_layer_sizes=4, max_iter=6, tol=0, random_state=0)
+        est = Estimator(hidden_layer_sizes=4, max_iter=6, tol=0, random_state=0, n_ensemble=1)
         est.fit(X, target)
     assert est.n_iter_ == 6
     curve = est.loss_curve_
@@ -472,7 +553,8 @@ def test_no_convergence_warning_when_converged():
     X, y = _sequences()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        clf = LSTMClassifier(hidden_layer_sizes=3, max_iter=500, tol=1e-2, random_state=0)
+        clf = LSTMClassifier(hidden_layer_sizes=3, max_iter=500, tol=1e-2, random_state=0,
+                             n_ensemble=1)
         clf.fit(X, y)
     assert clf.n_iter_ < 500
     assert len(clf.loss_curve_) == clf.n_iter_

@@ -91,10 +91,12 @@ def _assert_same_outputs(a, b):
 
 
 def _coefs_digest(est):
+    """The weights' digest: of every network of an ensemble, in order."""
     h = hashlib.sha256()
-    for name in sorted(est.coefs_):
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(est.coefs_[name]).tobytes())
+    for network in getattr(est, "estimators_", [est]):
+        for name in sorted(network.coefs_):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(network.coefs_[name]).tobytes())
     return h.hexdigest()
 
 

@@ -36,6 +36,7 @@ clf = LSTMClassifier(
     early_stopping=True,
     validation_fraction=0.1,
     n_iter_no_change=10,
+    n_ensemble=1,  # one network, so that it has one validation curve to plot
     random_state=0,
 )
 clf.fit(X_train, y_train)

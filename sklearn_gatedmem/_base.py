@@ -352,6 +352,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # the network reads patches of steps (1: the steps themselves)
         patch_size = resolve_patch_size(self.patch_size, n_steps)
         differences = self.differences and n_steps > 1  # one step: all 0
+        self._lengths(X)  # bad padding is reported in the steps of X
         X = make_patches(X, patch_size, differences)
         lengths = self._lengths(X)
 
@@ -557,6 +558,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Head outputs before the output activation, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
+        self._lengths(X)  # bad padding is reported in the steps of X
         X = make_patches(X, self.patch_size_, self.differences_)
         # finite but absurd values must not overflow the network
         X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)

@@ -331,8 +331,12 @@ def _with_differences(X):
     """``[x_t, x_t - x_{t-1}]`` at every step, the difference 0 at the first;
     a padding step (NaN) stays all NaN."""
     D = np.empty_like(X)
-    D[:, :1] = 0
-    np.subtract(X[:, 1:], X[:, :-1], out=D[:, 1:])
+    D[:, :1] = np.where(np.isnan(X[:, :1]), np.nan, 0)  # padding stays padding
+    # values near the dtype's limit may differ by more than it holds: the
+    # infinity is then refused by the standardisation (fit) or clipped to
+    # the fitted range (predict), as any too-large value is
+    with np.errstate(over="ignore"):
+        np.subtract(X[:, 1:], X[:, :-1], out=D[:, 1:])
     return np.concatenate([X, D], axis=2)
 
 

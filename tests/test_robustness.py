@@ -212,7 +212,7 @@ def test_thousands_of_steps_with_tiny_hidden_size(n_steps, cell):
     rng = np.random.RandomState(n_steps)
     X = rng.normal(size=(3, n_steps, 1)) * 1e4  # and large: gates saturate
     y = X[:, -3:, 0].sum(axis=1)
-    est = LSTMRegressor(hidden_layer_sizes=1, max_iter=1, cell=cell, random_state=0)
+    est = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=1, max_iter=1, cell=cell, random_state=0)
     with Hostile() as outcome:
         est.fit(X, y)
         _check_predictions(est, X)
@@ -454,7 +454,7 @@ def test_any_parameter_values(case, n_steps_choice):
     if n_steps_choice is not None:  # n_steps must agree with the 3-D input
         params["n_steps"] = 4 if n_steps_choice == "match" else 3
         valid.append(n_steps_choice == "match")
-    params = {"max_iter": 2, "hidden_layer_sizes": 2, **params}
+    params = {"max_iter": 2, "hidden_layer_sizes": 2, "n_ensemble": 1, **params}
     assume(None not in valid or False in valid)  # some definite expectation
     X = np.random.RandomState(0).normal(size=(12, 4, 2))
     y = np.arange(12) % 2 if classifier else np.linspace(0.0, 1.0, 12)
@@ -553,7 +553,7 @@ def test_saturated_gates_give_finite_loss_gradient_and_predictions(cell):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(10, 6, 2)) * 1e4
     y = np.arange(10) % 2
-    est = LSTMClassifier(hidden_layer_sizes=3, cell=cell, max_iter=3, random_state=0)
+    est = LSTMClassifier(n_ensemble=1, hidden_layer_sizes=3, cell=cell, max_iter=3, random_state=0)
     with Hostile() as outcome:
         est.fit(X, y)
         _check_predictions(est, X)
@@ -626,7 +626,7 @@ def test_weighted_mean_scale_is_exact_under_power_of_two_scaling():
 def test_inputs_far_outside_the_training_range_are_clipped():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(10, 4, 2))
-    est = LSTMRegressor(**SMALL).fit(X, np.arange(10.0))
+    est = LSTMRegressor(**SMALL, differences=False).fit(X, np.arange(10.0))
     edge = est.x_mean_ + INPUT_CLIP * est.x_scale_
     far = np.broadcast_to(edge, (1, 4, 2))
     with Hostile() as outcome:
@@ -718,9 +718,9 @@ def _fit_data():
 )
 def test_objective_overflowing_mid_fit_keeps_the_last_finite_iterate(monkeypatch, failure):
     X, y = _fit_data()
-    reference = LSTMRegressor(hidden_layer_sizes=3, max_iter=50, random_state=0).fit(X, y)
+    reference = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, max_iter=50, random_state=0).fit(X, y)
     _fail_on_call(monkeypatch, 9, failure)
-    est = LSTMRegressor(hidden_layer_sizes=3, max_iter=50, random_state=0)
+    est = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, max_iter=50, random_state=0)
     with pytest.warns(ConvergenceWarning, match=r"overflowed.*at iteration \d+") as record:
         est.fit(X, y)
     assert len(record) == 1  # one clear warning, not "failed to converge" as well
@@ -740,7 +740,7 @@ def test_objective_overflowing_mid_fit_keeps_the_last_finite_iterate(monkeypatch
 def test_keyboard_interrupt_keeps_the_best_iterate(monkeypatch, Estimator, n_call):
     X, y = _fit_data()
     y = (y > 0).astype(int) if Estimator is LSTMClassifier else y
-    params = dict(hidden_layer_sizes=3, max_iter=100, random_state=0)
+    params = dict(hidden_layer_sizes=3, max_iter=100, random_state=0, n_ensemble=1)
     calls = _fail_on_call(monkeypatch, n_call, KeyboardInterrupt)
     est = Estimator(**params)
     with pytest.warns(ConvergenceWarning, match=r"interrupted.*at iteration (\d+)") as rec:
@@ -771,7 +771,7 @@ def test_keyboard_interrupt_keeps_the_best_iterate(monkeypatch, Estimator, n_cal
 def test_keyboard_interrupt_in_the_first_evaluation_keeps_the_initial_weights(monkeypatch):
     X, y = _fit_data()
     _fail_on_call(monkeypatch, 1, KeyboardInterrupt)
-    est = LSTMRegressor(hidden_layer_sizes=3, random_state=0)
+    est = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, random_state=0)
     with pytest.warns(ConvergenceWarning, match="interrupted.*initial"):
         _fit_through(est, X, y)
     assert est.n_iter_ == 0 and np.isnan(est.loss_)
@@ -789,7 +789,7 @@ def test_keyboard_interrupt_from_the_callback(monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr("builtins.print", interrupting_print)
-    est = LSTMRegressor(hidden_layer_sizes=3, random_state=0, verbose=1)
+    est = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, random_state=0, verbose=1)
     with pytest.warns(ConvergenceWarning, match="interrupted"):
         _fit_through(est, X, y)
     assert est.n_iter_ == 3

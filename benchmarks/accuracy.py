@@ -30,9 +30,11 @@ is (``gated`` keeps ``cell="gated_memory"`` unless ``--params`` sets
 ``cell``). ``--seeds N`` fits the LSTMs with ``random_state`` 0..N-1 and
 reports mean ± std; every other model is fitted once (random_state 0).
 
-Tables go to every model as 2-D arrays, standardised column by column
-(StandardScaler in a pipeline); the LSTMs read a row as a univariate sequence
-of its features (``n_steps=None``).
+Tables go to every model as 2-D arrays; the baselines standardise them
+column by column (StandardScaler in a pipeline) and MLP uses L-BFGS; the
+LSTMs read them the README's way for tables (``TABLE_RECIPE``: one step of all
+the features, ``n_steps=1``, a stronger penalty, one network), scaling them
+themselves.
 
 Scores: test accuracy (classification), test RMSE (regression, lower is
 better); tables: mean over 5-fold CV (stratified, shuffled, random_state 0).

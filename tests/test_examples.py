@@ -16,6 +16,7 @@ FIGURES = {
     "plot_digits_sequences.py": "digits_sequences.png",
     "plot_grid_search.py": "grid_search.png",
     "plot_loss_curves.py": "loss_curves.png",
+    "plot_tables.py": "tables.png",
 }
 
 

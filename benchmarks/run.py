@@ -237,16 +237,21 @@ def alternate(fa, fb, reps, pause=PAUSE):
     alone); and a run right after a pause pays for waking its own threads.
     So each side is timed warm and undisturbed, as in a fit, where the
     evaluations follow one another.
+
+    Returns wall-clock seconds of each side, and the process's CPU seconds
+    (all its threads, spinning included): on a machine loaded by others the
+    CPU time is the steadier of the two.
     """
-    ta, tb = [], []
+    ta, tb, ca, cb = [], [], [], []
     for _ in range(reps):
-        for f, times in ((fa, ta), (fb, tb)):
+        for f, times, cpu in ((fa, ta, ca), (fb, tb, cb)):
             time.sleep(pause)
             f()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
             times.append(time.perf_counter() - t0)
-    return ta, tb
+            cpu.append(time.process_time() - c0)
+    return ta, tb, ca, cb
 
 
 def gemm_peak(reps):
@@ -275,7 +280,7 @@ def bench_eval(workloads, reps, peak):
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype)
             ps, ts = project_setup(X, y, h, nd), torch_setup(X, y, h, nd)
-            ta, tb = alternate(lambda: project_eval(ps), lambda: torch_eval(ts), reps)
+            ta, tb, ca, cb = alternate(lambda: project_eval(ps), lambda: torch_eval(ts), reps)
             ma, mb = statistics.median(ta), statistics.median(tb)
             gf = flops(n, t, d, h, nd) / 1e9
             rows.append(
@@ -294,6 +299,9 @@ def bench_eval(workloads, reps, peak):
                     "project_peak_fraction": gf / ma / peak[dtype]["gflops_best"],
                     "torch_peak_fraction": gf / mb / peak[dtype]["gflops_best"],
                     "ratio_of_best": min(ta) / min(tb),
+                    "project_cpu_s": ca,
+                    "torch_cpu_s": cb,
+                    "cpu_ratio": statistics.median(ca) / statistics.median(cb),
                 }
             )
             r = rows[-1]
@@ -311,7 +319,9 @@ def bench_predict(workloads, reps):
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype)
             ps, ts = project_setup(X, y, h, nd), torch_setup(X, y, h, nd)
-            ta, tb = alternate(lambda: project_predict(ps), lambda: torch_predict(ts), reps)
+            ta, tb, ca, cb = alternate(
+                lambda: project_predict(ps), lambda: torch_predict(ts), reps
+            )
             ma, mb = statistics.median(ta), statistics.median(tb)
             rows.append(
                 {
@@ -325,6 +335,9 @@ def bench_predict(workloads, reps):
                     "torch_median_s": mb,
                     "ratio": ma / mb,
                     "ratio_of_best": min(ta) / min(tb),
+                    "project_cpu_s": ca,
+                    "torch_cpu_s": cb,
+                    "cpu_ratio": statistics.median(ca) / statistics.median(cb),
                 }
             )
             print(
@@ -636,14 +649,14 @@ def print_tables(results):
         )
         print(
             "| workload | dtype | chunk | project ms | PyTorch ms | ratio | ratio of best"
-            " | project % of GEMM peak | PyTorch % of GEMM peak |"
+            " | CPU-time ratio | project % of GEMM peak | PyTorch % of GEMM peak |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in results["eval"]:
             print(
                 f"| {r['workload']} | {r['dtype']} | {r['chunk']} | "
                 f"{1e3 * r['project_median_s']:.1f} | {1e3 * r['torch_median_s']:.1f} | "
-                f"**{r['ratio']:.2f}** | {r['ratio_of_best']:.2f} | "
+                f"**{r['ratio']:.2f}** | {r['ratio_of_best']:.2f} | {r['cpu_ratio']:.2f} | "
                 f"{100 * r['project_peak_fraction']:.0f} % | "
                 f"{100 * r['torch_peak_fraction']:.0f} % |"
             )
@@ -652,13 +665,16 @@ def print_tables(results):
             "\nPrediction (_objective.decision against PyTorch's no-grad forward),"
             " median ms (target <= 0.7)"
         )
-        print("| workload | dtype | project ms | PyTorch ms | ratio | ratio of best |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| workload | dtype | project ms | PyTorch ms | ratio | ratio of best"
+            " | CPU-time ratio |"
+        )
+        print("|---|---|---|---|---|---|---|")
         for r in results["predict"]:
             print(
                 f"| {r['workload']} | {r['dtype']} | {1e3 * r['project_median_s']:.1f} | "
                 f"{1e3 * r['torch_median_s']:.1f} | **{r['ratio']:.2f}** | "
-                f"{r['ratio_of_best']:.2f} |"
+                f"{r['ratio_of_best']:.2f} | {r['cpu_ratio']:.2f} |"
             )
     if results.get("fit"):
         print("\nEnd to end: LSTMClassifier.fit vs SciPy L-BFGS-B driven by PyTorch")
@@ -707,6 +723,10 @@ def main(argv=None):
         "--isa", default="both", choices=["both"] + list(ISA_CONFIGS),
         help="instruction-set configurations to run, each in its own subprocess",
     )
+    parser.add_argument(
+        "--threads", type=int, default=THREADS,
+        help="threads of both sides (PyTorch's and NumPy's BLAS)",
+    )
     parser.add_argument("--output", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--isa-child", help=argparse.SUPPRESS)
@@ -744,7 +764,8 @@ def main(argv=None):
     import threadpoolctl
     import torch
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
+    threadpoolctl.threadpool_limits(args.threads, user_api="blas")
     sections = set(args.sections.split(","))
     workloads = {k: WORKLOADS[k] for k in args.workloads.split(",")}
     reps = args.reps or (3 if args.quick else 7)

@@ -32,7 +32,8 @@ function serves sigmoid and tanh rows (see ``ACTIVATIONS``):
   on the sigmoid rows.
 * ``"exp"``: ``sigmoid(a) = 1 / (1 + e^-a)`` and ``tanh(a) = 2 sigmoid(2a) -
   1``, the -1 and -2 folded into ``M``; one ``np.exp``, ``+ 1``, one
-  reciprocal, then ``2 s - 1`` on the tanh rows. ``e^-a`` overflows to
+  reciprocal, then ``2 s - 1`` on the tanh rows (the lstm's ``tanh(c_t)``
+  likewise, from ``e^(-2 c_t)``). ``e^-a`` overflows to
   ``inf`` for ``a < -709`` (float64; -88 in float32) and the gate is then
   exactly 0: the loop runs with overflow (and underflow) ignored, so that
   saturation at any argument is exact and silent, as ``np.tanh``'s.
@@ -56,7 +57,9 @@ holds ``i, f, o, g, c_{t-1}, tanh(c_t)``: ``[i, f] * [g, c_{t-1}]`` is one
 call). Backward's factors (``K``: for the lstm ``g i (1-i)`` and the like) are
 recomputed per step from the forward's block, while it is in cache, rather
 than stored for all steps; for gated_memory, whose output gate needs no
-recurrence, they are computed for all steps at once.
+recurrence, they are computed for all steps at once. Without backward
+(prediction), the lstm keeps two step blocks, which the steps take in turn,
+instead of one per step: nothing that only backward needs is stored.
 
 The two cells
 -------------

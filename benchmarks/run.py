@@ -18,8 +18,12 @@ subprocess so that its peak resident memory is its own):
     ``torch.nn.LSTM(batch_first=True)`` + ``nn.Linear`` forward and autograd
     backward of the same weighted log loss on the same data, same dtype, same
     two threads. Runs alternate A B A B; medians; ratio project / PyTorch; the
-    fraction of the GEMM peak each side reaches (24 N T H (D + H) flops).
-    Also prediction (``_objective.decision`` against a no-grad forward).
+    fraction of the GEMM peak each side reaches (24 N T H (D + H) flops,
+    twice that when bidirectional).
+``predict``
+    Prediction on the same workloads: ``_objective.decision`` (the path of
+    ``predict``, ``score`` and the early-stopping monitor) against the same
+    PyTorch network's forward under ``torch.no_grad()``.
 ``fit``
     ``LSTMClassifier.fit`` against the same L-BFGS recipe (SciPy L-BFGS-B over
     one float64 vector, ``jac=True``) driven by PyTorch's loss and gradient;
@@ -28,6 +32,17 @@ subprocess so that its peak resident memory is its own):
     Peak resident memory (``ru_maxrss``) of a whole ``fit`` on 10k, 50k and
     200k sequences of 32 steps x 8 features, 32 hidden, ``max_iter=2``, each in
     a fresh subprocess, and the seconds per evaluation at each size.
+
+Two instruction sets: by default (``--isa both``) every section runs twice,
+each in a fresh subprocess: ``native``, the machine as it is, and ``avx2``,
+an AVX2 + FMA machine emulated on an AVX-512 one (``NPY_DISABLE_CPU_FEATURES``
+for NumPy, ``OPENBLAS_CORETYPE=Haswell`` for OpenBLAS,
+``ONEDNN_MAX_CPU_ISA=AVX2`` for PyTorch's oneDNN and ``ATEN_CPU_CAPABILITY=avx2``
+for its own kernels); each child checks that its
+settings took effect (``np.show_runtime()``, threadpoolctl,
+``torch.backends.cpu.get_cpu_capability()``) and reports the machine (CPU
+features, BLAS kernel, the activation method chosen per dtype) above its
+tables and in the JSON.
 
 A table is printed; the raw numbers go to ``benchmarks/results.json``.
 """
@@ -48,20 +63,36 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without install
 
-WORKLOADS = {  # name: (n_sequences, n_steps, n_features, n_hidden)
-    "small": (256, 32, 8, 32),
-    "medium": (1024, 64, 16, 64),
-    "long": (256, 256, 4, 32),
-    "wide": (512, 16, 64, 128),
+WORKLOADS = {  # name: (n_sequences, n_steps, n_features, n_hidden, n_directions)
+    "small": (256, 32, 8, 32, 1),
+    "medium": (1024, 64, 16, 64, 1),
+    "long": (256, 256, 4, 32, 1),
+    "wide": (512, 16, 64, 128, 1),
+    # the new defaults' typical problem: 32 patch steps of 16 values, bidirectional
+    "patched": (200, 32, 16, 32, 2),
+}
+# The emulated instruction sets: environment of a child process, and what it
+# must then report (see machine()). NumPy 2.4 names its AVX-512 level X86_V4;
+# the per-feature names alone leave it enabled.
+ISA_CONFIGS = {
+    "native": {},
+    "avx2": {
+        "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL"
+        " AVX512_ICL AVX512_SPR X86_V4",
+        "OPENBLAS_CORETYPE": "Haswell",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        # ATen's own kernels (what get_cpu_capability() reports) ignore oneDNN's cap
+        "ATEN_CPU_CAPABILITY": "avx2",
+    },
 }
 DTYPES = ("float64", "float32")
 MEMORY_SIZES = (10_000, 50_000, 200_000)
 THREADS = 2
 
 
-def flops(n, t, d, h):
-    """Dense work of one evaluation: 3 GEMM passes over 4 gates."""
-    return 24 * n * t * h * (d + h)
+def flops(n, t, d, h, n_directions=1):
+    """Dense work of one evaluation: 3 GEMM passes over 4 gates, per direction."""
+    return 24 * n * t * h * (d + h) * n_directions
 
 
 def make_data(n, t, d, dtype, seed=0):
@@ -74,14 +105,14 @@ def make_data(n, t, d, dtype, seed=0):
 # -- the two sides of one evaluation ------------------------------------------
 
 
-def project_setup(X, y, h):
+def project_setup(X, y, h, n_directions=1):
     """What ``fit`` hands to ``loss_grad``, built by the estimator's own code."""
     from sklearn_gatedmem import LSTMClassifier
     from sklearn_gatedmem._base import _chunk_size
     from sklearn_gatedmem._input import weighted_mean_scale
     from sklearn_gatedmem._params import initialize
 
-    est = LSTMClassifier(hidden_layer_sizes=h)
+    est = LSTMClassifier(hidden_layer_sizes=h, cell="lstm", bidirectional=n_directions == 2)
     n, t, d = X.shape
     Y, out_activation, _ = est._encode_targets(y)
     sw = np.ones(n)
@@ -112,21 +143,22 @@ def project_predict(s):
 class TorchNet:
     """nn.LSTM(batch_first) + nn.Linear, the weighted mean log loss + L2."""
 
-    def __init__(self, d, h, dtype, seed=0):
+    def __init__(self, d, h, dtype, seed=0, n_directions=1):
         import torch
 
         torch.manual_seed(seed)
         tdtype = getattr(torch, dtype)
         self.torch = torch
-        self.lstm = torch.nn.LSTM(d, h, batch_first=True).to(tdtype)
-        self.head = torch.nn.Linear(h, 1).to(tdtype)
+        self.lstm = torch.nn.LSTM(
+            d, h, batch_first=True, bidirectional=n_directions == 2
+        ).to(tdtype)
+        self.head = torch.nn.Linear(n_directions * h, 1).to(tdtype)
         self.params = list(self.lstm.parameters()) + list(self.head.parameters())
         self.dtype = tdtype
 
     def loss(self, X, y, w, alpha=0.0):
         F = self.torch.nn.functional
-        out, _ = self.lstm(X)
-        z = self.head(out[:, -1])[:, 0]
+        z = self.head(self._last(X))[:, 0]
         loss = F.binary_cross_entropy_with_logits(z, y, weight=w, reduction="sum")
         if alpha:
             weights = [p for name, p in self._named() if "weight" in name]
@@ -144,10 +176,14 @@ class TorchNet:
         loss.backward()
         return loss
 
+    def _last(self, X):
+        """Each direction's final state, as the project's ``pooling="last"``."""
+        _, (h_n, _) = self.lstm(X)
+        return h_n[0] if h_n.shape[0] == 1 else self.torch.cat([h_n[0], h_n[1]], dim=1)
+
     def predict(self, X):
         with self.torch.no_grad():
-            out, _ = self.lstm(X)
-            return self.head(out[:, -1])
+            return self.head(self._last(X))
 
     # the flat float64 vector SciPy's L-BFGS works on
     def get_flat(self):
@@ -166,10 +202,10 @@ class TorchNet:
         return np.concatenate([p.grad.double().numpy().ravel() for p in self.params])
 
 
-def torch_setup(X, y, h):
+def torch_setup(X, y, h, n_directions=1):
     torch = __import__("torch")
     n, t, d = X.shape
-    net = TorchNet(d, h, str(X.dtype))
+    net = TorchNet(d, h, str(X.dtype), n_directions=n_directions)
     Xt = torch.from_numpy(X)
     yt = torch.from_numpy(y.astype(X.dtype))
     wt = torch.ones(n, dtype=net.dtype)
@@ -201,16 +237,21 @@ def alternate(fa, fb, reps, pause=PAUSE):
     alone); and a run right after a pause pays for waking its own threads.
     So each side is timed warm and undisturbed, as in a fit, where the
     evaluations follow one another.
+
+    Returns wall-clock seconds of each side, and the process's CPU seconds
+    (all its threads, spinning included): on a machine loaded by others the
+    CPU time is the steadier of the two.
     """
-    ta, tb = [], []
+    ta, tb, ca, cb = [], [], [], []
     for _ in range(reps):
-        for f, times in ((fa, ta), (fb, tb)):
+        for f, times, cpu in ((fa, ta, ca), (fb, tb, cb)):
             time.sleep(pause)
             f()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
             times.append(time.perf_counter() - t0)
-    return ta, tb
+            cpu.append(time.process_time() - c0)
+    return ta, tb, ca, cb
 
 
 def gemm_peak(reps):
@@ -235,20 +276,17 @@ def gemm_peak(reps):
 
 def bench_eval(workloads, reps, peak):
     rows = []
-    for name, (n, t, d, h) in workloads.items():
+    for name, (n, t, d, h, nd) in workloads.items():
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype)
-            ps, ts = project_setup(X, y, h), torch_setup(X, y, h)
-            ta, tb = alternate(lambda: project_eval(ps), lambda: torch_eval(ts), reps)
-            pa, pb = alternate(
-                lambda: project_predict(ps), lambda: torch_predict(ts), reps
-            )
+            ps, ts = project_setup(X, y, h, nd), torch_setup(X, y, h, nd)
+            ta, tb, ca, cb = alternate(lambda: project_eval(ps), lambda: torch_eval(ts), reps)
             ma, mb = statistics.median(ta), statistics.median(tb)
-            gf = flops(n, t, d, h) / 1e9
+            gf = flops(n, t, d, h, nd) / 1e9
             rows.append(
                 {
                     "workload": name,
-                    "shape": [n, t, d, h],
+                    "shape": [n, t, d, h, nd],
                     "dtype": dtype,
                     "chunk": ps["chunk"],
                     "project_s": ta,
@@ -261,9 +299,9 @@ def bench_eval(workloads, reps, peak):
                     "project_peak_fraction": gf / ma / peak[dtype]["gflops_best"],
                     "torch_peak_fraction": gf / mb / peak[dtype]["gflops_best"],
                     "ratio_of_best": min(ta) / min(tb),
-                    "predict_project_median_s": statistics.median(pa),
-                    "predict_torch_median_s": statistics.median(pb),
-                    "predict_ratio": statistics.median(pa) / statistics.median(pb),
+                    "project_cpu_s": ca,
+                    "torch_cpu_s": cb,
+                    "cpu_ratio": statistics.median(ca) / statistics.median(cb),
                 }
             )
             r = rows[-1]
@@ -273,6 +311,123 @@ def bench_eval(workloads, reps, peak):
                 flush=True,
             )
     return rows
+
+
+def bench_predict(workloads, reps):
+    rows = []
+    for name, (n, t, d, h, nd) in workloads.items():
+        for dtype in DTYPES:
+            X, y = make_data(n, t, d, dtype)
+            ps, ts = project_setup(X, y, h, nd), torch_setup(X, y, h, nd)
+            ta, tb, ca, cb = alternate(
+                lambda: project_predict(ps), lambda: torch_predict(ts), reps
+            )
+            ma, mb = statistics.median(ta), statistics.median(tb)
+            rows.append(
+                {
+                    "workload": name,
+                    "shape": [n, t, d, h, nd],
+                    "dtype": dtype,
+                    "chunk": ps["chunk"],
+                    "project_s": ta,
+                    "torch_s": tb,
+                    "project_median_s": ma,
+                    "torch_median_s": mb,
+                    "ratio": ma / mb,
+                    "ratio_of_best": min(ta) / min(tb),
+                    "project_cpu_s": ca,
+                    "torch_cpu_s": cb,
+                    "cpu_ratio": statistics.median(ca) / statistics.median(cb),
+                }
+            )
+            print(
+                f"  {name:7s} {dtype:8s} project {1e3 * ma:8.1f} ms  torch "
+                f"{1e3 * mb:8.1f} ms  ratio {ma / mb:.2f}",
+                flush=True,
+            )
+    return rows
+
+
+# -- the machine --------------------------------------------------------------
+
+
+def machine(isa):
+    """What this process runs on: CPU, NumPy's SIMD levels, the BLAS kernel,
+    PyTorch's CPU capability, the activation method chosen per dtype; and
+    whether the emulation asked for (``ISA_CONFIGS[isa]``) took effect."""
+    import contextlib
+    import io
+
+    import threadpoolctl
+    import torch
+
+    from sklearn_gatedmem import _cells
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        runtime = np.show_runtime()  # prints; returns None in NumPy 2.4
+    simd = {}
+    try:
+        from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_dispatch__
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+
+        simd = {
+            "baseline": list(__cpu_baseline__),
+            "found": [f for f in __cpu_dispatch__ if features.get(f)],
+            "not_found": [f for f in __cpu_dispatch__ if not features.get(f)],
+        }
+    except ImportError:  # pragma: no cover
+        simd = {"show_runtime": buf.getvalue()}
+    del runtime
+    blas = [
+        {k: lib.get(k) for k in ("internal_api", "architecture", "version", "num_threads")}
+        for lib in threadpoolctl.threadpool_info()
+        if lib.get("user_api") == "blas"
+    ]
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "isa_config": isa,
+        "environment": ISA_CONFIGS.get(isa, {}),
+        "cpu": cpu,
+        "numpy_simd": simd,
+        "blas": blas,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "activation": {dt: _cells.activation_method(np.dtype(dt)) for dt in DTYPES},
+    }
+    if isa == "avx2":
+        problems = []
+        if "X86_V4" in simd.get("found", []) or any(
+            f.startswith("AVX512") for f in simd.get("found", [])
+        ):
+            problems.append("NumPy still dispatches AVX-512")
+        if any((lib["architecture"] or "").lower() != "haswell" for lib in blas):
+            problems.append("OpenBLAS kernel is not Haswell")
+        if "AVX512" in info["torch_cpu_capability"]:
+            problems.append("PyTorch still reports AVX-512")
+        info["emulation_problems"] = problems
+    return info
+
+
+def describe(info):
+    simd = info["numpy_simd"]
+    blas = ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']}" for b in info["blas"])
+    text = (
+        f"[{info['isa_config']}] {info['cpu']}; NumPy SIMD found {' '.join(simd.get('found', []))}"
+        f", not found {' '.join(simd.get('not_found', []))}; BLAS {blas}; "
+        f"PyTorch CPU capability {info['torch_cpu_capability']}; activation method "
+        + ", ".join(f"{dt} {m}" for dt, m in info["activation"].items())
+    )
+    if info.get("emulation_problems"):
+        text += "; EMULATION DID NOT TAKE EFFECT: " + "; ".join(info["emulation_problems"])
+    return text
 
 
 # -- end to end ---------------------------------------------------------------
@@ -351,7 +506,9 @@ def torch_fit(X, y, h, max_iter, alpha=1e-4):
 
 def bench_fit(workloads, max_iter, reps):
     rows = []
-    for name, (n, t, d, h) in workloads.items():
+    for name, (n, t, d, h, nd) in workloads.items():
+        if nd != 1:  # the fit recipes here are unidirectional
+            continue
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype, seed=1)
             runs_p, runs_t = [], []
@@ -473,6 +630,12 @@ def bench_memory(sizes, dtype, max_iter):
 
 
 def print_tables(results):
+    if "configs" in results:
+        for sub in results["configs"].values():
+            print_tables(sub)
+        return
+    if results.get("machine"):
+        print("\nMachine: " + describe(results["machine"]))
     peak = results.get("gemm")
     if peak:
         print("\nNumPy 1024^2 GEMM (GFLOP/s, median / best; best is the peak used below):")
@@ -486,16 +649,32 @@ def print_tables(results):
         )
         print(
             "| workload | dtype | chunk | project ms | PyTorch ms | ratio | ratio of best"
-            " | project % of GEMM peak | PyTorch % of GEMM peak | predict ratio |"
+            " | CPU-time ratio | project % of GEMM peak | PyTorch % of GEMM peak |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|")
         for r in results["eval"]:
             print(
                 f"| {r['workload']} | {r['dtype']} | {r['chunk']} | "
                 f"{1e3 * r['project_median_s']:.1f} | {1e3 * r['torch_median_s']:.1f} | "
-                f"**{r['ratio']:.2f}** | {r['ratio_of_best']:.2f} | "
+                f"**{r['ratio']:.2f}** | {r['ratio_of_best']:.2f} | {r['cpu_ratio']:.2f} | "
                 f"{100 * r['project_peak_fraction']:.0f} % | "
-                f"{100 * r['torch_peak_fraction']:.0f} % | {r['predict_ratio']:.2f} |"
+                f"{100 * r['torch_peak_fraction']:.0f} % |"
+            )
+    if results.get("predict"):
+        print(
+            "\nPrediction (_objective.decision against PyTorch's no-grad forward),"
+            " median ms (target <= 0.7)"
+        )
+        print(
+            "| workload | dtype | project ms | PyTorch ms | ratio | ratio of best"
+            " | CPU-time ratio |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for r in results["predict"]:
+            print(
+                f"| {r['workload']} | {r['dtype']} | {1e3 * r['project_median_s']:.1f} | "
+                f"{1e3 * r['torch_median_s']:.1f} | **{r['ratio']:.2f}** | "
+                f"{r['ratio_of_best']:.2f} | {r['cpu_ratio']:.2f} |"
             )
     if results.get("fit"):
         print("\nEnd to end: LSTMClassifier.fit vs SciPy L-BFGS-B driven by PyTorch")
@@ -533,20 +712,51 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fast smoke run")
     parser.add_argument(
         "--sections",
-        default="gemm,eval,fit,memory",
-        help="comma-separated subset of gemm,eval,fit,memory",
+        default="gemm,eval,predict,fit,memory",
+        help="comma-separated subset of gemm,eval,predict,fit,memory",
     )
     parser.add_argument(
         "--workloads", default=",".join(WORKLOADS), help="comma-separated subset"
     )
     parser.add_argument("--reps", type=int, default=None, help="runs per side")
+    parser.add_argument(
+        "--isa", default="both", choices=["both"] + list(ISA_CONFIGS),
+        help="instruction-set configurations to run, each in its own subprocess",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=THREADS,
+        help="threads of both sides (PyTorch's and NumPy's BLAS)",
+    )
     parser.add_argument("--output", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--isa-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.memory_child:
         n, dtype, max_iter = args.memory_child
         memory_child(int(n), dtype, int(max_iter))
+        return
+    if args.isa_child is None:  # the parent: one child per configuration
+        configs = list(ISA_CONFIGS) if args.isa == "both" else [args.isa]
+        results = {"configs": {}}
+        for isa in configs:
+            print(f"=== {isa}: {ISA_CONFIGS[isa] or 'the machine as it is'}", flush=True)
+            child_out = f"{args.output}.{isa}.json"
+            argv_child = [a for a in (argv if argv is not None else sys.argv[1:])]
+            argv_child = _without(argv_child, "--output", "--isa")
+            env = dict(os.environ, **ISA_CONFIGS[isa])
+            subprocess.run(
+                [sys.executable, os.path.abspath(__file__), *argv_child,
+                 "--isa-child", isa, "--output", child_out],
+                env=env, check=True,
+            )
+            with open(child_out) as f:
+                results["configs"][isa] = json.load(f)
+            os.remove(child_out)
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=1)
+        print_tables(results)
+        print(f"\nraw numbers: {args.output}")
         return
 
     import scipy
@@ -554,7 +764,8 @@ def main(argv=None):
     import threadpoolctl
     import torch
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
+    threadpoolctl.threadpool_limits(args.threads, user_api="blas")
     sections = set(args.sections.split(","))
     workloads = {k: WORKLOADS[k] for k in args.workloads.split(",")}
     reps = args.reps or (3 if args.quick else 7)
@@ -571,14 +782,18 @@ def main(argv=None):
             "torch": torch.__version__,
         },
         "threads": {"torch": torch.get_num_threads(), "blas": threadpoolctl.threadpool_info()},
-        "cpu": platform.processor() or platform.machine(),
+        "machine": machine(args.isa_child),
     }
+    print("Machine: " + describe(results["machine"]), flush=True)
     if sections & {"gemm", "eval"}:
         print("GEMM peak ...", flush=True)
         results["gemm"] = gemm_peak(max(reps, 10))
     if "eval" in sections:
         print("One evaluation, A B A B ...", flush=True)
         results["eval"] = bench_eval(workloads, reps, results["gemm"])
+    if "predict" in sections:
+        print("Prediction, A B A B ...", flush=True)
+        results["predict"] = bench_predict(workloads, reps)
     if "fit" in sections:
         print("End-to-end fit ...", flush=True)
         results["fit"] = bench_fit(workloads, 3 if args.quick else 10, 1 if args.quick else 3)
@@ -588,8 +803,19 @@ def main(argv=None):
         results["memory"] = bench_memory(sizes, "float64", 2)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=1)
-    print_tables(results)
-    print(f"\nraw numbers: {args.output}")
+
+
+def _without(argv, *options):
+    """``argv`` without the given options and their values."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in options:
+            skip = True
+        elif not any(a.startswith(o + "=") for o in options):
+            out.append(a)
+    return out
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Gated recurrent cells unrolled over whole sequences: forward and backward.
 
-NumPy only: no scikit-learn, no classes.
+NumPy (and SciPy's ``expit``) only: no scikit-learn, no classes.
 
 Layout: one contiguous block per time step, units by samples
 -------------------------------------------------------------
@@ -21,18 +21,32 @@ the next step's GEMM reads it. After backward, the weight gradient is
 ``sum_t Z_t dA_t^T`` (one batched GEMM), and the bias gradient is its row of
 ones.
 
-One ``tanh`` per element gives every gate
------------------------------------------
-``sigmoid(a) = (1 + tanh(a / 2)) / 2``; the 1/2 inside is folded into the
-sigmoid rows of ``M``. So one ``np.tanh`` over a step's contiguous gate block
-gives all four gates, followed by ``s = 0.5 * s + 0.5`` on the sigmoid rows,
-which are kept contiguous by ordering the gate blocks internally
-(``CELLS[cell]["order"]``). NumPy's SIMD ``tanh`` is accurate to a few ulp,
-saturates to exactly +-1 without overflow or warning at any argument, and on
-this project's machine costs less than the ``exp``, add and division of
-``1 / (1 + exp(-a))`` (measured: 8 against 21 us per step of 256 sequences of
-32 units in float32). Backward uses the derivatives written in terms of the
-forward outputs, ``s (1 - s)`` and ``1 - tanh^2``: no transcendental function.
+Activation methods: one transcendental pass per element, chosen per machine
+---------------------------------------------------------------------------
+Every gate of a step comes from one pass of one function over the step's
+contiguous gate block, the gate rows of ``M`` being scaled so that the same
+function serves sigmoid and tanh rows (see ``ACTIVATIONS``):
+
+* ``"tanh"``: ``sigmoid(a) = (1 + tanh(a / 2)) / 2``, the 1/2 inside folded
+  into the sigmoid rows of ``M``; one ``np.tanh``, then ``s = 0.5 s + 0.5``
+  on the sigmoid rows.
+* ``"exp"``: ``sigmoid(a) = 1 / (1 + e^-a)`` and ``tanh(a) = 2 sigmoid(2a) -
+  1``, the -1 and -2 folded into ``M``; one ``np.exp``, ``+ 1``, one
+  reciprocal, then ``2 s - 1`` on the tanh rows (the lstm's ``tanh(c_t)``
+  likewise, from ``e^(-2 c_t)``). ``e^-a`` overflows to
+  ``inf`` for ``a < -709`` (float64; -88 in float32) and the gate is then
+  exactly 0: the loop runs with overflow (and underflow) ignored, so that
+  saturation at any argument is exact and silent, as ``np.tanh``'s.
+* ``"expit"``: ``scipy.special.expit`` with the tanh rows scaled by 2.
+
+Which is fastest depends on the machine: NumPy vectorises float64 ``tanh``
+only with AVX-512 (measured on an AVX2 machine of this project's kind, per
+element: float64 tanh 15 ns, exp 5.6 ns). So the method is measured once per
+process and per dtype (:func:`activation_method`, a few ms), unless the
+environment variable ``SKLEARN_GATEDMEM_ACTIVATION`` names one. Methods agree
+to rounding (1e-12 in float64 over whole sequences). Backward uses the
+derivatives written in terms of the forward outputs, ``s (1 - s)`` and
+``1 - tanh^2``: no transcendental function, whatever the method.
 
 Few passes per step
 -------------------
@@ -43,7 +57,9 @@ holds ``i, f, o, g, c_{t-1}, tanh(c_t)``: ``[i, f] * [g, c_{t-1}]`` is one
 call). Backward's factors (``K``: for the lstm ``g i (1-i)`` and the like) are
 recomputed per step from the forward's block, while it is in cache, rather
 than stored for all steps; for gated_memory, whose output gate needs no
-recurrence, they are computed for all steps at once.
+recurrence, they are computed for all steps at once. Without backward
+(prediction), the lstm keeps two step blocks, which the steps take in turn,
+instead of one per step: nothing that only backward needs is stored.
 
 The two cells
 -------------
@@ -88,8 +104,11 @@ the ``m`` columns of ``[M_R, M_F, M_out]``. Initial states are zero.
 """
 
 import functools
+import os
+import time
 
 import numpy as np
+from scipy.special import expit
 
 # Per cell, in the parameter layout's gate order: which gate block is a tanh,
 # which is the forget gate (its bias starts at 1), the first gate block that
@@ -137,7 +156,115 @@ def _sigmoid_rows(cell, n_hidden):
     return slice(0, 3 * H) if cell == "lstm" else slice(H, 4 * H)
 
 
-def fused_weights(cell, W, U, b, dtype):
+# -- activation methods (see the module docstring) ---------------------------
+# Each gives, in place, every gate of a block whose rows were scaled by its
+# ``scales`` (sigmoid rows, tanh rows), and the tanh of an unscaled state.
+
+
+def _tanh_gates(block, sigmoid, tanh):
+    np.tanh(block, out=block)
+    sigmoid *= 0.5  # (1 + tanh(a / 2)) / 2
+    sigmoid += 0.5
+
+
+def _tanh_state(c, out):
+    np.tanh(c, out=out)
+
+
+def _exp_gates(block, sigmoid, tanh):
+    np.exp(block, out=block)  # e^-a, e^-2a
+    block += 1
+    np.reciprocal(block, out=block)  # sigmoid(a), sigmoid(2a)
+    if tanh.size:
+        tanh *= 2  # tanh(a) = 2 sigmoid(2a) - 1
+        tanh -= 1
+
+
+def _exp_state(c, out):
+    np.multiply(c, -2, out=out)
+    np.exp(out, out=out)
+    out += 1
+    np.divide(2, out, out=out)
+    out -= 1
+
+
+def _expit_gates(block, sigmoid, tanh):
+    expit(block, out=block)
+    if tanh.size:
+        tanh *= 2
+        tanh -= 1
+
+
+def _expit_state(c, out):
+    np.multiply(c, 2, out=out)
+    expit(out, out=out)
+    out *= 2
+    out -= 1
+
+
+ACTIVATIONS = {
+    "tanh": {"scales": (0.5, 1.0), "gates": _tanh_gates, "state": _tanh_state,
+             "errstate": {}},
+    # e^-a overflows to inf where the gate saturates to exactly 0: IEEE's
+    # correct answer, so the time loop ignores overflow (and underflow)
+    "exp": {"scales": (-1.0, -2.0), "gates": _exp_gates, "state": _exp_state,
+            "errstate": {"over": "ignore", "under": "ignore"}},
+    "expit": {"scales": (1.0, 2.0), "gates": _expit_gates, "state": _expit_state,
+              "errstate": {}},
+}
+ACTIVATION_ENV = "SKLEARN_GATEDMEM_ACTIVATION"
+_measured = {}  # dtype name -> method, once per process
+_forced = None  # set by _force_activation (tests)
+
+
+def activation_method(dtype):
+    """The activation method for ``dtype`` on this machine: the one forced by
+    :func:`_force_activation` or by ``$SKLEARN_GATEDMEM_ACTIVATION``, else
+    the fastest by :func:`_measure_activations`, measured once per process."""
+    forced = _forced or os.environ.get(ACTIVATION_ENV) or None
+    if forced is not None:
+        if forced not in ACTIVATIONS:
+            raise ValueError(
+                f"{ACTIVATION_ENV}={forced!r}: expected one of {sorted(ACTIVATIONS)}"
+            )
+        return forced
+    key = np.dtype(dtype).name
+    if key not in _measured:  # a race measures twice; either answer is right
+        times = _measure_activations(np.dtype(dtype))
+        _measured[key] = min(times, key=times.get)
+    return _measured[key]
+
+
+def _measure_activations(dtype, n_hidden=32, n_samples=256, repeats=7):
+    """Best time of each method over one lstm step's activations (a gate
+    block of ``4 n_hidden`` rows, then the tanh of the state), the methods
+    taking turns so that a burst of other load hits them alike."""
+    H = n_hidden
+    a = np.random.RandomState(0).normal(scale=2.0, size=(4 * H, n_samples)).astype(dtype)
+    block, out = np.empty_like(a), np.empty_like(a[:H])
+    best = dict.fromkeys(ACTIVATIONS, np.inf)
+    for _ in range(repeats):
+        for name, act in ACTIVATIONS.items():
+            np.copyto(block, a)
+            with np.errstate(**act["errstate"]):
+                start = time.perf_counter()
+                act["gates"](block, block[: 3 * H], block[3 * H :])
+                act["state"](block[:H], out)
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _force_activation(method):
+    """Force ``method`` (None: back to measuring) for the whole process;
+    returns the previous forced method. For tests and benchmarks."""
+    global _forced
+    if method is not None and method not in ACTIVATIONS:
+        raise ValueError(f"unknown activation method {method!r}")
+    previous, _forced = _forced, method
+    return previous
+
+
+def fused_weights(cell, W, U, b, dtype, activation=None):
     """The arrays the time loop multiplies by, from the parameter layout.
 
     Parameters
@@ -148,22 +275,28 @@ def fused_weights(cell, W, U, b, dtype):
     b : ndarray of shape (4 * n_hidden,)
     dtype : dtype
         Compute dtype.
+    activation : str, default=None
+        A key of ``ACTIVATIONS``; None means :func:`activation_method` of ``dtype``.
 
     Returns
     -------
-    weights : dict of ndarray, in ``dtype``, gate rows in the internal order
+    weights : dict
         ``"M"``, shape (4 * n_hidden, n_features + 1 + n_hidden): ``[W^T, b,
-        U^T]``, sigmoid rows multiplied by 1/2 (forward). ``"R"``, shape
-        (n_hidden, n_recurrent_columns): ``U`` unscaled (backward,
-        ``dh = R dA``). ``"Wx"``, shape (n_features, 4 * n_hidden): ``W``
-        unscaled (gradient of the layer's input, ``dx = Wx dA``).
+        U^T]``, gate rows in the internal order, scaled for the activation
+        method (forward). ``"R"``, shape (n_hidden, n_recurrent_columns):
+        ``U`` unscaled (backward, ``dh = R dA``). ``"Wx"``, shape
+        (n_features, 4 * n_hidden): ``W`` unscaled (gradient of the layer's
+        input, ``dx = Wx dA``). All in ``dtype``. ``"activation"``: the
+        method ``M`` is scaled for, to hand to :func:`forward`.
     """
+    activation = activation_method(dtype) if activation is None else activation
+    sigmoid_scale, tanh_scale = ACTIVATIONS[activation]["scales"]
     D, H = W.shape[0], U.shape[0]
     cols, recurrent = _gate_columns(cell, H)
     first = CELLS[cell]["first_recurrent_block"] * H
     R = U[:, cols[recurrent] - first]
-    scale = np.ones((4 * H, 1))
-    scale[_sigmoid_rows(cell, H)] = 0.5
+    scale = np.full((4 * H, 1), tanh_scale)
+    scale[_sigmoid_rows(cell, H)] = sigmoid_scale
     M = np.zeros((4 * H, D + 1 + H), dtype=dtype)
     M[:, :D] = W[:, cols].T * scale
     M[:, D] = b[cols] * scale[:, 0]
@@ -172,6 +305,7 @@ def fused_weights(cell, W, U, b, dtype):
         "M": M,
         "R": np.ascontiguousarray(R, dtype=dtype),
         "Wx": np.ascontiguousarray(W[:, cols], dtype=dtype),
+        "activation": activation,
     }
 
 
@@ -202,15 +336,17 @@ def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):
     shapes : dict of str to tuple
         ``"Z"``, the step inputs (see the module docstring), and the cache:
         ``"gates"`` (for the lstm, per step the gates, ``c_{t-1}`` and
-        ``tanh(c_t)``), ``"tmp"``, for gated_memory ``"out"``; with
+        ``tanh(c_t)``; without ``backward``, two such blocks that the steps
+        take in turn), ``"tmp"``, for gated_memory ``"out"``; with
         ``backward``, also ``"K"`` (backward's factors), ``"dA"`` and the
         loop's small arrays.
     """
     T, H, n = n_steps, n_hidden, n_samples
     step = (H, n)
     if cell == "lstm":
-        shapes = {"Z": (T + 1, n_features + 1 + H, n), "gates": (T + 1, 6 * H, n),
-                  "tmp": (2,) + step}
+        # without backward, two step blocks, alternating, are all it needs
+        shapes = {"Z": (T + 1, n_features + 1 + H, n),
+                  "gates": (T + 1 if backward else 2, 6 * H, n), "tmp": (2,) + step}
         if backward:
             shapes.update(K=(5, H, n), dA=(T, 5 * H, n), dh=step, dc=step)
     else:
@@ -221,7 +357,7 @@ def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):
     return shapes
 
 
-def forward(cell, Z, M, cache):
+def forward(cell, Z, M, cache, activation=None):
     """Unroll ``cell`` over all time steps.
 
     Parameters
@@ -236,6 +372,9 @@ def forward(cell, Z, M, cache):
     cache : dict of ndarray
         Work arrays of the shapes :func:`work_shapes` gives (``Z`` aside);
         filled in place; backward reads them.
+    activation : str, default=None
+        The method ``M`` was scaled for, ``fused_weights(...)["activation"]``;
+        None means :func:`activation_method` of ``M.dtype``.
 
     Returns
     -------
@@ -246,7 +385,9 @@ def forward(cell, Z, M, cache):
     first_h = M.shape[1] - H
     Z[0, first_h:] = 0
     cache["Z"] = Z
-    return _FORWARD[cell](Z, M, cache, first_h)
+    act = ACTIVATIONS[activation_method(M.dtype) if activation is None else activation]
+    with np.errstate(**act["errstate"]):
+        return _FORWARD[cell](Z, M, cache, first_h, act)
 
 
 def backward(cell, dout, R, cache, live=None):
@@ -282,38 +423,42 @@ def state(cell, cache):
     Returns
     -------
     state : ndarray of shape (n_steps, n_hidden, n_samples)
-        ``c_t`` for the lstm, ``m_t`` for gated_memory (a view).
+        ``c_t`` for the lstm, ``m_t`` for gated_memory (a view). For the
+        lstm without backward's work arrays, only the last step's: shape
+        (1, n_hidden, n_samples).
     """
     Z, gates = cache["Z"], cache["gates"]
     if cell == "lstm":
-        n_steps, H = gates.shape[0] - 1, gates.shape[1] // 6
-        return gates.reshape(n_steps + 1, 6, H, gates.shape[2])[1:, 4]
+        n_steps, n_blocks, H = Z.shape[0] - 1, gates.shape[0], gates.shape[1] // 6
+        Q6 = gates.reshape(n_blocks, 6, H, gates.shape[2])
+        if n_blocks == n_steps + 1:
+            return Q6[1:, 4]
+        return Q6[n_steps % n_blocks, 4][None]
     return Z[1:, Z.shape[1] - gates.shape[1] // 4 :]
 
 
-def _lstm_forward(Z, M, cache, first_h):
+def _lstm_forward(Z, M, cache, first_h, act):
     # Q[t] blocks: i, f, o, g (the gates), c_{t-1}, tanh(c_t); so that every
-    # product below pairs two uniformly strided runs of blocks
+    # product below pairs two uniformly strided runs of blocks. Without
+    # backward, Q has two blocks and step t uses block t % 2.
     Q, P = cache["gates"], cache["tmp"]
-    n_steps = Q.shape[0] - 1
+    n_steps, n_blocks = Z.shape[0] - 1, Q.shape[0]
     H, n_samples = Q.shape[1] // 6, Q.shape[2]
-    Q6 = Q.reshape(n_steps + 1, 6, H, n_samples)
+    Q6 = Q.reshape(n_blocks, 6, H, n_samples)
     Q6[0, 4] = 0  # c_{-1}
+    gates_of, tanh_of = act["gates"], act["state"]
     for t in range(n_steps):
-        gates = Q[t, : 4 * H]
+        b = t % n_blocks
+        gates, q = Q[b, : 4 * H], Q6[b]
         if t:
             np.matmul(M, Z[t], out=gates)
         else:  # h_{-1} = 0
             np.matmul(M[:, :first_h], Z[0, :first_h], out=gates)
-        np.tanh(gates, out=gates)
-        sig = Q[t, : 3 * H]  # i, f, o
-        sig *= 0.5
-        sig += 0.5
-        q = Q6[t]
+        gates_of(gates, gates[: 3 * H], gates[3 * H :])  # i, f, o; g
         np.multiply(q[0:2], q[3:5], out=P)  # i_t g_t, f_t c_{t-1}
-        c = Q6[t + 1, 4]
+        c = Q6[(t + 1) % n_blocks, 4]
         np.add(P[0], P[1], out=c)  # c_t
-        np.tanh(c, out=q[5])
+        tanh_of(c, q[5])  # tanh(c_t)
         np.multiply(q[2], q[5], out=Z[t + 1, first_h:])  # h_t = o_t tanh(c_t)
     return Z[1:, first_h:]
 
@@ -355,23 +500,22 @@ def _lstm_backward(dout, R, cache, live):
     return dA[:, : 4 * H]
 
 
-def _gm_forward(Z, M, cache, first_h):
+def _gm_forward(Z, M, cache, first_h, act):
     S, out, tmp = cache["gates"], cache["out"], cache["tmp"]
     n_steps, width, n_samples = S.shape
     H = width // 4
     S4 = S.reshape(n_steps, 4, H, n_samples)
     # z_t sees the input alone: all steps in one batched GEMM and one tanh
-    np.matmul(M[:H, :first_h], Z[:n_steps, :first_h], out=S[:, :H])
-    np.tanh(S[:, :H], out=S[:, :H])
+    z_all = S[:, :H]
+    np.matmul(M[:H, :first_h], Z[:n_steps, :first_h], out=z_all)
+    act["gates"](z_all, z_all[:, :0], z_all)
     for t in range(n_steps):
         gates = S[t, H:]  # r, f, o
         if t:
             np.matmul(M[H:], Z[t], out=gates)
         else:  # m_{-1} = 0
             np.matmul(M[H:, :first_h], Z[0, :first_h], out=gates)
-        np.tanh(gates, out=gates)
-        gates *= 0.5
-        gates += 0.5
+        act["gates"](gates, gates, gates[:0])
         z, r, f, _ = S4[t]
         m = Z[t + 1, first_h:]
         np.multiply(r, z, out=m)  # m_t = r_t * z_t ...

@@ -232,7 +232,7 @@ def _forward(X, lengths, weights, spec, ws, backward=True):
                     part = x[:, e * n_below : (e + 1) * n_below]
                     np.copyto(part, top if e == d else _reverse(top, rev))
             Z[:n_steps, width] = 1
-            out = _cells.forward(cell, Z, w["M"], cache)
+            out = _cells.forward(cell, Z, w["M"], cache, w["activation"])
             directions.append((Z, cache, out))
         layers.append(directions)
         width = spec["n_directions"] * n_hidden

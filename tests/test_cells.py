@@ -11,6 +11,7 @@ from scipy.special import expit
 from sklearn_gatedmem import _cells
 
 CELL_NAMES = ["lstm", "gated_memory"]
+METHODS = sorted(_cells.ACTIVATIONS)  # the ``method`` fixture: conftest.py
 
 
 def _random_cell(cell, n_steps=5, n_samples=3, n_features=2, n_hidden=4, seed=0):
@@ -29,7 +30,8 @@ def _run_cells(cell, X, W, U, b, backward=False):
     inputs ``[x_t; 1; h_{t-1}]`` in ``Z``, work arrays allocated here.
 
     ``X`` is (n_steps, n_samples, n_features); the output and the state are
-    returned as (n_steps, n_samples, n_hidden) for comparison.
+    returned as (n_steps, n_samples, n_hidden) for comparison (for the lstm
+    without ``backward``, the last step's state only).
     """
     n_steps, n_samples, n_features = X.shape
     n_hidden = U.shape[0]
@@ -78,26 +80,31 @@ def _reference(cell, X, W, U, b):
     return np.array(outs), np.array(states)
 
 
+@pytest.mark.parametrize("backward", [False, True])
 @pytest.mark.parametrize("cell", CELL_NAMES)
-def test_forward_matches_the_equations(cell):
+def test_forward_matches_the_equations(cell, backward, method):
     X, W, U, b = _random_cell(cell)
-    out, state, _, _ = _run_cells(cell, X, W, U, b)
+    out, state, _, _ = _run_cells(cell, X, W, U, b, backward)
     ref_out, ref_state = _reference(cell, X, W, U, b)
     np.testing.assert_allclose(out, ref_out, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(state, ref_state, rtol=0, atol=1e-14)
+    assert len(state) == (1 if cell == "lstm" and not backward else len(ref_state))
+    np.testing.assert_allclose(state, ref_state[-len(state) :], rtol=0, atol=1e-14)
     # not a trivial regime: outputs spread over a good part of (-1, 1)
     assert np.ptp(ref_out) > 0.5
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
-def test_forward_without_backward_arrays_is_the_same(cell):
-    """Prediction allocates no backward arrays and computes the same."""
+def test_forward_without_backward_arrays_is_the_same(cell, method):
+    """Prediction allocates no backward arrays (for the lstm, two step blocks
+    instead of one per step) and computes the same."""
     X, W, U, b = _random_cell(cell)
-    out, state, _, _ = _run_cells(cell, X, W, U, b)
-    out_b, state_b, cache, _ = _run_cells(cell, X, W, U, b, backward=True)
+    out, state, cache, _ = _run_cells(cell, X, W, U, b)
+    out_b, state_b, cache_b, _ = _run_cells(cell, X, W, U, b, backward=True)
     np.testing.assert_array_equal(out, out_b)
-    np.testing.assert_array_equal(state, state_b)
-    assert "dA" in cache and "dA" not in _cells.work_shapes(cell, 2, 2, 2, 2, False)
+    np.testing.assert_array_equal(state, state_b[-len(state) :])
+    assert "dA" in cache_b and "dA" not in _cells.work_shapes(cell, 2, 2, 2, 2, False)
+    if cell == "lstm":
+        assert cache["gates"].shape[0] == 2 < cache_b["gates"].shape[0]
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
@@ -110,7 +117,7 @@ def test_recurrent_width(cell):
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
-def test_backward_matches_finite_differences(cell):
+def test_backward_matches_finite_differences(cell, method):
     """A random weighted sum of every step's output (Karpathy's check): its
     gradient with respect to every input, ``W``, ``U`` and ``b`` through
     ``backward``, ``dx_t = Wx dA_t`` and ``add_weight_gradient``."""
@@ -171,7 +178,7 @@ def test_live_steps_skip_only_zero_gradients(cell):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell", CELL_NAMES)
-def test_gates_saturate_without_warning(cell, dtype):
+def test_gates_saturate_without_warning(cell, dtype, method):
     """Pre-activations of +-1e4 (and 1e30) saturate every gate to exactly 0 or
     1 (tanh to +-1): no overflow, no warning, no NaN, in either dtype."""
     X, W, U, b = _random_cell(cell, n_steps=3)
@@ -195,3 +202,73 @@ def test_gates_saturate_without_warning(cell, dtype):
         gates = cache["gates"][:n_steps, : 4 * H]
         saturated = np.isin(gates, [-1, 0, 1]).mean()
         assert saturated > 0.9, saturated
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_activation_methods_agree(cell):
+    """Every method gives the same forward and backward, to rounding, over a
+    longer sequence with saturated and unsaturated gates."""
+    X, W, U, b = _random_cell(cell, n_steps=30, n_samples=7, n_hidden=6, seed=3)
+    W, b = 3 * W, 3 * b  # into saturation, partly
+    dout = np.random.RandomState(4).normal(size=(30, 6, 7))
+    results = {}
+    for name in METHODS:
+        previous = _cells._force_activation(name)
+        try:
+            out, state, cache, fused = _run_cells(cell, X, W, U, b, backward=True)
+            dA = _cells.backward(cell, dout, fused["R"], cache)
+        finally:
+            _cells._force_activation(previous)
+        assert fused["activation"] == name
+        results[name] = out, state, dA
+    for name in METHODS:
+        for got, expected in zip(results[name], results["tanh"]):
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_activation_method_is_measured_once_or_forced(monkeypatch):
+    """Measured once per process and dtype; the environment variable forces
+    a method; an unknown name is an error."""
+    previous = _cells._force_activation(None)
+    try:
+        monkeypatch.delenv(_cells.ACTIVATION_ENV, raising=False)
+        for dtype in (np.float32, np.float64):
+            chosen = _cells.activation_method(dtype)
+            assert chosen in _cells.ACTIVATIONS
+            assert _cells.activation_method(dtype) == chosen
+        times = _cells._measure_activations(np.dtype(np.float64), repeats=1)
+        assert set(times) == set(_cells.ACTIVATIONS) and all(t > 0 for t in times.values())
+        for name in METHODS:
+            monkeypatch.setenv(_cells.ACTIVATION_ENV, name)
+            assert _cells.activation_method(np.float64) == name
+        monkeypatch.setenv(_cells.ACTIVATION_ENV, "sin")
+        with pytest.raises(ValueError, match="sin"):
+            _cells.activation_method(np.float64)
+    finally:
+        _cells._force_activation(previous)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_method_saturates_exactly_at_1e4(dtype):
+    """The exp method at +-1e4: gates exactly 0 or 1, tanh exactly +-1, no
+    overflow warning even when the caller asks for them to be raised."""
+    H, n = 2, 3
+    a = np.array([-1e4, -1e3, -50.0, 0.0, 50.0, 1e3, 1e4, 1e4], dtype=dtype)
+    sig_rows = np.tile(a, (3 * H * n // a.size + 1))[: 3 * H * n].reshape(3 * H, n)
+    block = np.vstack([sig_rows, sig_rows[:H]]).astype(dtype)
+    saturated = np.abs(block) >= 1e3
+    expected = np.vstack([expit(block[: 3 * H].astype(np.float64)),
+                          np.tanh(block[3 * H :].astype(np.float64))])
+    sigmoid_scale, tanh_scale = _cells.ACTIVATIONS["exp"]["scales"]
+    block[: 3 * H] *= sigmoid_scale
+    block[3 * H :] *= tanh_scale
+    act = _cells.ACTIVATIONS["exp"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"), np.errstate(**act["errstate"]):
+            act["gates"](block, block[: 3 * H], block[3 * H :])
+            state = np.empty((H, n), dtype)
+            act["state"](np.full((H, n), -1e4, dtype), state)
+    np.testing.assert_array_equal(block[saturated], np.round(expected[saturated]))
+    np.testing.assert_allclose(block, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(state, -1)

@@ -5,7 +5,7 @@ and its invariances: chunking, the decision path, the penalty, float32."""
 import numpy as np
 import pytest
 
-from sklearn_gatedmem import _objective, _params, make_patches
+from sklearn_gatedmem import _cells, _objective, _params, make_patches
 from sklearn_gatedmem._input import sequence_lengths
 
 N, T, D, H = 5, 4, 2, 3
@@ -88,6 +88,37 @@ def _check_gradient(theta, X, Y, sw, alpha, spec, chunk, lengths=None, key=None)
 def test_gradient_matches_finite_differences(cell, hidden, kind, K):
     theta, X, Y, sw, spec = _problem(cell, hidden, kind, K)
     _check_gradient(theta, X, Y, sw, 0.3, spec, 2, key=(cell, hidden, kind, K))
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_gradient_every_activation_method(cell, method):
+    """The gradient check with each activation method forced: two
+    bidirectional layers, softmax head, mean pooling."""
+    theta, X, Y, sw, spec = _problem(cell, HIDDEN[1], "softmax", 3, n_directions=2,
+                                     pooling="mean", seed=5)
+    _check_gradient(theta, X, Y, sw, 0.3, spec, 2, key=(cell, method))
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_activation_methods_give_the_same_objective(cell):
+    """Loss, gradient and decision agree to 1e-12 between methods in float64,
+    on longer sequences than the gradient checks'."""
+    theta, X, Y, sw, spec = _problem(cell, HIDDEN[1], "logistic", 1, n_directions=2,
+                                     seed=6, n=20)
+    X = np.concatenate([X] * 8, axis=1)  # 32 steps
+    results = {}
+    for name in sorted(_cells.ACTIVATIONS):
+        previous = _cells._force_activation(name)
+        try:
+            loss, grad = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 7)
+            results[name] = loss, grad, _objective.decision(theta, X, spec, 7)
+        finally:
+            _cells._force_activation(previous)
+    for name, (loss, grad, Z) in results.items():
+        ref_loss, ref_grad, ref_Z = results["tanh"]
+        assert abs(loss - ref_loss) <= 1e-12, name
+        np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(Z, ref_Z, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
@@ -207,7 +238,7 @@ def test_reused_work_buffers_give_the_same_result():
 @pytest.mark.parametrize("kind, K", OUTPUTS)
 @pytest.mark.parametrize("hidden", HIDDEN, ids=["1layer", "2layers"])
 @pytest.mark.parametrize("cell", CELL_NAMES)
-def test_decision_is_the_head_output_of_loss_grad(cell, hidden, kind, K, monkeypatch):
+def test_decision_is_the_head_output_of_loss_grad(cell, hidden, kind, K, monkeypatch, method):
     theta, X, Y, sw, spec = _problem(cell, hidden, kind, K, seed=4)
     seen = []
     original = _objective._loss_and_delta

@@ -294,20 +294,20 @@ def _compare(theta, X, Y, sw, layout, spec, hidden, kind, key, n_directions=1,
     "kind, K", [("logistic", 1), ("logistic", 3), ("softmax", 3), ("identity", 2)]
 )
 @pytest.mark.parametrize("hidden", [(H,), (H, H)], ids=["1layer", "2layers"])
-def test_gradient_matches_torch_autograd(hidden, kind, K):
+def test_gradient_matches_torch_autograd(hidden, kind, K, method):
     theta, X, Y, sw, layout, spec = _gradient_problem(hidden, kind, K)
-    _compare(theta, X, Y, sw, layout, spec, hidden, kind, (hidden, kind, K))
+    _compare(theta, X, Y, sw, layout, spec, hidden, kind, (hidden, kind, K, method))
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
 @pytest.mark.parametrize("n_directions", [1, 2])
-def test_gradient_matches_torch_bidirectional_and_pooling(n_directions, pooling):
+def test_gradient_matches_torch_bidirectional_and_pooling(n_directions, pooling, method):
     hidden = (H, H)
     theta, X, Y, sw, layout, spec = _gradient_problem(
         hidden, "softmax", 3, n_directions, pooling, seed=1
     )
     _compare(theta, X, Y, sw, layout, spec, hidden, "softmax",
-             (n_directions, pooling), n_directions, pooling)
+             (n_directions, pooling, method), n_directions, pooling)
 
 
 @pytest.mark.parametrize("n_directions", [1, 2])

@@ -14,7 +14,6 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -427,7 +426,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if guard.stopped or (monitor is not None and monitor.stopped):  # warned
             n_iter = int(result.nit)
         else:
-            n_iter = _check_optimize_result("lbfgs", result, self.max_iter)
+            n_iter = _check_lbfgs_result(result, self.max_iter, self.max_fun, self.tol)
         if monitor is None:
             return result.x, n_iter, float(result.fun), curve, None
         if not monitor.scores:  # converged before a first iteration
@@ -513,6 +512,58 @@ def _check_hidden_layer_sizes(value):
             f"of positive ints, got {value!r}."
         )
     return tuple(int(s) for s in sizes)
+
+
+def _check_lbfgs_result(result, max_iter, max_fun, tol):
+    """The iterations run; a ConvergenceWarning when L-BFGS did not converge.
+
+    The warning says what stopped the fit, at which iteration, and what to
+    change. Unlike scikit-learn's generic text it gives no advice to scale
+    the data: the estimators standardise it already.
+
+    Parameters
+    ----------
+    result : OptimizeResult
+        From ``scipy.optimize.minimize(method="L-BFGS-B")``.
+    max_iter, max_fun : int
+    tol : float
+
+    Returns
+    -------
+    n_iter : int
+    """
+    n_iter = min(int(result.nit), max_iter)
+    if result.status == 0:
+        return n_iter
+    if n_iter >= max_iter:
+        cause = f"it reached max_iter={max_iter} iterations"
+        change = (
+            f"Raise max_iter (now {max_iter}) to fit further, raise tol (now "
+            f"{tol:g}) to accept a larger gradient, or set early_stopping=True "
+            "to stop on a held-out score instead."
+        )
+    elif result.nfev >= max_fun:
+        cause = f"it reached max_fun={max_fun} loss evaluations"
+        change = (
+            f"Raise max_fun (now {max_fun}), raise tol (now {tol:g}), or set "
+            "early_stopping=True to stop on a held-out score instead."
+        )
+    else:  # status 2: the line search found no lower objective
+        cause = "the line search could not lower the objective any further"
+        change = (
+            "More iterations will not help (max_iter is not the limit): the "
+            f"largest gradient component is still above tol={tol:g}, at the "
+            "precision of the arithmetic. Raise tol to accept this point, add "
+            "regularisation (alpha), or set early_stopping=True."
+        )
+    warnings.warn(
+        f"L-BFGS did not converge: the fit stopped at iteration {n_iter} because "
+        f"{cause} (SciPy: {result.message}). The estimator keeps the weights of "
+        f"that iteration. {change}",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+    return n_iter
 
 
 class _NonFiniteObjective(ArithmeticError):

@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     validate_data,
 )
@@ -24,14 +25,20 @@ from threadpoolctl import ThreadpoolController
 from . import _objective
 from ._cells import CELLS
 from ._input import (
+    DATA_FORMATS,
     canonical_rows,
     check_label_types,
     check_predict_layout,
     check_training_weights,
     clip_to_fitted_range,
-    flatten_3d,
+    has_nan,
+    nan_error,
+    ragged_error,
+    read_sequences,
     resolve_layout,
     sequence_lengths,
+    single_sequence_hint,
+    warn_layout,
     weighted_mean_scale,
 )
 from ._memory import check_memory, fit_bytes, predict_bytes
@@ -58,6 +65,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ],
         "cell": [StrOptions(set(CELLS))],
         "n_steps": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "data_format": [StrOptions(set(DATA_FORMATS))],
         "bidirectional": ["boolean"],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "variable_length": ["boolean"],
@@ -80,6 +88,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         hidden_layer_sizes,
         cell,
         n_steps,
+        data_format,
         bidirectional,
         pooling,
         variable_length,
@@ -98,6 +107,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.cell = cell
         self.n_steps = n_steps
+        self.data_format = data_format
         self.bidirectional = bidirectional
         self.pooling = pooling
         self.variable_length = variable_length
@@ -132,38 +142,61 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _validate_X(self, X, y=None, reset=True):
         """The one input-shaping path: validate and return 3-D sequences.
 
+        3-D arrays and lists of sequences are read as ``data_format`` says
+        (:func:`read_sequences`). With ``variable_length=True``, 3-D and list
+        input may have any number of steps at predict time (2-D input keeps
+        the fitted width, ``n_features_in_``).
+
         Returns
         -------
         X : ndarray of shape (n_samples, n_steps, n_features)
         y : validated y (fit) or None
         """
-        X, steps_features = flatten_3d(X)
-        if not reset:  # a 3-D layout error says "steps", not just "features"
-            check_predict_layout(steps_features, (self.n_steps_, self.n_step_features_))
+        X, steps_features, ragged = read_sequences(X, self.data_format)
+        if ragged and not self.variable_length:
+            raise ragged_error(steps_features)
+        fitted = None if reset else (self.n_steps_, self.n_step_features_)
+        if reset:
+            warn_layout(steps_features, self.data_format)
+        else:  # a 3-D layout error says "steps", not just "features"
+            check_predict_layout(
+                steps_features, fitted, self.variable_length, self.data_format
+            )
+        # any number of steps: predict on 3-D or list input, variable_length
+        any_steps = not reset and self.variable_length and steps_features is not None
         shape = getattr(X, "shape", None)
         if shape is not None and len(shape) == 2:  # arrays: before any copy
+            if not reset and steps_features is None:
+                error = single_sequence_hint(
+                    shape, fitted, self.n_features_in_, self.data_format,
+                    self.variable_length, type(self).__name__,
+                )
+                if error is not None:
+                    raise error
             self._check_memory(shape, getattr(X, "dtype", None), steps_features, reset)
-        kwargs = dict(
-            dtype=[np.float64, np.float32],
-            reset=reset,
-            ensure_all_finite="allow-nan" if self.variable_length else True,
-        )
+        kwargs = dict(dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
         try:
             # scikit-learn's finiteness check first sums X; that sum may
             # overflow (float32 near its limit), which the check handles
             with np.errstate(over="ignore", invalid="ignore"):
                 if reset:  # fit: y is required (validate_data says so when None)
                     X, y = validate_data(self, X, y, multi_output=True, **kwargs)
+                elif any_steps:  # n_features_in_ is one width; these have any
+                    X = check_array(X, estimator=self, **kwargs)
                 else:
-                    X = validate_data(self, X, **kwargs)
+                    X = validate_data(self, X, reset=False, **kwargs)
         except OverflowError as exc:  # a Python int beyond float64, say
             raise ValueError(f"X holds a number too large for float64 ({exc}).") from exc
+        if not self.variable_length and has_nan(X):
+            raise nan_error()
         if shape is None:  # lists: now that the shape is known
             self._check_memory(X.shape, X.dtype, steps_features, reset)
         if reset:
             layout = resolve_layout(X.shape[1], self.n_steps, steps_features)
+        elif any_steps:
+            layout = steps_features
         else:
-            layout = (self.n_steps_, self.n_step_features_)
+            layout = fitted
         X = X.reshape(X.shape[0], *layout)
         if not reset:  # finite but absurd values must not overflow the network
             X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
@@ -182,6 +215,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             arch = self._architecture()
         else:
             n_steps, n_features = self.n_steps_, self.n_step_features_
+            if self.variable_length and steps_features is not None:
+                n_steps = steps_features[0]  # predictions of any length
             n_outputs = self.n_outputs_
             arch = self._fitted_architecture
         hidden, n_directions = arch["hidden"], arch["n_directions"]

@@ -41,7 +41,17 @@ _SHARED_DOC = """
         a univariate sequence of ``n_columns`` steps; ``k`` makes each row ``k``
         steps of ``n_columns / k`` features, step-major (``X[i, t*d + j]`` is
         step ``t``, feature ``j``). 3-D ``X`` of shape
-        (n_samples, n_steps, n_features) is read as is.
+        (n_samples, n_steps, n_features) is read as is (see ``data_format``).
+    data_format : {"channels_last", "channels_first"}, default="channels_last"
+        How 3-D arrays and lists of sequences are read (Keras's names).
+        ``"channels_last"``: ``(n_samples, n_steps, n_features)``, batch first
+        as in PyTorch and Keras, and lists of ``(n_steps_i, n_features)``
+        arrays. ``"channels_first"``: ``(n_samples, n_features, n_steps)``, the
+        ``(n_cases, n_channels, n_timepoints)`` of aeon and sktime, and their
+        unequal-length lists of ``(n_channels, n_timepoints_i)`` arrays. 2-D
+        input does not depend on it. Fit warns when 3-D input reads as one step
+        of several features (an aeon array ``(n, 1, n_timepoints)`` read
+        channels-last): there would be no recurrence.
     bidirectional : bool, default=False
         Run each layer forwards and backwards over every sequence and
         concatenate both directions' outputs at each step (as
@@ -51,10 +61,16 @@ _SHARED_DOC = """
         last real step (for a bidirectional layer, each direction's final
         state), or the mean or the maximum over the real steps.
     variable_length : bool, default=False
-        Accept sequences of different lengths, padded at the end with NaN
+        Accept sequences of different lengths: lists of sequences (in the
+        layout of ``data_format``), or arrays padded at the end with NaN
         (whole steps of NaN; see :func:`sklearn_gatedmem.pad_sequences`). Each
-        sequence is read at its own last real step; padded steps cost nothing.
-        NaN anywhere else is a ValueError. When False, any NaN is rejected.
+        sequence is read at its own last real step; padded steps cost nothing,
+        and a sequence's prediction depends neither on the padding nor on the
+        other sequences of the batch. At predict time, 3-D and list input may
+        have any number of steps, fewer or more than any seen in fit (2-D
+        input keeps the fitted width, ``n_features_in_``). NaN anywhere else is
+        a ValueError. When False, NaN and lists of unequal sequences are
+        rejected.
     alpha : float, default=1e-4
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``.
@@ -121,7 +137,37 @@ _SHARED_ATTRIBUTES = """
 
 
 class _TorchExport:
-    """``torch_state_dict`` for fitted ``cell="lstm"`` estimators."""
+    """``to_torch`` for every fitted estimator; ``torch_state_dict`` for
+    those that a plain ``torch.nn.LSTM`` can hold."""
+
+    def to_torch(self):
+        """The fitted network as a ``torch.nn.Module`` that takes raw input.
+
+        ``forward(x)`` takes a float tensor: a 3-D batch-first batch in the
+        layout of fit (``data_format``; with ``variable_length=True``, any
+        number of steps, padded with NaN at the end), or a 2-D batch
+        ``(n_samples, n_features_in_)`` as in fit. It returns what
+        ``predict_proba`` (classifier) or ``predict`` (regressor) returns, in
+        float64, to rounding. Standardisation, patching, pooling,
+        bidirectional layers and the cell (``"lstm"`` or ``"gated_memory"``)
+        are built in; the weights are trainable ``nn.Parameter`` s acting on
+        standardised inputs, as ``coefs_``. The module works with
+        ``torch.jit.trace``. PyTorch is imported only here.
+
+        Returns
+        -------
+        module : torch.nn.Module
+            A ``sklearn_gatedmem._torch.SequenceNetwork``, float64.
+
+        Raises
+        ------
+        ImportError
+            Without PyTorch; the message says how to install it.
+        """
+        check_is_fitted(self)
+        from ._torch import to_torch
+
+        return to_torch(self)
 
     def torch_state_dict(self):
         """Weights for ``torch.nn.LSTM(batch_first=True)`` plus ``torch.nn.Linear``.
@@ -136,7 +182,10 @@ class _TorchExport:
         what ``pooling`` says: for ``"last"``, ``output[:, -1]`` of a
         unidirectional LSTM, or ``h_n`` of the last layer's two directions
         concatenated. The head's output is the logit (classifier) or the
-        prediction (regressor).
+        prediction (regressor). The LSTM reads channels-last batches
+        ``(n_samples, n_steps, n_features)``, whatever ``data_format`` was.
+        For any other network (``gated_memory``, layers of different sizes,
+        patches), or to have every step built in, use :meth:`to_torch`.
 
         Returns
         -------
@@ -145,11 +194,28 @@ class _TorchExport:
             ``"head.weight"`` of shape (n_outputs, hidden), ``"head.bias"``.
         """
         check_is_fitted(self)
-        cell = self._fitted_architecture["cell"]  # not set_params' since
-        if cell != "lstm":
+        arch = self._fitted_architecture  # not set_params' since
+        problem = None
+        if arch["cell"] != "lstm":
+            problem = (
+                f"it was fitted with cell={arch['cell']!r}, which torch.nn.LSTM "
+                "does not implement"
+            )
+        elif len(set(arch["hidden"])) > 1:
+            problem = (
+                f"its layers have different sizes, hidden_layer_sizes="
+                f"{arch['hidden']}, and torch.nn.LSTM has one hidden size"
+            )
+        elif getattr(self, "patch_size_", 1) > 1:
+            problem = (
+                f"it reads patches of {self.patch_size_} steps, which "
+                "torch.nn.LSTM does not build"
+            )
+        if problem is not None:
             raise ValueError(
-                f"torch_state_dict needs cell='lstm'; this estimator was fitted "
-                f"with cell={cell!r}, which torch.nn.LSTM does not implement."
+                f"torch_state_dict needs a network that a plain torch.nn.LSTM "
+                f"holds, but {problem}. Use to_torch(), which builds any fitted "
+                "network as a torch.nn.Module."
             )
         state = {}
         for name in self.coefs_:
@@ -221,6 +287,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         hidden_layer_sizes=(32,),
         cell="lstm",
         n_steps=None,
+        data_format="channels_last",
         bidirectional=False,
         pooling="last",
         variable_length=False,
@@ -241,6 +308,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             hidden_layer_sizes=hidden_layer_sizes,
             cell=cell,
             n_steps=n_steps,
+            data_format=data_format,
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
@@ -400,6 +468,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         hidden_layer_sizes=(32,),
         cell="lstm",
         n_steps=None,
+        data_format="channels_last",
         bidirectional=False,
         pooling="last",
         variable_length=False,
@@ -419,6 +488,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             hidden_layer_sizes=hidden_layer_sizes,
             cell=cell,
             n_steps=n_steps,
+            data_format=data_format,
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,

@@ -13,6 +13,7 @@ ESTIMATORS = [
     LSTMRegressor(hidden_layer_sizes=(8, 8)),
     LSTMClassifier(n_steps=1),
     LSTMRegressor(n_steps=1),
+    LSTMClassifier(data_format="channels_first"),
 ]
 
 

@@ -245,7 +245,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
                 (n_samples, n_columns)
-            Training sequences; see the class docstring for the 2-D layout.
+            Training sequences; see the class docstring for the 2-D layout
+            and ``data_format``. With ``variable_length=True``, also a list of
+            sequences of different lengths, each ``(n_steps_i, n_features)``
+            (``(n_features, n_steps_i)`` channels-first) or 1-D.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None

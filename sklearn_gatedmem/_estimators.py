@@ -363,8 +363,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
-                (n_samples, n_columns)
-            Sequences, in the layout seen in fit.
+                (n_samples, n_columns), or list of array-like
+            Sequences, in the layout seen in fit (``data_format``); with
+            ``variable_length=True``, 3-D arrays and lists of sequences of
+            any number of steps.
 
         Returns
         -------
@@ -384,8 +386,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
-                (n_samples, n_columns)
-            Sequences, in the layout seen in fit.
+                (n_samples, n_columns), or list of array-like
+            Sequences, in the layout seen in fit (``data_format``); with
+            ``variable_length=True``, 3-D arrays and lists of sequences of
+            any number of steps.
 
         Returns
         -------
@@ -408,8 +412,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
-                (n_samples, n_columns)
-            Sequences, in the layout seen in fit.
+                (n_samples, n_columns), or list of array-like
+            Sequences, in the layout seen in fit (``data_format``); with
+            ``variable_length=True``, 3-D arrays and lists of sequences of
+            any number of steps.
 
         Returns
         -------
@@ -516,8 +522,10 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
-                (n_samples, n_columns)
-            Sequences, in the layout seen in fit.
+                (n_samples, n_columns), or list of array-like
+            Sequences, in the layout seen in fit (``data_format``); with
+            ``variable_length=True``, 3-D arrays and lists of sequences of
+            any number of steps.
 
         Returns
         -------

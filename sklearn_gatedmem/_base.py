@@ -165,14 +165,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # any number of steps: predict on 3-D or list input, variable_length
         any_steps = not reset and self.variable_length and steps_features is not None
         shape = getattr(X, "shape", None)
+        if not reset and steps_features is None:  # X[0] of 3-D data, say
+            error = single_sequence_hint(
+                _shape_2d(X) if shape is None else shape, fitted, self.n_features_in_,
+                self.data_format, self.variable_length, type(self).__name__,
+            )
+            if error is not None:
+                raise error
         if shape is not None and len(shape) == 2:  # arrays: before any copy
-            if not reset and steps_features is None:
-                error = single_sequence_hint(
-                    shape, fitted, self.n_features_in_, self.data_format,
-                    self.variable_length, type(self).__name__,
-                )
-                if error is not None:
-                    raise error
             self._check_memory(shape, getattr(X, "dtype", None), steps_features, reset)
         kwargs = dict(dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
         try:
@@ -536,6 +536,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.three_d_array = True
         tags.input_tags.allow_nan = self.variable_length
         return tags
+
+
+def _shape_2d(X):
+    """The shape of a 2-D list, else None."""
+    try:
+        shape = np.shape(X)
+    except (ValueError, TypeError):
+        return None
+    return shape if len(shape) == 2 else None
 
 
 def _check_hidden_layer_sizes(value):

@@ -257,7 +257,8 @@ def single_sequence_hint(shape, fitted, n_features_in, data_format, any_steps,
 
     Parameters
     ----------
-    shape : tuple of (int, int)
+    shape : tuple of int or None
+        Of the input; only 2-D shapes can be one sequence.
     fitted : tuple of (int, int)
         The fitted ``(n_steps, n_features)``.
     n_features_in : int
@@ -268,7 +269,7 @@ def single_sequence_hint(shape, fitted, n_features_in, data_format, any_steps,
     name : str
         The estimator's class name, as scikit-learn's message has it.
     """
-    if shape[1] == n_features_in:
+    if shape is None or len(shape) != 2 or shape[1] == n_features_in:
         return None
     n_steps, n_features = shape if data_format == "channels_last" else shape[::-1]
     fit_steps, fit_features = fitted

@@ -258,6 +258,7 @@ def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
         ("tol", -1.0),
         ("max_fun", 0),
         ("n_steps", 0),
+        ("data_format", "channels_middle"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(Estimator, param, value):
@@ -762,6 +763,8 @@ def test_one_sequence_at_predict_says_add_a_leading_axis(data_format):
     clf = LSTMClassifier(data_format=data_format, **SMALL).fit(X, y)
     with pytest.raises(ValueError, match=r"X\[None\]"):
         clf.predict(X[0])
+    with pytest.raises(ValueError, match=r"X\[None\]"):
+        clf.predict(X[0].tolist())
     assert clf.predict(X[0][None]).shape == (1,)
     with pytest.raises(ValueError, match="features") as info:  # any other width
         clf.predict(np.zeros((8, 5)))

@@ -121,13 +121,22 @@ def test_every_head_and_layout_reproduces_the_prediction(task, data_format):
     np.testing.assert_allclose(_run(est.to_torch(), new), _expected(est, new), rtol=TOL, atol=TOL)
 
 
+@pytest.mark.parametrize("variable_length", [False, True])
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 @pytest.mark.parametrize("n_steps", [None, 3])
-def test_2d_input_as_in_fit(Estimator, n_steps):
+def test_2d_input_as_in_fit(Estimator, n_steps, variable_length):
     rng = np.random.RandomState(0)
     X = 10 + 3 * rng.normal(size=(16, 6))
-    y = (X[:, 0] > 10).astype(int) if Estimator is LSTMClassifier else X.sum(axis=1)
-    est = _fit(Estimator(hidden_layer_sizes=3, n_steps=n_steps, max_iter=3, random_state=0), X, y)
+    y = (X[:, 0] > 10).astype(int) if Estimator is LSTMClassifier else X[:, 0] * 2
+    if variable_length:  # the last step (2 columns) is padding in every other row
+        X[::2, 4:] = np.nan
+    est = _fit(
+        Estimator(
+            hidden_layer_sizes=3, n_steps=n_steps, variable_length=variable_length,
+            max_iter=3, random_state=0,
+        ),
+        X, y,
+    )
     np.testing.assert_allclose(_run(est.to_torch(), X), _expected(est, X), rtol=TOL, atol=TOL)
 
 

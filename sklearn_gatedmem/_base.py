@@ -15,9 +15,9 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     validate_data,
 )
@@ -26,16 +26,22 @@ from threadpoolctl import ThreadpoolController
 from . import _objective
 from ._cells import CELLS
 from ._input import (
+    DATA_FORMATS,
     canonical_rows,
     check_label_types,
     check_predict_layout,
     check_training_weights,
     clip_to_fitted_range,
-    flatten_3d,
     make_patches,
+    has_nan,
+    nan_error,
+    ragged_error,
+    read_sequences,
     resolve_layout,
     resolve_patch_size,
     sequence_lengths,
+    single_sequence_hint,
+    warn_layout,
     weighted_mean_scale,
 )
 from ._memory import check_memory, fit_bytes, predict_bytes
@@ -74,6 +80,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None
         ],
         "differences": ["boolean"],
+        "data_format": [StrOptions(set(DATA_FORMATS))],
         "bidirectional": ["boolean"],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "variable_length": ["boolean"],
@@ -99,6 +106,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         n_steps,
         patch_size,
         differences,
+        data_format,
         bidirectional,
         pooling,
         variable_length,
@@ -120,6 +128,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.n_steps = n_steps
         self.patch_size = patch_size
         self.differences = differences
+        self.data_format = data_format
         self.bidirectional = bidirectional
         self.pooling = pooling
         self.variable_length = variable_length
@@ -155,38 +164,61 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _validate_X(self, X, y=None, reset=True):
         """The one input-shaping path: validate and return 3-D sequences.
 
+        3-D arrays and lists of sequences are read as ``data_format`` says
+        (:func:`read_sequences`). With ``variable_length=True``, 3-D and list
+        input may have any number of steps at predict time (2-D input keeps
+        the fitted width, ``n_features_in_``).
+
         Returns
         -------
         X : ndarray of shape (n_samples, n_steps, n_features)
         y : validated y (fit) or None
         """
-        X, steps_features = flatten_3d(X)
-        if not reset:  # a 3-D layout error says "steps", not just "features"
-            check_predict_layout(steps_features, (self.n_steps_, self.n_step_features_))
+        X, steps_features, ragged = read_sequences(X, self.data_format)
+        if ragged and not self.variable_length:
+            raise ragged_error(steps_features)
+        fitted = None if reset else (self.n_steps_, self.n_step_features_)
+        if reset:
+            warn_layout(steps_features, self.data_format)
+        else:  # a 3-D layout error says "steps", not just "features"
+            check_predict_layout(
+                steps_features, fitted, self.variable_length, self.data_format
+            )
+        # any number of steps: predict on 3-D or list input, variable_length
+        any_steps = not reset and self.variable_length and steps_features is not None
         shape = getattr(X, "shape", None)
+        if not reset and steps_features is None:  # X[0] of 3-D data, say
+            error = single_sequence_hint(
+                _shape_2d(X) if shape is None else shape, fitted, self.n_features_in_,
+                self.data_format, self.variable_length, type(self).__name__,
+            )
+            if error is not None:
+                raise error
         if shape is not None and len(shape) == 2:  # arrays: before any copy
             self._check_memory(shape, getattr(X, "dtype", None), steps_features, reset)
-        kwargs = dict(
-            dtype=[np.float64, np.float32],
-            reset=reset,
-            ensure_all_finite="allow-nan" if self.variable_length else True,
-        )
+        kwargs = dict(dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
         try:
             # scikit-learn's finiteness check first sums X; that sum may
             # overflow (float32 near its limit), which the check handles
             with np.errstate(over="ignore", invalid="ignore"):
                 if reset:  # fit: y is required (validate_data says so when None)
                     X, y = validate_data(self, X, y, multi_output=True, **kwargs)
+                elif any_steps:  # n_features_in_ is one width; these have any
+                    X = check_array(X, estimator=self, **kwargs)
                 else:
-                    X = validate_data(self, X, **kwargs)
+                    X = validate_data(self, X, reset=False, **kwargs)
         except OverflowError as exc:  # a Python int beyond float64, say
             raise ValueError(f"X holds a number too large for float64 ({exc}).") from exc
+        if not self.variable_length and has_nan(X):
+            raise nan_error()
         if shape is None:  # lists: now that the shape is known
             self._check_memory(X.shape, X.dtype, steps_features, reset)
         if reset:
             layout = resolve_layout(X.shape[1], self.n_steps, steps_features)
+        elif any_steps:
+            layout = steps_features
         else:
-            layout = (self.n_steps_, self.n_step_features_)
+            layout = fitted
         X = X.reshape(X.shape[0], *layout)
         return X, y
 
@@ -203,6 +235,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             arch = self._architecture()
         else:
             n_steps, n_features = self.n_steps_, self.n_step_features_
+            if self.variable_length and steps_features is not None:
+                n_steps = steps_features[0]  # predictions of any length
             n_outputs = self.n_outputs_
             arch = self._fitted_architecture
         # the network reads patches: fewer, wider steps
@@ -235,7 +269,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
                 (n_samples, n_columns)
-            Training sequences; see the class docstring for the 2-D layout.
+            Training sequences; see the class docstring for the 2-D layout
+            and ``data_format``. With ``variable_length=True``, also a list of
+            sequences of different lengths, each ``(n_steps_i, n_features)``
+            (``(n_features, n_steps_i)`` channels-first) or 1-D.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -509,7 +546,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if guard.stopped or (monitor is not None and monitor.stopped):  # warned
             n_iter = int(result.nit)
         else:
-            n_iter = _check_optimize_result("lbfgs", result, self.max_iter)
+            n_iter = _check_lbfgs_result(result, self.max_iter, self.max_fun, self.tol)
         if monitor is None:
             return result.x, n_iter, float(result.fun), curve, None
         if not monitor.scores:  # converged before a first iteration
@@ -604,6 +641,13 @@ def _warn_once_per_kind(caught, n_networks):
             ConvergenceWarning,
             stacklevel=4,
         )
+def _shape_2d(X):
+    """The shape of a 2-D list, else None."""
+    try:
+        shape = np.shape(X)
+    except (ValueError, TypeError):
+        return None
+    return shape if len(shape) == 2 else None
 
 
 def _check_hidden_layer_sizes(value):
@@ -618,6 +662,58 @@ def _check_hidden_layer_sizes(value):
             f"of positive ints, got {value!r}."
         )
     return tuple(int(s) for s in sizes)
+
+
+def _check_lbfgs_result(result, max_iter, max_fun, tol):
+    """The iterations run; a ConvergenceWarning when L-BFGS did not converge.
+
+    The warning says what stopped the fit, at which iteration, and what to
+    change. Unlike scikit-learn's generic text it gives no advice to scale
+    the data: the estimators standardise it already.
+
+    Parameters
+    ----------
+    result : OptimizeResult
+        From ``scipy.optimize.minimize(method="L-BFGS-B")``.
+    max_iter, max_fun : int
+    tol : float
+
+    Returns
+    -------
+    n_iter : int
+    """
+    n_iter = min(int(result.nit), max_iter)
+    if result.status == 0:
+        return n_iter
+    if n_iter >= max_iter:
+        cause = f"it reached max_iter={max_iter} iterations"
+        change = (
+            f"Raise max_iter (now {max_iter}) to fit further, raise tol (now "
+            f"{tol:g}) to accept a larger gradient, or set early_stopping=True "
+            "to stop on a held-out score instead."
+        )
+    elif result.nfev >= max_fun:
+        cause = f"it reached max_fun={max_fun} loss evaluations"
+        change = (
+            f"Raise max_fun (now {max_fun}), raise tol (now {tol:g}), or set "
+            "early_stopping=True to stop on a held-out score instead."
+        )
+    else:  # status 2: the line search found no lower objective
+        cause = "the line search could not lower the objective any further"
+        change = (
+            "More iterations will not help (max_iter is not the limit): the "
+            f"largest gradient component is still above tol={tol:g}, at the "
+            "precision of the arithmetic. Raise tol to accept this point, add "
+            "regularisation (alpha), or set early_stopping=True."
+        )
+    warnings.warn(
+        f"L-BFGS did not converge: the fit stopped at iteration {n_iter} because "
+        f"{cause} (SciPy: {result.message}). The estimator keeps the weights of "
+        f"that iteration. {change}",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+    return n_iter
 
 
 class _NonFiniteObjective(ArithmeticError):

@@ -42,7 +42,17 @@ _SHARED_DOC = """
         a univariate sequence of ``n_columns`` steps; ``k`` makes each row ``k``
         steps of ``n_columns / k`` features, step-major (``X[i, t*d + j]`` is
         step ``t``, feature ``j``). 3-D ``X`` of shape
-        (n_samples, n_steps, n_features) is read as is.
+        (n_samples, n_steps, n_features) is read as is (see ``data_format``).
+    data_format : {"channels_last", "channels_first"}, default="channels_last"
+        How 3-D arrays and lists of sequences are read (Keras's names).
+        ``"channels_last"``: ``(n_samples, n_steps, n_features)``, batch first
+        as in PyTorch and Keras, and lists of ``(n_steps_i, n_features)``
+        arrays. ``"channels_first"``: ``(n_samples, n_features, n_steps)``, the
+        ``(n_cases, n_channels, n_timepoints)`` of aeon and sktime, and their
+        unequal-length lists of ``(n_channels, n_timepoints_i)`` arrays. 2-D
+        input does not depend on it. Fit warns when 3-D input reads as one step
+        of several features (an aeon array ``(n, 1, n_timepoints)`` read
+        channels-last): there would be no recurrence.
     patch_size : "auto", int or None, default="auto"
         Read each sequence in patches of this many consecutive steps: a patch
         of ``p`` steps of ``d`` features is one step of ``p * d`` values for
@@ -68,10 +78,16 @@ _SHARED_DOC = """
         state), or the mean or the maximum over the real steps.
         %(pooling_why)s
     variable_length : bool, default=False
-        Accept sequences of different lengths, padded at the end with NaN
+        Accept sequences of different lengths: lists of sequences (in the
+        layout of ``data_format``), or arrays padded at the end with NaN
         (whole steps of NaN; see :func:`sklearn_gatedmem.pad_sequences`). Each
-        sequence is read at its own last real step; padded steps cost nothing.
-        NaN anywhere else is a ValueError. When False, any NaN is rejected.
+        sequence is read at its own last real step; padded steps cost nothing,
+        and a sequence's prediction depends neither on the padding nor on the
+        other sequences of the batch. At predict time, 3-D and list input may
+        have any number of steps, fewer or more than any seen in fit (2-D
+        input keeps the fitted width, ``n_features_in_``). NaN anywhere else is
+        a ValueError. When False, NaN and lists of unequal sequences are
+        rejected.
     alpha : float, default=1e-4
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``.
@@ -157,7 +173,37 @@ _SHARED_ATTRIBUTES = """
 
 
 class _TorchExport:
-    """``torch_state_dict`` for fitted ``cell="lstm"`` estimators."""
+    """``to_torch`` for every fitted estimator; ``torch_state_dict`` for
+    those that a plain ``torch.nn.LSTM`` can hold."""
+
+    def to_torch(self):
+        """The fitted network as a ``torch.nn.Module`` that takes raw input.
+
+        ``forward(x)`` takes a float tensor: a 3-D batch-first batch in the
+        layout of fit (``data_format``; with ``variable_length=True``, any
+        number of steps, padded with NaN at the end), or a 2-D batch
+        ``(n_samples, n_features_in_)`` as in fit. It returns what
+        ``predict_proba`` (classifier) or ``predict`` (regressor) returns, in
+        float64, to rounding. Standardisation, patching, pooling,
+        bidirectional layers and the cell (``"lstm"`` or ``"gated_memory"``)
+        are built in; the weights are trainable ``nn.Parameter`` s acting on
+        standardised inputs, as ``coefs_``. The module works with
+        ``torch.jit.trace``. PyTorch is imported only here.
+
+        Returns
+        -------
+        module : torch.nn.Module
+            A ``sklearn_gatedmem._torch.SequenceNetwork``, float64.
+
+        Raises
+        ------
+        ImportError
+            Without PyTorch; the message says how to install it.
+        """
+        check_is_fitted(self)
+        from ._torch import to_torch
+
+        return to_torch(self)
 
     def torch_state_dict(self):
         """Weights for ``torch.nn.LSTM(batch_first=True)`` plus ``torch.nn.Linear``.
@@ -172,7 +218,12 @@ class _TorchExport:
         what ``pooling`` says: for ``"last"``, ``output[:, -1]`` of a
         unidirectional LSTM, or ``h_n`` of the last layer's two directions
         concatenated. The head's output is the logit (classifier) or the
-        prediction (regressor).
+        prediction (regressor). The LSTM reads what the network reads:
+        ``make_patches(X, patch_size_, differences_)`` of channels-last batches
+        ``(n_samples, n_steps, n_features)``, whatever ``data_format`` was (with
+        ``patch_size_ == 1`` and no differences, ``X`` itself). For any other
+        network (``gated_memory``, layers of different sizes, an ensemble), or
+        to have every step built in, use :meth:`to_torch`.
 
         Returns
         -------
@@ -184,14 +235,26 @@ class _TorchExport:
             raise ValueError(
                 f"This estimator averages {len(self.estimators_)} networks "
                 "(n_ensemble > 1), which no single torch.nn.LSTM holds: export "
-                "each member, estimator.estimators_[k].torch_state_dict(), or "
-                "fit with n_ensemble=1."
+                "each member, estimator.estimators_[k].torch_state_dict(), use "
+                "to_torch(), which averages them, or fit with n_ensemble=1."
             )
-        cell = self._fitted_architecture["cell"]  # not set_params' since
-        if cell != "lstm":
+        arch = self._fitted_architecture  # not set_params' since
+        problem = None
+        if arch["cell"] != "lstm":
+            problem = (
+                f"it was fitted with cell={arch['cell']!r}, which torch.nn.LSTM "
+                "does not implement"
+            )
+        elif len(set(arch["hidden"])) > 1:
+            problem = (
+                f"its layers have different sizes, hidden_layer_sizes="
+                f"{arch['hidden']}, and torch.nn.LSTM has one hidden size"
+            )
+        if problem is not None:
             raise ValueError(
-                f"torch_state_dict needs cell='lstm'; this estimator was fitted "
-                f"with cell={cell!r}, which torch.nn.LSTM does not implement."
+                f"torch_state_dict needs a network that a plain torch.nn.LSTM "
+                f"holds, but {problem}. Use to_torch(), which builds any fitted "
+                "network as a torch.nn.Module."
             )
         state = {}
         for name in self.coefs_:
@@ -278,6 +341,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         n_steps=None,
         patch_size="auto",
         differences=False,
+        data_format="channels_last",
         bidirectional=False,
         pooling="max",
         variable_length=False,
@@ -301,6 +365,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             n_steps=n_steps,
             patch_size=patch_size,
             differences=differences,
+            data_format=data_format,
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
@@ -356,8 +421,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
-                (n_samples, n_columns)
-            Sequences, in the layout seen in fit.
+                (n_samples, n_columns), or list of array-like
+            Sequences, in the layout seen in fit (``data_format``); with
+            ``variable_length=True``, 3-D arrays and lists of sequences of
+            any number of steps.
 
         Returns
         -------
@@ -384,8 +451,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
-                (n_samples, n_columns)
-            Sequences, in the layout seen in fit.
+                (n_samples, n_columns), or list of array-like
+            Sequences, in the layout seen in fit (``data_format``); with
+            ``variable_length=True``, 3-D arrays and lists of sequences of
+            any number of steps.
 
         Returns
         -------
@@ -411,8 +480,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
-                (n_samples, n_columns)
-            Sequences, in the layout seen in fit.
+                (n_samples, n_columns), or list of array-like
+            Sequences, in the layout seen in fit (``data_format``); with
+            ``variable_length=True``, 3-D arrays and lists of sequences of
+            any number of steps.
 
         Returns
         -------
@@ -488,6 +559,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         n_steps=None,
         patch_size="auto",
         differences=True,
+        data_format="channels_last",
         bidirectional=False,
         pooling="last",
         variable_length=False,
@@ -510,6 +582,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             n_steps=n_steps,
             patch_size=patch_size,
             differences=differences,
+            data_format=data_format,
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
@@ -538,8 +611,10 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_steps, n_features) or \
-                (n_samples, n_columns)
-            Sequences, in the layout seen in fit.
+                (n_samples, n_columns), or list of array-like
+            Sequences, in the layout seen in fit (``data_format``); with
+            ``variable_length=True``, 3-D arrays and lists of sequences of
+            any number of steps.
 
         Returns
         -------

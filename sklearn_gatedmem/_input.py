@@ -10,41 +10,185 @@ Two layouts are accepted, and they are the same data:
 
 So 3-D input is flattened first, validated as 2-D by scikit-learn (one
 ``n_features_in_``: the flattened width), and reshaped back.
+
+``data_format="channels_first"`` reads 3-D arrays as ``(n_samples, n_features,
+n_steps)``, aeon's and sktime's ``(n_cases, n_channels, n_timepoints)``; they
+are transposed to channels-last on reading. Lists of sequences of different
+lengths (each ``(n_steps_i, n_features)``, or ``(n_features, n_steps_i)``
+channels-first) are padded with NaN at the end on reading, for
+``variable_length=True``. 2-D input does not depend on ``data_format``.
+
+The shape rule that warns (:func:`warn_layout`): 3-D input read as one step
+of several features. Other shapes are left alone: few steps of many features
+is ordinary channels-last data too (word embeddings: 20 steps of 300).
 """
+
+import numbers
+import warnings
 
 import numpy as np
 from scipy import sparse
 
 
-def flatten_3d(X):
-    """Flatten 3-D input to 2-D; leave anything else for validation.
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def check_data_format(data_format):
+    """``data_format`` must be one of :data:`DATA_FORMATS`."""
+    if data_format not in DATA_FORMATS:
+        raise ValueError(
+            f'data_format must be "channels_last" or "channels_first", got {data_format!r}.'
+        )
+
+
+def read_sequences(X, data_format="channels_last"):
+    """Flatten 3-D input and lists of sequences to 2-D; leave the rest alone.
+
+    * A 3-D array (or nested list) is ``(n_samples, n_steps, n_features)``
+      with ``data_format="channels_last"``, or ``(n_samples, n_features,
+      n_steps)`` (aeon's and sktime's ``(n_cases, n_channels, n_timepoints)``)
+      with ``"channels_first"``; it is returned channels-last, flattened.
+    * A list of sequences of different lengths (a "ragged" list, or a 1-D
+      object array of sequences), each 1-D ``(n_steps_i,)`` or 2-D in the
+      layout of ``data_format``, is padded with NaN at the end to the longest
+      (see :func:`pad_sequences`) and flattened.
+    * Anything else (2-D arrays and lists, DataFrames, sparse matrices, odd
+      input) is returned as it is, for ``validate_data`` to check.
 
     Parameters
     ----------
-    X : array-like
-        Any input.
+    X : array-like or list of array-like
+    data_format : {"channels_last", "channels_first"}, default="channels_last"
 
     Returns
     -------
     X : array-like
-        ``X`` itself, or its 2-D C-order flattening when it was 3-D.
+        ``X`` itself, or the 2-D C-order flattening of the channels-last
+        sequences, shape (n_samples, n_steps * n_features).
     steps_features : tuple of (int, int) or None
-        ``(n_steps, n_features)`` of a 3-D input, else None.
+        ``(n_steps, n_features)`` of 3-D or ragged input, else None.
+    ragged : bool
+        True when ``X`` was a list of sequences of different lengths.
+
+    Raises
+    ------
+    ValueError
+        For input of 4 or more dimensions, and for ragged lists whose
+        sequences are not 1-D or 2-D or disagree on their features.
     """
     if sparse.issparse(X) or hasattr(X, "iloc"):  # leave to validate_data
-        return X, None
+        return X, None, False
+    ragged = False
     if not hasattr(X, "ndim"):
         try:
             candidate = np.asarray(X)
-        except (ValueError, TypeError):
-            return X, None  # ragged or odd: validate_data says what is wrong
-        if candidate.ndim != 3:
-            return X, None
+        except (ValueError, TypeError):  # NumPy's "inhomogeneous shape"
+            candidate = None
+        if candidate is None or (candidate.dtype == object and candidate.ndim == 1):
+            return _read_ragged(X, data_format)
+        if candidate.ndim < 3:
+            return X, None, False
         X = candidate
+    elif X.ndim == 1 and X.dtype == object and len(X) and hasattr(X[0], "__len__"):
+        return _read_ragged(X, data_format)
+    if X.ndim > 3:
+        raise ValueError(
+            f"X has {X.ndim} dimensions (shape {X.shape}); expected 2-D or 3-D: "
+            "(n_samples, n_columns) or (n_samples, n_steps, n_features)"
+            + (
+                "." if data_format == "channels_last"
+                else ", here (n_samples, n_features, n_steps)."
+            )
+        )
     if X.ndim != 3:
-        return X, None
+        return X, None, ragged
+    if data_format == "channels_first":
+        X = X.transpose(0, 2, 1)
     n_samples, n_steps, n_features = X.shape
-    return X.reshape(n_samples, n_steps * n_features), (n_steps, n_features)
+    return X.reshape(n_samples, n_steps * n_features), (n_steps, n_features), ragged
+
+
+def _read_ragged(X, data_format):
+    """A list of sequences of different lengths, NaN-padded and flattened;
+    ``X`` itself when its items are not numeric sequences."""
+    try:
+        arrays = [_one_sequence(seq, i, data_format) for i, seq in enumerate(X)]
+    except ValueError as exc:
+        if "expected 2-D or 3-D" in str(exc):
+            raise ValueError(f"X is a list of sequences, and {exc}") from None
+        return X, None, False  # not sequences: validate_data says what is wrong
+    if not arrays or any(a.dtype.kind not in "biuf" for a in arrays):
+        return X, None, False
+    dtype = np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
+    X = _pad(arrays, dtype=dtype)
+    n_samples, n_steps, n_features = X.shape
+    return X.reshape(n_samples, n_steps * n_features), (n_steps, n_features), True
+
+
+def ragged_error(steps_features):
+    """The ValueError for a ragged list given to an estimator without
+    ``variable_length=True``."""
+    return ValueError(
+        "X is a list of sequences of different lengths (the longest has "
+        f"{steps_features[0]} steps); fit and predict them with "
+        "variable_length=True, which reads each sequence up to its own end. "
+        "Or make them one length yourself with pad_sequences(X, maxlen=..., "
+        "value=0.0), which pads and cuts."
+    )
+
+
+def nan_error():
+    """The ValueError for NaN in X without ``variable_length=True``."""
+    return ValueError(
+        "Input X contains NaN. NaN marks the padding of sequences of different "
+        "lengths, which needs variable_length=True (pad_sequences pads a list "
+        "of sequences with NaN at the end). Without it every value must be "
+        "finite: impute missing values first."
+    )
+
+
+def has_nan(X, chunk_rows=4096):
+    """Whether ``X`` (any shape, float) holds a NaN; memory bounded by chunks."""
+    flat = X.reshape(X.shape[0], -1) if X.ndim > 1 else X.reshape(-1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(flat.sum()):  # no NaN for sure
+            return False
+    return any(
+        np.isnan(flat[start : start + chunk_rows]).any()
+        for start in range(0, flat.shape[0], chunk_rows)
+    )
+
+
+def warn_layout(steps_features, data_format):
+    """Warn, naming ``data_format``, when 3-D input reads as one step of many
+    features: a recurrent network over one step has no recurrence, and this
+    is the shape of a univariate aeon/sktime array ``(n, 1, n_timepoints)``
+    read channels-last (or of ``(n, n_timepoints, 1)`` read channels-first).
+
+    Parameters
+    ----------
+    steps_features : tuple of (int, int) or None
+        ``(n_steps, n_features)`` as read, channels-last.
+    data_format : {"channels_last", "channels_first"}
+    """
+    if steps_features is None:
+        return
+    n_steps, n_features = steps_features
+    if n_steps == 1 and n_features > 1:
+        other = "channels_first" if data_format == "channels_last" else "channels_last"
+        layout = (
+            "(n_samples, n_steps, n_features)" if data_format == "channels_last"
+            else "(n_samples, n_features, n_steps)"
+        )
+        warnings.warn(
+            f"X is read as sequences of 1 step of {n_features} features "
+            f'(data_format="{data_format}": {layout}), so the network has no '
+            f"recurrence. If the axis of length {n_features} is time, as in "
+            f'aeon\'s and sktime\'s (n_cases, n_channels, n_timepoints), pass '
+            f'data_format="{other}".',
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def resolve_layout(n_columns, n_steps, steps_features):
@@ -57,7 +201,7 @@ def resolve_layout(n_columns, n_steps, steps_features):
     n_steps : int or None
         The estimator's ``n_steps`` parameter.
     steps_features : tuple of (int, int) or None
-        From :func:`flatten_3d`.
+        From :func:`read_sequences`.
 
     Returns
     -------
@@ -80,14 +224,66 @@ def resolve_layout(n_columns, n_steps, steps_features):
     return n_steps, n_columns // n_steps
 
 
-def check_predict_layout(steps_features, fitted):
-    """At predict time, a 3-D input must match the fitted steps and features."""
-    if steps_features is not None and tuple(steps_features) != tuple(fitted):
-        raise ValueError(
-            f"X has {steps_features[0]} steps of {steps_features[1]} features, "
-            f"but the estimator was fitted on {fitted[0]} steps of "
-            f"{fitted[1]} features."
+def check_predict_layout(steps_features, fitted, any_steps=False,
+                         data_format="channels_last"):
+    """At predict time, a 3-D input must match the fitted steps and features
+    (only the features with ``any_steps``, i.e. ``variable_length=True``)."""
+    if steps_features is None:
+        return
+    (n_steps, n_features), (fit_steps, fit_features) = steps_features, fitted
+    if n_features == fit_features and (any_steps or n_steps == fit_steps):
+        return
+    what = "features" if any_steps else f"{fit_steps} steps of {fit_features} features"
+    message = (
+        f"X has {n_steps} steps of {n_features} features, but the estimator "
+        f"was fitted on {fit_steps} steps of {fit_features} features"
+        + (" (any number of steps: variable_length=True)" if any_steps else "")
+        + "."
+    )
+    if n_steps == fit_features and (any_steps or n_features == fit_steps):
+        message += (
+            f' Read as data_format="{data_format}"; the other layout would have '
+            f"the fitted {what}: is X (n_samples, "
+            + ("n_features, n_steps" if data_format == "channels_last" else "n_steps, n_features")
+            + ")? Fit and predict with the data_format of your data."
         )
+    raise ValueError(message)
+
+
+def single_sequence_hint(shape, fitted, n_features_in, data_format, any_steps,
+                         name="the estimator"):
+    """The ValueError for a 2-D ``shape`` that is one fitted sequence, not a
+    batch (``X[0]`` of 3-D training data); None when it is not one.
+
+    Parameters
+    ----------
+    shape : tuple of int or None
+        Of the input; only 2-D shapes can be one sequence.
+    fitted : tuple of (int, int)
+        The fitted ``(n_steps, n_features)``.
+    n_features_in : int
+        The fitted 2-D width.
+    data_format : {"channels_last", "channels_first"}
+    any_steps : bool
+        ``variable_length=True``: a sequence may have any number of steps.
+    name : str
+        The estimator's class name, as scikit-learn's message has it.
+    """
+    if shape is None or len(shape) != 2 or shape[1] == n_features_in:
+        return None
+    n_steps, n_features = shape if data_format == "channels_last" else shape[::-1]
+    fit_steps, fit_features = fitted
+    if n_features != fit_features or not (
+        n_steps == fit_steps or (any_steps and fit_features > 1)
+    ):
+        return None
+    return ValueError(
+        f"X has {shape[1]} features, but {name} is expecting "
+        f"{n_features_in} features as input. X, of shape {tuple(shape)}, has the "
+        f"shape of one sequence ({n_steps} steps of {n_features} features, "
+        f'data_format="{data_format}"): add a leading axis, X[None], to predict '
+        "it as a batch of one."
+    )
 
 
 def canonical_rows(X, Y, sample_weight, chunk_rows=4096):
@@ -215,7 +411,9 @@ def sequence_lengths(X):
     if np.any(pad.sum(axis=1) != X.shape[1] - lengths):
         raise ValueError(
             "X has NaN steps before the end of a sequence; variable-length "
-            "sequences must be padded with NaN at the end only."
+            "sequences must be padded with NaN at the end only (pad_sequences "
+            'pads there with its default padding="post"; padding="pre" puts '
+            "the NaN first)."
         )
     if np.any(lengths == 0):
         raise ValueError("X has a sequence with no real step (all NaN).")
@@ -259,8 +457,8 @@ def make_patches(X, patch_size, differences=False):
     This is what the estimators' network reads (with their ``patch_size_``
     and ``differences_``): with ``differences``, each feature's first
     difference ``x_t - x_{t-1}`` (0 at the first step) is first appended to
-    every step, then the steps are patched. A patch of ``p`` steps of ``d`` features is one step of ``p * d`` values,
-    step-major (``patch[k * d + j]`` is step ``k`` of the patch, feature
+    every step, then the steps are patched. A patch of ``p`` steps of ``d``
+    features is one step of ``p * d`` values, step-major (``patch[k * d + j]`` is step ``k`` of the patch, feature
     ``j``), so long sequences unroll over few steps.
 
     Each sequence is patched within its own length: a sequence of ``L`` real
@@ -340,22 +538,48 @@ def _with_differences(X):
     return np.concatenate([X, D], axis=2)
 
 
-def pad_sequences(sequences, n_steps=None, dtype=np.float64):
-    """Stack sequences of different lengths into a NaN-padded 3-D array.
+def pad_sequences(
+    sequences,
+    maxlen=None,
+    padding="post",
+    truncating="post",
+    value=np.nan,
+    dtype=np.float64,
+    data_format="channels_last",
+):
+    """Stack sequences of different lengths into one padded 3-D array.
+
+    The options are those of Keras's ``pad_sequences``, with the defaults the
+    estimators need: NaN at the end of each sequence.
 
     Parameters
     ----------
     sequences : list of array-like of shape (n_steps_i, n_features) or (n_steps_i,)
-        One array per sample; 1-D arrays are univariate sequences.
-    n_steps : int, default=None
-        Length to pad to; the longest sequence when None. A longer sequence is
-        a ValueError (nothing is silently cut).
+        One array per sample; 1-D arrays are univariate sequences. With
+        ``data_format="channels_first"``, 2-D arrays are
+        ``(n_features, n_steps_i)``, as aeon and sktime hold unequal-length
+        data. Empty sequences become all padding.
+    maxlen : int, default=None
+        Length of the output; the longest sequence when None. Longer
+        sequences are cut as ``truncating`` says.
+    padding : {"post", "pre"}, default="post"
+        Pad after each sequence or before it. The estimators
+        (``variable_length=True``) read only NaN at the end: "post".
+    truncating : {"post", "pre"}, default="post"
+        Cut sequences longer than ``maxlen`` at the end or at the start.
+    value : float, default=np.nan
+        The padding value. The estimators read NaN as padding; any other
+        value is read as data.
     dtype : dtype, default=np.float64
+        Of the output; NaN padding needs a floating dtype.
+    data_format : {"channels_last", "channels_first"}, default="channels_last"
+        How each 2-D sequence is laid out, and so the output.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_steps, n_features)
-        Ready for an estimator with ``variable_length=True``.
+    X : ndarray of shape (n_samples, maxlen, n_features) or \
+            (n_samples, n_features, maxlen)
+        The second for ``data_format="channels_first"``.
 
     Examples
     --------
@@ -363,29 +587,80 @@ def pad_sequences(sequences, n_steps=None, dtype=np.float64):
     >>> pad_sequences([[1, 2, 3], [4]])[:, :, 0]
     array([[ 1.,  2.,  3.],
            [ 4., nan, nan]])
+    >>> pad_sequences([[1, 2, 3], [4]], maxlen=2, padding="pre",
+    ...               truncating="pre", value=0)[:, :, 0]
+    array([[2., 3.],
+           [0., 4.]])
     """
-    arrays = []
-    for i, seq in enumerate(sequences):
+    for name, option in (("padding", padding), ("truncating", truncating)):
+        if option not in ("post", "pre"):
+            raise ValueError(f'{name} must be "post" or "pre", got {option!r}.')
+    check_data_format(data_format)
+    if maxlen is not None and (
+        not isinstance(maxlen, numbers.Integral) or isinstance(maxlen, bool) or maxlen < 0
+    ):
+        raise ValueError(f"maxlen must be None or a non-negative int, got {maxlen!r}.")
+    dtype = np.dtype(dtype)
+    if np.isnan(value) and dtype.kind != "f":
+        raise ValueError(f"value=nan needs a floating dtype, got dtype={dtype}.")
+    arrays = [_one_sequence(seq, i, data_format, dtype) for i, seq in enumerate(sequences)]
+    X = _pad(arrays, maxlen, padding, truncating, value, dtype)
+    return X.transpose(0, 2, 1) if data_format == "channels_first" else X
+
+
+def _one_sequence(seq, i, data_format, dtype=None):
+    """Sequence ``i`` as an array of shape (n_steps_i, n_features)."""
+    try:
         a = np.asarray(seq, dtype=dtype)
-        a = a[:, None] if a.ndim == 1 else a
-        if a.ndim != 2 or a.shape[0] == 0:
-            raise ValueError(
-                f"sequence {i} has shape {np.shape(seq)}; each sequence must be "
-                "a non-empty array of shape (n_steps_i,) or (n_steps_i, n_features)."
-            )
-        arrays.append(a)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"sequence {i} is not a numeric array ({exc}).") from exc
+    if a.ndim == 1:
+        return a[:, None]
+    if a.ndim == 2:
+        return a.T if data_format == "channels_first" else a
+    layout = "(n_features, n_steps_i)" if data_format == "channels_first" else (
+        "(n_steps_i, n_features)"
+    )
+    raise ValueError(
+        f"sequence {i} has shape {a.shape}; expected 2-D or 3-D X, so each "
+        f"sequence must be 1-D (n_steps_i,) or 2-D {layout}."
+    )
+
+
+def _few(values, n=5):
+    """The first ``n`` of ``values`` as text, with an ellipsis after."""
+    return ", ".join(map(str, values[:n])) + (", ..." if len(values) > n else "")
+
+
+def _pad(arrays, maxlen=None, padding="post", truncating="post", value=np.nan,
+         dtype=np.float64):
+    """Channels-last arrays ``(n_steps_i, n_features)`` into one padded
+    ``(n_samples, maxlen, n_features)`` array (Keras's semantics)."""
     if not arrays:
         raise ValueError("pad_sequences needs at least one sequence.")
-    widths = {a.shape[1] for a in arrays}
+    widths = {a.shape[1] for a in arrays if a.shape[0]}
     if len(widths) > 1:
-        raise ValueError(f"sequences have different numbers of features: {sorted(widths)}.")
+        firsts = {a.shape[0] for a in arrays}
+        hint = ""
+        if len(firsts) == 1:  # (C, T_i): same first axis, different second
+            hint = (
+                f" They all have {firsts.pop()} rows: if each is (n_channels, "
+                "n_timepoints), as aeon and sktime hold unequal-length data, "
+                'pass data_format="channels_first".'
+            )
+        raise ValueError(
+            f"sequences have different numbers of features: {_few(sorted(widths))}; "
+            f"each must be (n_steps_i, n_features) with the same n_features.{hint}"
+        )
     longest = max(a.shape[0] for a in arrays)
-    n_steps = longest if n_steps is None else n_steps
-    if longest > n_steps:
-        raise ValueError(f"a sequence has {longest} steps, more than n_steps={n_steps}.")
-    X = np.full((len(arrays), n_steps, widths.pop()), np.nan, dtype=dtype)
+    maxlen = longest if maxlen is None else int(maxlen)
+    X = np.full((len(arrays), maxlen, widths.pop() if widths else 1), value, dtype=dtype)
     for i, a in enumerate(arrays):
-        X[i, : a.shape[0]] = a
+        kept = a[:maxlen] if truncating == "post" else a[max(0, len(a) - maxlen):]
+        if len(kept) and padding == "post":
+            X[i, : len(kept)] = kept
+        elif len(kept):
+            X[i, maxlen - len(kept) :] = kept
     return X
 
 

@@ -167,3 +167,54 @@ def test_verbose_prints_one_line_per_iteration(capsys, early_stopping):
         assert int(match.group(1)) == i
     if early_stopping and clf.n_iter_ < 6:
         assert "did not improve" in lines[-1]
+
+
+# -- the package's own ConvergenceWarning -------------------------------------
+
+
+def _one_warning(record):
+    messages = [str(w.message) for w in record if issubclass(w.category, ConvergenceWarning)]
+    assert len(messages) == 1, messages
+    return messages[0]
+
+
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_convergence_warning_at_max_iter_says_what_to_change(Estimator):
+    X, y, total = _sequences()
+    target = y if Estimator is LSTMClassifier else total
+    with pytest.warns(ConvergenceWarning) as record:
+        est = Estimator(max_iter=3, tol=0, **SMALL).fit(X, target)
+    message = _one_warning(record)
+    assert "stopped at iteration 3 because it reached max_iter=3" in message
+    for advice in ("max_iter", "tol", "early_stopping"):
+        assert advice in message
+    assert "scale" not in message.lower()  # the estimator standardises already
+    assert est.n_iter_ == 3
+
+
+def test_convergence_warning_at_max_fun_names_max_fun():
+    X, y, _ = _sequences()
+    with pytest.warns(ConvergenceWarning) as record:
+        LSTMClassifier(max_iter=100, max_fun=4, tol=0, **SMALL).fit(X, y)
+    message = _one_warning(record)
+    assert re.search(r"stopped at iteration \d+ because it reached max_fun=4", message)
+    assert "max_iter" not in message.split("because")[1].split("(SciPy")[0]
+    assert "scale" not in message.lower()
+
+
+def test_convergence_warning_after_a_failed_line_search():
+    from scipy.optimize import OptimizeResult
+
+    from sklearn_gatedmem._base import _check_lbfgs_result
+
+    result = OptimizeResult(status=2, nit=7, nfev=30, message="ABNORMAL: ")
+    with pytest.warns(ConvergenceWarning) as record:
+        assert _check_lbfgs_result(result, max_iter=200, max_fun=15000, tol=1e-4) == 7
+    message = _one_warning(record)
+    assert "iteration 7" in message and "line search" in message
+    assert "tol" in message and "early_stopping" in message
+    assert "scale" not in message.lower()
+    converged = OptimizeResult(status=0, nit=5, nfev=9, message="CONVERGENCE")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _check_lbfgs_result(converged, 200, 15000, 1e-4) == 5

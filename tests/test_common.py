@@ -19,6 +19,7 @@ ESTIMATORS = [
     LSTMRegressor(n_steps=1, **ONE),
     LSTMClassifier(patch_size=2, differences=True, pooling="last", **ONE),
     LSTMRegressor(patch_size=3, differences=False, bidirectional=True, **ONE),
+    LSTMClassifier(data_format="channels_first", **ONE),
 ]
 
 

@@ -261,6 +261,7 @@ def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
         ("patch_size", 0),
         ("patch_size", "big"),
         ("patch_size", 2.5),
+        ("data_format", "channels_middle"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(Estimator, param, value):
@@ -729,6 +730,15 @@ def test_fit_does_not_modify_parameters(Estimator):
     assert est.hidden_layer_sizes == [3, 2]
 
 
+# -- (k) series as users have them: aeon/sktime layouts, ragged lists --------
+
+
+def _ragged(n_samples=30, n_features=2, low=3, high=9, seed=0):
+    rng = np.random.RandomState(seed)
+    seqs = [rng.normal(size=(rng.randint(low, high), n_features)) for _ in range(n_samples)]
+    return seqs, np.array([int(s[:, 0].mean() > 0) for s in seqs])
+
+
 # -- patches ---------------------------------------------------------------
 
 
@@ -795,3 +805,120 @@ def test_differences_are_read_with_the_values():
     # one step has no difference: none is added
     one = LSTMRegressor(**SMALL, n_steps=1).fit(X.reshape(40, -1), y)
     assert not one.differences_ and one.x_mean_.shape == (10,)
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_channels_first_is_channels_last_transposed(Estimator):
+    X, y = _sequences(n_steps=7, n_features=3)  # (n, T, C)
+    last = Estimator(**SMALL).fit(X, y)
+    first = Estimator(data_format="channels_first", **SMALL).fit(X.transpose(0, 2, 1), y)
+    assert first.n_steps_ == 7 and first.n_step_features_ == 3
+    assert _coefs_bytes(first) == _coefs_bytes(last)
+    np.testing.assert_array_equal(first.predict(X.transpose(0, 2, 1)), last.predict(X))
+    with pytest.raises(ValueError, match="data_format"):  # the other layout
+        first.predict(X)
+
+
+@quiet
+def test_univariate_aeon_array_read_channels_last_warns_naming_data_format():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 1, 20))  # aeon's univariate (n_cases, 1, n_timepoints)
+    y = (X[:, 0, :3].sum(axis=1) > 0).astype(int)
+    with pytest.warns(UserWarning, match='data_format="channels_first"'):
+        LSTMClassifier(**SMALL).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a UserWarning too
+        clf = LSTMClassifier(data_format="channels_first", **SMALL).fit(X, y)
+        LSTMClassifier(**SMALL).fit(X.reshape(30, 20), y)  # 2-D: unchanged
+        LSTMClassifier(**SMALL).fit(rng.normal(size=(30, 4, 50)), y)  # few steps: fine
+    assert clf.n_steps_ == 20 and clf.n_step_features_ == 1
+
+
+@quiet
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_ragged_lists_fit_and_predict_as_padded_arrays(data_format):
+    from sklearn_gatedmem import pad_sequences
+
+    seqs, y = _ragged()
+    given = seqs if data_format == "channels_last" else [s.T for s in seqs]
+    kwargs = dict(variable_length=True, data_format=data_format, **SMALL)
+    from_list = LSTMClassifier(**kwargs).fit(given, y)
+    padded = pad_sequences(given, data_format=data_format)
+    from_array = LSTMClassifier(**kwargs).fit(padded, y)
+    assert _coefs_bytes(from_list) == _coefs_bytes(from_array)
+    np.testing.assert_array_equal(from_list.predict_proba(given), from_array.predict_proba(padded))
+
+
+@quiet
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_predict_any_length_independent_of_padding_and_batch(pooling, bidirectional):
+    from sklearn_gatedmem import pad_sequences
+
+    seqs, y = _ragged(low=5, high=12)  # fitted on 5 to 11 steps
+    reg = LSTMRegressor(
+        variable_length=True, pooling=pooling, bidirectional=bidirectional, **SMALL
+    ).fit(seqs, y)
+    rng = np.random.RandomState(1)
+    new = [rng.normal(size=(n, 2)) for n in (35, 2, 1, 11, 20)]  # shorter, longer
+    alone = np.array([reg.predict(s[None])[0] for s in new])
+    np.testing.assert_allclose(reg.predict(new), alone, rtol=1e-12, atol=1e-12)
+    wide = pad_sequences(new, maxlen=60)
+    np.testing.assert_allclose(reg.predict(wide), alone, rtol=1e-12, atol=1e-12)
+    others = new[:2] + [rng.normal(size=(40, 2)) * 50] + new[2:]  # another neighbour
+    np.testing.assert_allclose(
+        np.delete(reg.predict(others), 2), alone, rtol=1e-12, atol=1e-12
+    )
+    assert np.isfinite(alone).all()
+
+
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_ragged_or_nan_input_without_variable_length_names_it(Estimator):
+    seqs, y = _ragged()
+    with pytest.raises(ValueError, match="variable_length=True.*pad_sequences"):
+        Estimator(**SMALL).fit(seqs, y)
+    from sklearn_gatedmem import pad_sequences
+
+    with pytest.raises(ValueError, match="variable_length=True.*pad_sequences"):
+        Estimator(**SMALL).fit(pad_sequences(seqs), y)
+    X, y = _sequences()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = Estimator(**SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="variable_length=True"):
+        est.predict([X[0], X[1, :3]])
+
+
+@quiet
+def test_pre_padding_fed_to_the_estimator_is_a_clear_error():
+    from sklearn_gatedmem import pad_sequences
+
+    seqs, y = _ragged()
+    with pytest.raises(ValueError, match='padding="post"'):
+        LSTMClassifier(variable_length=True, **SMALL).fit(pad_sequences(seqs, padding="pre"), y)
+
+
+@pytest.mark.parametrize("shape", [(40, 6, 2, 1), (40, 2, 3, 2, 1)])
+def test_4d_input_says_expected_2d_or_3d(shape):
+    X, y = _sequences()
+    with pytest.raises(ValueError, match="expected 2-D or 3-D"):
+        LSTMClassifier(**SMALL).fit(np.zeros(shape), y)
+
+
+@quiet
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_one_sequence_at_predict_says_add_a_leading_axis(data_format):
+    X, y = _sequences(n_steps=8, n_features=3)
+    if data_format == "channels_first":
+        X = X.transpose(0, 2, 1)
+    clf = LSTMClassifier(data_format=data_format, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match=r"X\[None\]"):
+        clf.predict(X[0])
+    with pytest.raises(ValueError, match=r"X\[None\]"):
+        clf.predict(X[0].tolist())
+    assert clf.predict(X[0][None]).shape == (1,)
+    with pytest.raises(ValueError, match="features") as info:  # any other width
+        clf.predict(np.zeros((8, 5)))
+    assert "X[None]" not in str(info.value)

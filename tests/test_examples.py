@@ -12,6 +12,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 # The figure each plotting example writes; scripts without one only print.
 FIGURES = {
+    "plot_aeon_layouts.py": "aeon_layouts.png",
     "plot_airline_forecast.py": "airline_forecast.png",
     "plot_digits_sequences.py": "digits_sequences.png",
     "plot_grid_search.py": "grid_search.png",

@@ -1,5 +1,7 @@
 """Input shaping: 2-D step-major and 3-D layouts, canonical rows, standardisation."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -7,19 +9,23 @@ from sklearn_gatedmem._input import (
     canonical_rows,
     check_predict_layout,
     AUTO_PATCH_STEPS,
-    flatten_3d,
     make_patches,
+    has_nan,
+    read_sequences,
     pad_sequences,
     resolve_layout,
     resolve_patch_size,
     sequence_lengths,
+    single_sequence_hint,
+    warn_layout,
     weighted_mean_scale,
 )
 
 
-def test_flatten_3d_is_the_c_order_flattening():
+def test_read_sequences_is_the_c_order_flattening():
     X = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)
-    flat, steps_features = flatten_3d(X)
+    flat, steps_features, ragged = read_sequences(X)
+    assert not ragged
     assert steps_features == (3, 4)
     np.testing.assert_array_equal(flat, X.reshape(2, 12))
     # step-major: X[i, t * d + j] is step t, feature j
@@ -28,34 +34,34 @@ def test_flatten_3d_is_the_c_order_flattening():
             np.testing.assert_array_equal(flat[:, t * 4 + j], X[:, t, j])
 
 
-def test_flatten_3d_of_fortran_and_list_input():
+def test_read_sequences_of_fortran_and_list_input():
     X = np.random.RandomState(0).normal(size=(3, 4, 2))
-    flat_f, sf = flatten_3d(np.asfortranarray(X))
+    flat_f, sf, _ = read_sequences(np.asfortranarray(X))
     np.testing.assert_array_equal(flat_f, X.reshape(3, 8))
     assert sf == (4, 2)
-    flat_l, sl = flatten_3d(X.tolist())
+    flat_l, sl, _ = read_sequences(X.tolist())
     np.testing.assert_array_equal(flat_l, X.reshape(3, 8))
     assert sl == (4, 2)
 
 
 @pytest.mark.parametrize(
-    "X", [np.zeros((3, 4)), [[1.0, 2.0], [3.0, 4.0]], np.zeros(5), [[1, 2], [3]]],
-    ids=["2d", "list2d", "1d", "ragged"],
+    "X", [np.zeros((3, 4)), [[1.0, 2.0], [3.0, 4.0]], np.zeros(5), [["a"], ["b", "c"]]],
+    ids=["2d", "list2d", "1d", "ragged-strings"],
 )
-def test_flatten_3d_leaves_other_input_alone(X):
-    out, steps_features = flatten_3d(X)
+def test_read_sequences_leaves_other_input_alone(X):
+    out, steps_features, ragged = read_sequences(X)
     assert out is X
-    assert steps_features is None
+    assert steps_features is None and not ragged
 
 
-def test_flatten_3d_leaves_sparse_and_dataframes_alone():
+def test_read_sequences_leaves_sparse_and_dataframes_alone():
     sparse = pytest.importorskip("scipy.sparse")
     S = sparse.csr_matrix(np.eye(3))
-    assert flatten_3d(S) == (S, None)
+    assert read_sequences(S) == (S, None, False)
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(np.eye(3), columns=list("abc"))
-    out, sf = flatten_3d(df)
-    assert out is df and sf is None
+    out, sf, ragged = read_sequences(df)
+    assert out is df and sf is None and not ragged
 
 
 def test_2d_step_major_equals_3d():
@@ -230,8 +236,8 @@ def test_sequence_lengths_and_pad_sequences():
     bad[0, 1, 0] = np.nan  # a hole before real steps
     with pytest.raises(ValueError, match="end"):
         sequence_lengths(bad)
-    with pytest.raises(ValueError, match="n_steps=2"):
-        pad_sequences([[1, 2, 3]], n_steps=2)
+    with pytest.raises(ValueError, match="padding=\"post\""):
+        sequence_lengths(pad_sequences([[1, 2, 3], [4]], padding="pre"))
 
 
 # -- patches -------------------------------------------------------------
@@ -310,3 +316,133 @@ def test_resolve_patch_size(patch_size, n_steps, expected):
     assert p == expected
     if patch_size == "auto":  # long series unroll over at most AUTO_PATCH_STEPS
         assert -(-n_steps // p) <= AUTO_PATCH_STEPS
+
+
+# -- pad_sequences: Keras's options ------------------------------------------
+
+
+def test_pad_sequences_keras_semantics():
+    seqs = [[1, 2, 3, 4], [5], [6, 7]]
+    post = pad_sequences(seqs, maxlen=3, value=0)[:, :, 0]
+    np.testing.assert_array_equal(post, [[1, 2, 3], [5, 0, 0], [6, 7, 0]])
+    pre = pad_sequences(seqs, maxlen=3, padding="pre", truncating="pre", value=-1)
+    np.testing.assert_array_equal(pre[:, :, 0], [[2, 3, 4], [-1, -1, 5], [-1, 6, 7]])
+    mixed = pad_sequences(seqs, maxlen=2, padding="pre", truncating="post", value=0)
+    np.testing.assert_array_equal(mixed[:, :, 0], [[1, 2], [0, 5], [6, 7]])
+    longer = pad_sequences(seqs, maxlen=6)  # NaN after, by default
+    assert longer.shape == (3, 6, 1)
+    np.testing.assert_array_equal(sequence_lengths(longer), [4, 1, 2])
+    as_int = pad_sequences(seqs, value=0, dtype=np.int32)
+    assert as_int.dtype == np.int32 and as_int.shape == (3, 4, 1)
+
+
+def test_pad_sequences_multivariate_empty_and_channels_first():
+    rng = np.random.RandomState(0)
+    seqs = [rng.normal(size=(n, 2)) for n in (3, 0, 5)]
+    X = pad_sequences(seqs)
+    assert X.shape == (3, 5, 2)
+    np.testing.assert_array_equal(X[0, :3], seqs[0])
+    assert np.isnan(X[1]).all()  # an empty sequence is all padding, as in Keras
+    Xf = pad_sequences([s.T for s in seqs], data_format="channels_first")
+    assert Xf.shape == (3, 2, 5)
+    np.testing.assert_array_equal(Xf, X.transpose(0, 2, 1))
+    univariate = pad_sequences([[1, 2], [3]], data_format="channels_first")
+    assert univariate.shape == (2, 1, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(padding="middle"), "padding"),
+        (dict(truncating="both"), "truncating"),
+        (dict(maxlen=-1), "maxlen"),
+        (dict(dtype=np.int64), "floating dtype"),
+        (dict(data_format="NCT"), "data_format"),
+    ],
+)
+def test_pad_sequences_bad_options_are_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        pad_sequences([[1, 2], [3]], **kwargs)
+
+
+def test_pad_sequences_of_channels_first_lists_read_channels_last_names_data_format():
+    series = [np.zeros((3, 10)), np.zeros((3, 12))]  # aeon's (n_channels, n_i)
+    with pytest.raises(ValueError, match='data_format="channels_first"'):
+        pad_sequences(series)
+    with pytest.raises(ValueError, match="expected 2-D or 3-D"):
+        pad_sequences([np.zeros((2, 3, 4))])
+
+
+# -- reading aeon / sktime layouts and ragged lists --------------------------
+
+
+def test_read_sequences_channels_first_is_the_transpose():
+    X = np.random.RandomState(0).normal(size=(4, 3, 7))  # (n, C, T)
+    flat, steps_features, ragged = read_sequences(X, "channels_first")
+    assert steps_features == (7, 3) and not ragged
+    np.testing.assert_array_equal(flat, X.transpose(0, 2, 1).reshape(4, 21))
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_read_sequences_pads_ragged_lists(data_format):
+    rng = np.random.RandomState(0)
+    seqs = [rng.normal(size=(n, 2)) for n in (4, 2, 5)]
+    given = seqs if data_format == "channels_last" else [s.T for s in seqs]
+    as_objects = np.empty(len(given), dtype=object)
+    as_objects[:] = given
+    for X in (given, as_objects):
+        flat, steps_features, ragged = read_sequences(X, data_format)
+        assert ragged and steps_features == (5, 2)
+        np.testing.assert_array_equal(flat, pad_sequences(seqs).reshape(3, 10))
+    flat, steps_features, ragged = read_sequences([[1, 2, 3], [4]], data_format)
+    assert ragged and steps_features == (3, 1)  # 1-D sequences: univariate
+
+
+def test_read_sequences_refuses_4d_input():
+    with pytest.raises(ValueError, match="expected 2-D or 3-D"):
+        read_sequences(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(ValueError, match="expected 2-D or 3-D"):
+        read_sequences(np.zeros((2, 3, 4, 5)).tolist())
+    with pytest.raises(ValueError, match="expected 2-D or 3-D"):
+        read_sequences([np.zeros((3, 4, 2)), np.zeros((2, 4, 2))])
+
+
+def test_warn_layout_only_for_one_step_of_many_features():
+    with pytest.warns(UserWarning, match='data_format="channels_first"'):
+        warn_layout((1, 150), "channels_last")
+    with pytest.warns(UserWarning, match='data_format="channels_last"'):
+        warn_layout((1, 150), "channels_first")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for steps_features in [None, (1, 1), (2, 300), (20, 300), (100, 6)]:
+            warn_layout(steps_features, "channels_last")
+
+
+def test_check_predict_layout_with_any_steps_and_the_other_layout():
+    check_predict_layout((40, 3), (12, 3), any_steps=True)
+    with pytest.raises(ValueError, match="12 steps of 3 features"):
+        check_predict_layout((40, 3), (12, 3))
+    with pytest.raises(ValueError, match="data_format"):
+        check_predict_layout((3, 12), (12, 3))  # transposed
+    with pytest.raises(ValueError, match="any number of steps"):
+        check_predict_layout((40, 4), (12, 3), any_steps=True)
+
+
+def test_single_sequence_hint():
+    fitted, width = (8, 3), 24
+    error = single_sequence_hint((8, 3), fitted, width, "channels_last", False, "Est")
+    assert "X has 3 features, but Est is expecting 24 features" in str(error)
+    assert "X[None]" in str(error)
+    assert single_sequence_hint((3, 8), fitted, width, "channels_first", False) is not None
+    assert single_sequence_hint((9, 3), fitted, width, "channels_last", False) is None
+    assert single_sequence_hint((9, 3), fitted, width, "channels_last", True) is not None
+    assert single_sequence_hint((5, 24), fitted, width, "channels_last", True) is None
+
+
+def test_has_nan():
+    X = np.zeros((10, 4, 2))
+    assert not has_nan(X)
+    X[7, 3, 1] = np.nan
+    assert has_nan(X) and has_nan(X, chunk_rows=3)
+    big = np.full((5, 2), np.finfo(np.float64).max)  # its sum overflows
+    assert not has_nan(big)

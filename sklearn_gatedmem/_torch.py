@@ -1,0 +1,321 @@
+"""A fitted estimator as a ``torch.nn.Module``: :func:`to_torch`.
+
+The module takes raw input, as ``predict`` does, and returns the head's
+outputs: probabilities for a classifier, values in original units for a
+regressor. Everything the NumPy path does on the way is built in, in this
+order:
+
+1. layout: a 2-D batch ``(n_samples, n_features_in_)`` is split into steps
+   step-major, as in fit; a 3-D batch is read channels-first when the
+   estimator was (``data_format="channels_first"``);
+2. lengths: with ``variable_length=True``, trailing all-NaN steps are padding;
+3. with ``differences_``, each feature's first difference appended to every
+   step (0 at the first); then patching (``patch_size_ = p > 1``): steps are grouped ``p`` at a time,
+   step-major, a sequence's last partial patch completed with its last real
+   step; a sequence of ``L`` real steps has ``ceil(L / p)`` patches;
+4. clipping to ``x_mean_ +- 1e6 x_scale_`` and standardisation; padding to 0;
+5. the stacked (optionally bidirectional) recurrent layers; the backward
+   direction reads each sequence reversed within its own length;
+6. pooling (``last``, ``mean``, ``max`` over real steps) and the dense head,
+   then softmax / logistic, or the targets' standardisation undone.
+
+The cells, with the parameter layout's gate blocks (:mod:`._params`), as in
+:mod:`._cells`::
+
+    "lstm", blocks (i, f, g, o) of W (n_inputs, 4H), U (H, 4H), b (4H,):
+    i_t = sigmoid(W_i x_t + U_i h_{t-1} + b_i)
+    f_t = sigmoid(W_f x_t + U_f h_{t-1} + b_f)
+    g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)
+    o_t = sigmoid(W_o x_t + U_o h_{t-1} + b_o)
+    c_t = f_t * c_{t-1} + i_t * g_t
+    h_t = o_t * tanh(c_t)                       (h_t is the output)
+
+    "gated_memory", blocks (z, r, f, o) of W (n_inputs, 4H), b (4H,); U (H, 3H)
+    acts on r, f, o only:
+    z_t   = tanh(M_in x_t + b_in)
+    r_t   = sigmoid(M_R   [x_t, m_{t-1}] + b_R)
+    f_t   = sigmoid(M_F   [x_t, m_{t-1}] + b_F)
+    o_t   = sigmoid(M_out [x_t, m_{t-1}] + b_out)
+    m_t   = f_t * m_{t-1} + r_t * z_t           (only m is carried)
+    out_t = o_t * m_t                           (out_t is the output)
+
+A new cell needs its step in :data:`CELL_STEPS` (the tests check that every
+cell of :data:`._cells.CELLS` has one). Initial states are zero.
+
+PyTorch is imported by this module only, and this module only by
+``to_torch``: the package itself runs without PyTorch.
+"""
+
+import numpy as np
+
+from ._input import INPUT_CLIP
+
+try:
+    import torch
+    from torch import nn
+except ImportError:  # to_torch says how to install it
+    torch = None
+
+_INSTALL = (
+    "to_torch() needs PyTorch, which is not installed. Install it with "
+    "`pip install torch` (CPU only: `pip install torch --index-url "
+    "https://download.pytorch.org/whl/cpu`), or use torch_state_dict(), which "
+    "returns NumPy arrays."
+)
+
+
+def _lstm_step(xw_t, state, U, n_hidden):
+    """One lstm step: ``xw_t = x_t W + b`` of shape (n, 4H); state ``(h, c)``."""
+    h, c = state
+    a = xw_t + h @ U
+    H = n_hidden
+    i = torch.sigmoid(a[:, :H])
+    f = torch.sigmoid(a[:, H : 2 * H])
+    g = torch.tanh(a[:, 2 * H : 3 * H])
+    o = torch.sigmoid(a[:, 3 * H :])
+    c = f * c + i * g
+    h = o * torch.tanh(c)
+    return h, (h, c)
+
+
+def _gated_memory_step(xw_t, state, U, n_hidden):
+    """One gated_memory step: ``xw_t = x_t W + b`` of shape (n, 4H); state ``(m,)``."""
+    (m,) = state
+    H = n_hidden
+    z = torch.tanh(xw_t[:, :H])
+    gates = torch.sigmoid(xw_t[:, H:] + m @ U)
+    r, f, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
+    m = f * m + r * z
+    return o * m, (m,)
+
+
+# Per cell: its step function and the number of state tensors it carries.
+CELL_STEPS = {
+    "lstm": (_lstm_step, 2),
+    "gated_memory": (_gated_memory_step, 1),
+}
+
+
+def _require_torch():
+    if torch is None:
+        raise ImportError(_INSTALL)
+
+
+class _Base(nn.Module if torch is not None else object):
+    pass
+
+
+class RecurrentLayer(_Base):
+    """One direction of one recurrent layer: parameters ``W``, ``U``, ``b``
+    exactly as in the estimator's ``coefs_`` (standardised inputs)."""
+
+    def __init__(self, cell, W, U, b):
+        super().__init__()
+        self.cell = cell
+        self.n_hidden = U.shape[0]
+        self.W = nn.Parameter(torch.from_numpy(np.array(W, dtype=np.float64)))
+        self.U = nn.Parameter(torch.from_numpy(np.array(U, dtype=np.float64)))
+        self.b = nn.Parameter(torch.from_numpy(np.array(b, dtype=np.float64)))
+
+    def forward(self, x):
+        """Outputs at every step, shape (n, T, H), of ``x`` of shape (n, T, n_inputs)."""
+        step, n_states = CELL_STEPS[self.cell]
+        xw = x @ self.W + self.b  # every step's input part at once
+        zeros = x.new_zeros((x.shape[0], self.n_hidden))
+        state = (zeros,) * n_states
+        outs = []
+        for t in range(x.shape[1]):
+            out, state = step(xw[:, t], state, self.U, self.n_hidden)
+            outs.append(out)
+        return torch.stack(outs, dim=1)
+
+
+class SequenceNetwork(_Base):
+    """The network of a fitted ``LSTMClassifier`` or ``LSTMRegressor``.
+
+    Built by :meth:`~sklearn_gatedmem.LSTMClassifier.to_torch`; see the
+    module docstring for what ``forward`` does.
+    """
+
+    def __init__(self, config, coefs, stats):
+        super().__init__()
+        for key, value in config.items():
+            setattr(self, key, value)
+        for name, value in stats.items():
+            self.register_buffer(name, torch.from_numpy(np.array(value, dtype=np.float64)))
+        self.layers = nn.ModuleList(
+            nn.ModuleList(
+                RecurrentLayer(
+                    self.cell, coefs[f"W{layer}.{d}"], coefs[f"U{layer}.{d}"],
+                    coefs[f"b{layer}.{d}"],
+                )
+                for d in range(self.n_directions)
+            )
+            for layer in range(self.n_layers)
+        )
+        self.head_W = nn.Parameter(torch.from_numpy(np.array(coefs["head.W"], dtype=np.float64)))
+        self.head_b = nn.Parameter(torch.from_numpy(np.array(coefs["head.b"], dtype=np.float64)))
+
+    def forward(self, x):
+        """Probabilities (classifier) or predictions (regressor) of a raw batch.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_samples, n_steps, n_features) or (n_samples, n_features_in_)
+            Float, in the layout of fit: 3-D as ``data_format`` says (any
+            number of steps with ``variable_length``, NaN-padded at the end),
+            or 2-D as in fit.
+
+        Returns
+        -------
+        out : Tensor of shape (n_samples, n_classes), (n_samples, n_outputs) or (n_samples,)
+            What ``predict_proba`` (classifier) or ``predict`` (regressor) returns.
+        """
+        x = x.to(self.x_mean.dtype)
+        if x.dim() == 2:
+            x = x.reshape(x.shape[0], self.n_steps_2d, self.n_features)
+        elif self.channels_first:
+            x = x.transpose(1, 2)
+        n_samples, n_steps = x.shape[0], x.shape[1]
+        if self.variable_length:  # trailing all-NaN steps are padding
+            pad = torch.isnan(x).all(dim=2)
+            lengths = n_steps - pad.flip(1).long().cumprod(dim=1).sum(dim=1)
+        else:
+            lengths = torch.full((n_samples,), n_steps, dtype=torch.long, device=x.device)
+        if self.differences:
+            d = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+            x = torch.cat([x, d], dim=2)
+        if self.patch_size > 1:
+            x, lengths = self._patches(x, lengths)
+        steps = torch.arange(x.shape[1], device=x.device)
+        real = steps[None, :] < lengths[:, None]  # (n, T)
+        x = torch.minimum(torch.maximum(x, self.x_lo), self.x_hi)
+        x = torch.where(real[:, :, None], (x - self.x_mean) / self.x_scale, 0.0)
+        # time index reversing each sequence within its length (an involution)
+        rev = torch.where(real, lengths[:, None] - 1 - steps[None, :], steps[None, :])
+        for directions in self.layers:
+            outs = []
+            for d, layer in enumerate(directions):
+                if d == 0:
+                    outs.append(layer(x))
+                else:
+                    outs.append(_take_steps(layer(_take_steps(x, rev)), rev))
+            x = torch.cat(outs, dim=2)  # natural time order, as the next layer reads
+        r = self._pool(x, lengths, real)
+        z = r @ self.head_W + self.head_b
+        return self._output(z)
+
+    def _patches(self, x, lengths):
+        """Patches of ``patch_size`` steps, step-major; the last partial patch
+        of each sequence completed by repeating its last real step."""
+        p = self.patch_size
+        n_patches = -(-x.shape[1] // p)
+        t = torch.arange(n_patches * p, device=x.device)
+        source = torch.minimum(t[None, :], lengths[:, None] - 1)  # edge value
+        x = _take_steps(x, source)
+        x = x.reshape(x.shape[0], n_patches, p * x.shape[2])
+        return x, torch.div(lengths + p - 1, p, rounding_mode="floor")
+
+    def _pool(self, out, lengths, real):
+        """What the head reads of the last layer's outputs (n, T, D * H)."""
+        H = out.shape[2] // self.n_directions
+        if self.pooling == "last":
+            samples = torch.arange(out.shape[0], device=out.device)
+            last = out[samples, lengths - 1]  # forwards: each sequence's last step
+            if self.n_directions == 1:
+                return last
+            return torch.cat([last[:, :H], out[:, 0, H:]], dim=1)  # backwards: step 0
+        mask = real[:, :, None]
+        if self.pooling == "mean":
+            return torch.where(mask, out, 0.0).sum(dim=1) / lengths[:, None].to(out.dtype)
+        return torch.where(mask, out, -torch.inf).max(dim=1).values
+
+    def _output(self, z):
+        if self.output == "softmax":
+            return torch.softmax(z, dim=1)
+        if self.output == "binary":
+            return torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=1)
+        if self.output == "multilabel":
+            eps = float(np.finfo(np.float64).eps)
+            return torch.clamp(torch.sigmoid(z), eps, 1 - eps)
+        y = z * self.y_scale + self.y_mean
+        return y[:, 0] if self.squeeze else y
+
+
+class EnsembleNetwork(_Base):
+    """The networks of a fitted ensemble (``n_ensemble > 1``), each a
+    :class:`SequenceNetwork`; ``forward`` averages their outputs, as the
+    estimator averages probabilities (classifier) or values (regressor)."""
+
+    def __init__(self, networks):
+        super().__init__()
+        self.networks = nn.ModuleList(networks)
+
+    def forward(self, x):
+        """The mean of the networks' outputs of a raw batch ``x``."""
+        return torch.stack([network(x) for network in self.networks]).mean(dim=0)
+
+
+def _take_steps(x, index):
+    """``x[n, index[n, t]]`` for x of shape (n, T, width) and index (n, T')."""
+    return torch.gather(x, 1, index[:, :, None].expand(-1, -1, x.shape[2]))
+
+
+def to_torch(estimator):
+    """The fitted ``estimator`` as a :class:`SequenceNetwork` (float64).
+
+    Parameters
+    ----------
+    estimator : LSTMClassifier or LSTMRegressor
+        Fitted.
+
+    Returns
+    -------
+    module : torch.nn.Module
+    """
+    _require_torch()
+    members = getattr(estimator, "estimators_", None)
+    if members:
+        return EnsembleNetwork([to_torch(member) for member in members])
+    arch = estimator._fitted_architecture
+    if arch["cell"] not in CELL_STEPS:
+        raise NotImplementedError(
+            f"to_torch has no PyTorch version of cell={arch['cell']!r} yet; "
+            "add its step to sklearn_gatedmem._torch.CELL_STEPS."
+        )
+    p = int(getattr(estimator, "patch_size_", 1))
+    mean = np.asarray(estimator.x_mean_, dtype=np.float64)
+    scale = np.asarray(estimator.x_scale_, dtype=np.float64)
+    differences = bool(getattr(estimator, "differences_", False))
+    n_features = mean.shape[0] // (p * (1 + differences))  # raw features per step
+    half = np.finfo(np.float64).max / 2
+    stats = {
+        "x_mean": mean,
+        "x_scale": scale,
+        "x_lo": np.maximum(mean - INPUT_CLIP * scale, -half),
+        "x_hi": np.minimum(mean + INPUT_CLIP * scale, half),
+    }
+    n_outputs = estimator.n_outputs_
+    if estimator.out_activation_ == "identity":
+        output = "identity"
+        stats["y_mean"], stats["y_scale"] = estimator.y_mean_, estimator.y_scale_
+    elif estimator.out_activation_ == "softmax":
+        output = "softmax"
+    else:  # as predict_proba: one logistic output is a binary classifier
+        output = "binary" if n_outputs == 1 else "multilabel"
+    config = {
+        "cell": arch["cell"],
+        "n_layers": len(arch["hidden"]),
+        "n_directions": arch["n_directions"],
+        "pooling": arch["pooling"],
+        "variable_length": bool(estimator.variable_length),
+        "channels_first": getattr(estimator, "data_format", "channels_last")
+        == "channels_first",
+        "patch_size": p,
+        "differences": differences,
+        "n_features": n_features,
+        "n_steps_2d": estimator.n_features_in_ // n_features,
+        "output": output,
+        "squeeze": output == "identity" and getattr(estimator, "_y_ndim", 2) == 1,
+    }
+    return SequenceNetwork(config, estimator.coefs_, stats)

@@ -1,0 +1,37 @@
+"""setup.cfg declares every third-party package the code imports."""
+
+import ast
+import configparser
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# import name -> distribution name, where they differ
+DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+# imported only on request, inside try/except ImportError, with an install hint
+OPTIONAL = {"torch"}
+
+
+def _imported_top_level_names():
+    names = set()
+    for path in (ROOT / "sklearn_gatedmem").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"sklearn_gatedmem"}
+
+
+def test_install_requires_declares_every_import():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    declared = {
+        re.split(r"[<>=!~ ]", line.strip())[0].lower()
+        for line in config["options"]["install_requires"].splitlines()
+        if line.strip()
+    }
+    needed = {DISTRIBUTIONS.get(name, name).lower() for name in _imported_top_level_names()}
+    assert "threadpoolctl" in needed  # the scan sees _base's import
+    assert needed - {n.lower() for n in OPTIONAL} <= declared, sorted(needed - declared)

@@ -88,9 +88,9 @@ _SHARED_DOC = """
         input keeps the fitted width, ``n_features_in_``). NaN anywhere else is
         a ValueError. When False, NaN and lists of unequal sequences are
         rejected.
-    alpha : float, default=1e-4
+    alpha : float, default=%(alpha)s
         L2 penalty on weights (not biases), scaled as in MLP:
-        ``alpha / 2 * ||W||^2 / sum(sample_weight)``.
+        ``alpha / 2 * ||W||^2 / sum(sample_weight)``. %(alpha_why)s
     max_iter : int, default=200
         Maximum number of L-BFGS iterations. Reaching it raises a
         ConvergenceWarning. 200 is enough for the default network to fit
@@ -294,6 +294,12 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
                 "        defaults)."
             ),
             pooling='"max"',
+            alpha="1.0",
+            alpha_why=(
+                "The classifier's default: on\n"
+                "        the development series it was as accurate or more than 1e-4 on\n"
+                "        every set (Coffee 1.0 against 0.98), and it holds tables too."
+            ),
             pooling_why=(
                 "The classifier's default: the strongest response of each unit\n"
                 "        anywhere in the series, which measured best on the\n"
@@ -345,7 +351,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         bidirectional=False,
         pooling="max",
         variable_length=False,
-        alpha=1e-4,
+        alpha=1.0,
         max_iter=200,
         tol=1e-4,
         max_fun=15000,
@@ -521,6 +527,12 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
                 "        raw values keep its level (forecasting)."
             ),
             pooling='"last"',
+            alpha="1e-4",
+            alpha_why=(
+                "The regressor's default: a\n"
+                "        stronger penalty lost accuracy on the development spectra\n"
+                "        (Tecator RMSE 2.3 at 1.0 against 1.7); tables want 10."
+            ),
             pooling_why=(
                 "The regressor's default: the state after the whole series,\n"
                 "        what forecasting reads."

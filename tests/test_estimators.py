@@ -505,20 +505,29 @@ def test_an_ensemble_warns_once_per_kind_of_convergence_warning():
 
 @quiet
 def test_an_interrupted_ensemble_keeps_the_networks_fitted_so_far(monkeypatch):
+    from sklearn_gatedmem._base import BaseLSTM
+
     X, y = _sequences()
-    calls = []
-    original = _objective.loss_grad
+    fits, calls = [], []
+    original_fit, original_loss = BaseLSTM._fit, _objective.loss_grad
+
+    def counting_fit(self, *args, **kwargs):
+        fits.append(1)
+        return original_fit(self, *args, **kwargs)
 
     def interrupt_in_the_second_network(theta, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 12:  # 8 iterations of the first network take fewer calls
-            raise KeyboardInterrupt
-        return original(theta, *args, **kwargs)
+        if len(fits) == 2:
+            calls.append(1)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+        return original_loss(theta, *args, **kwargs)
 
+    monkeypatch.setattr(BaseLSTM, "_fit", counting_fit)
     monkeypatch.setattr(_objective, "loss_grad", interrupt_in_the_second_network)
     est = LSTMClassifier(hidden_layer_sizes=4, max_iter=8, tol=0, random_state=0,
                          n_ensemble=3).fit(X, y)
-    assert len(est.estimators_) == 2
+    assert len(fits) == 2  # no third network after the interrupt
+    assert len(est.estimators_) == 2 and est.estimators_[1].n_iter_ < 8
     assert est.predict_proba(X).shape == (len(X), 2)
 
 

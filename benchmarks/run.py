@@ -289,19 +289,11 @@ def bench_eval(workloads, reps, peak):
                     "shape": [n, t, d, h, nd],
                     "dtype": dtype,
                     "chunk": ps["chunk"],
-                    "project_s": ta,
-                    "torch_s": tb,
-                    "project_median_s": ma,
-                    "torch_median_s": mb,
-                    "ratio": ma / mb,
+                    **_timings(ta, tb, ca, cb),
                     "project_gflops": gf / ma,
                     "torch_gflops": gf / mb,
                     "project_peak_fraction": gf / ma / peak[dtype]["gflops_best"],
                     "torch_peak_fraction": gf / mb / peak[dtype]["gflops_best"],
-                    "ratio_of_best": min(ta) / min(tb),
-                    "project_cpu_s": ca,
-                    "torch_cpu_s": cb,
-                    "cpu_ratio": statistics.median(ca) / statistics.median(cb),
                 }
             )
             r = rows[-1]
@@ -311,6 +303,23 @@ def bench_eval(workloads, reps, peak):
                 flush=True,
             )
     return rows
+
+
+def _timings(ta, tb, ca, cb):
+    """The side-by-side timing fields of a row: wall-clock runs (ta, tb) and
+    CPU-time runs (ca, cb) of the project and PyTorch, medians and ratios."""
+    ma, mb = statistics.median(ta), statistics.median(tb)
+    return {
+        "project_s": ta,
+        "torch_s": tb,
+        "project_median_s": ma,
+        "torch_median_s": mb,
+        "ratio": ma / mb,
+        "ratio_of_best": min(ta) / min(tb),
+        "project_cpu_s": ca,
+        "torch_cpu_s": cb,
+        "cpu_ratio": statistics.median(ca) / statistics.median(cb),
+    }
 
 
 def bench_predict(workloads, reps):
@@ -329,15 +338,7 @@ def bench_predict(workloads, reps):
                     "shape": [n, t, d, h, nd],
                     "dtype": dtype,
                     "chunk": ps["chunk"],
-                    "project_s": ta,
-                    "torch_s": tb,
-                    "project_median_s": ma,
-                    "torch_median_s": mb,
-                    "ratio": ma / mb,
-                    "ratio_of_best": min(ta) / min(tb),
-                    "project_cpu_s": ca,
-                    "torch_cpu_s": cb,
-                    "cpu_ratio": statistics.median(ca) / statistics.median(cb),
+                    **_timings(ta, tb, ca, cb),
                 }
             )
             print(

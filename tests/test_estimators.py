@@ -261,6 +261,9 @@ def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
         ("patch_size", 0),
         ("patch_size", "big"),
         ("patch_size", 2.5),
+        ("n_ensemble", 0),
+        ("n_ensemble", 1.5),
+        ("differences", "yes"),
         ("data_format", "channels_middle"),
     ],
 )

@@ -389,9 +389,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # the network reads patches of steps (1: the steps themselves)
         patch_size = resolve_patch_size(self.patch_size, n_steps)
         differences = self.differences and n_steps > 1  # one step: all 0
-        self._lengths(X)  # bad padding is reported in the steps of X
-        X = make_patches(X, patch_size, differences)
-        lengths = self._lengths(X)
+        X, lengths = self._network_input(X, patch_size, differences)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
@@ -420,6 +418,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._fitted_architecture = architecture
         self.validation_scores_, self.best_validation_score_ = validation or (None, None)
         return self
+
+    def _network_input(self, X, patch_size, differences):
+        """What the network reads of sequences ``X`` (:func:`make_patches`),
+        and each sequence's length in patch steps, ``ceil(length / p)``.
+
+        The lengths are found on ``X`` itself, so bad padding is reported in
+        its steps, and once: the patches' lengths follow from them.
+        """
+        lengths = self._lengths(X)
+        return make_patches(X, patch_size, differences), -(-lengths // patch_size)
 
     def _lengths(self, X):
         """Real steps per sequence: from the NaN padding, or all steps."""
@@ -595,8 +603,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Head outputs before the output activation, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        self._lengths(X)  # bad padding is reported in the steps of X
-        X = make_patches(X, self.patch_size_, self.differences_)
+        X, lengths = self._network_input(X, self.patch_size_, self.differences_)
         # finite but absurd values must not overflow the network
         X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
         spec = self._make_spec(
@@ -613,7 +620,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             self.chunk_size, X.shape[1], spec["hidden"], X.dtype.itemsize,
             spec["n_directions"], n_features=X.shape[2], cell=spec["cell"],
         )
-        lengths = self._lengths(X)
         with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
             return _objective.decision(theta, X, spec, chunk, lengths)
 

@@ -19,25 +19,9 @@ order:
 6. pooling (``last``, ``mean``, ``max`` over real steps) and the dense head,
    then softmax / logistic, or the targets' standardisation undone.
 
-The cells, with the parameter layout's gate blocks (:mod:`._params`), as in
-:mod:`._cells`::
-
-    "lstm", blocks (i, f, g, o) of W (n_inputs, 4H), U (H, 4H), b (4H,):
-    i_t = sigmoid(W_i x_t + U_i h_{t-1} + b_i)
-    f_t = sigmoid(W_f x_t + U_f h_{t-1} + b_f)
-    g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)
-    o_t = sigmoid(W_o x_t + U_o h_{t-1} + b_o)
-    c_t = f_t * c_{t-1} + i_t * g_t
-    h_t = o_t * tanh(c_t)                       (h_t is the output)
-
-    "gated_memory", blocks (z, r, f, o) of W (n_inputs, 4H), b (4H,); U (H, 3H)
-    acts on r, f, o only:
-    z_t   = tanh(M_in x_t + b_in)
-    r_t   = sigmoid(M_R   [x_t, m_{t-1}] + b_R)
-    f_t   = sigmoid(M_F   [x_t, m_{t-1}] + b_F)
-    o_t   = sigmoid(M_out [x_t, m_{t-1}] + b_out)
-    m_t   = f_t * m_{t-1} + r_t * z_t           (only m is carried)
-    out_t = o_t * m_t                           (out_t is the output)
+The cells are those of :mod:`._cells`, whose module docstring holds their
+equations and gate blocks (the parameter layout of :mod:`._params`); each
+step function below names its variables as there.
 
 A new cell needs its step in :data:`CELL_STEPS` (the tests check that every
 cell of :data:`._cells.CELLS` has one). Initial states are zero.
@@ -58,9 +42,8 @@ except ImportError:  # to_torch says how to install it
 
 _INSTALL = (
     "to_torch() needs PyTorch, which is not installed. Install it with "
-    "`pip install torch` (CPU only: `pip install torch --index-url "
-    "https://download.pytorch.org/whl/cpu`), or use torch_state_dict(), which "
-    "returns NumPy arrays."
+    "`pip install torch` (a CPU build is enough), or use torch_state_dict(), "
+    "which returns NumPy arrays."
 )
 
 

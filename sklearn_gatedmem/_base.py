@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import ThreadpoolController
 
-from . import _objective
+from . import _dask, _objective
 from ._cells import CELLS
 from ._input import (
     DATA_FORMATS,
@@ -366,7 +366,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight):
         """The body of :meth:`fit`."""
-        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        if _dask.is_dask_collection(X):  # prepared and kept on the workers
+            with _dask.prepared(self, X, y, sample_weight) as prepared:
+                return self._fit_network(*prepared)
         X, y = self._validate_X(X, y, reset=True)
         n_samples, n_steps, n_features = X.shape
         sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
@@ -397,22 +400,33 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             y_mean, y_scale = weighted_mean_scale(Y[:, None, :], sample_weight, name="y")
             Y = (Y - y_mean) / y_scale
             target_attrs.update(y_mean_=y_mean, y_scale_=y_scale)
+        fitted = dict(
+            n_steps_=n_steps, n_step_features_=n_features, patch_size_=patch_size,
+            differences_=differences, x_mean_=x_mean, x_scale_=x_scale,
+            **target_attrs, n_outputs_=Y.shape[1], out_activation_=out_activation,
+        )
+        return self._fit_network(X, lengths, Y, sample_weight, fitted)
+
+    def _fit_network(self, X, lengths, Y, sample_weight, fitted):
+        """Fit the weights to prepared data; set the fitted attributes.
+
+        ``X, lengths, Y, sample_weight`` are what the objective reads (for a
+        dask ``X``, a :class:`_dask.Blocks` and three None); ``fitted`` holds
+        the attributes that describe the data (``n_steps_``, ``x_mean_``,
+        ..., ``n_outputs_``, ``out_activation_``).
+        """
         architecture = self._architecture()
         spec = self._make_spec(
-            X.shape[2], Y.shape[1], out_activation, X.dtype, x_mean, x_scale, architecture
+            X.shape[2], fitted["n_outputs_"], fitted["out_activation_"], X.dtype,
+            fitted["x_mean_"], fitted["x_scale_"], architecture,
         )
         theta0 = self._initial_theta(spec["layout"])
         theta, n_iter, loss, curve, validation = self._minimize(
             theta0, X, lengths, Y, sample_weight, spec
         )
 
-        self.n_steps_, self.n_step_features_ = n_steps, n_features
-        self.patch_size_, self.differences_ = patch_size, differences
-        self.x_mean_, self.x_scale_ = x_mean, x_scale
-        for name, value in target_attrs.items():
+        for name, value in fitted.items():
             setattr(self, name, value)
-        self.n_outputs_ = Y.shape[1]
-        self.out_activation_ = out_activation
         self.coefs_ = {k: v.copy() for k, v in unpack(theta, spec["layout"]).items()}
         self.n_iter_, self.loss_, self.loss_curve_ = n_iter, loss, curve
         self._fitted_architecture = architecture
@@ -512,10 +526,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ws = {}  # work buffers reused by every evaluation of this fit
         curve, start = [], time.perf_counter()
 
-        def fun(theta):
-            return _objective.loss_grad(
-                theta, X, Y, sample_weight, self.alpha, spec, chunk, ws, lengths
-            )
+        if isinstance(X, _dask.Blocks):  # each block evaluated where it lives
+            fun = X.objective(self.alpha, spec, chunk)
+        else:
+            def fun(theta):
+                return _objective.loss_grad(
+                    theta, X, Y, sample_weight, self.alpha, spec, chunk, ws, lengths
+                )
 
         def callback(intermediate_result):
             curve.append(float(intermediate_result.fun))

@@ -9,6 +9,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from . import _dask
 from ._base import BaseLSTM
 
 _SHARED_DOC = """
@@ -437,6 +438,8 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Labels; an indicator matrix for multilabel targets.
         """
+        if _dask.is_dask_collection(X):  # lazily, block by block
+            return _dask.map_rows(self, "predict", X)
         members = self._ensemble()  # first: it checks that the model is fitted
         multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
         if members:  # the class of the averaged probabilities
@@ -468,6 +471,8 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             Class probabilities, in the order of ``classes_``. For multilabel
             targets, each label's probability, strictly inside (0, 1).
         """
+        if _dask.is_dask_collection(X):  # lazily, block by block
+            return _dask.map_rows(self, "predict_proba", X)
         members = self._ensemble()
         if members:
             return np.mean([member.predict_proba(X) for member in members], axis=0)
@@ -495,6 +500,8 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
+        if _dask.is_dask_collection(X):  # lazily, block by block
+            return _dask.map_rows(self, "predict_log_proba", X)
         if self._ensemble():
             with np.errstate(divide="ignore"):  # a probability of 0 is -inf
                 return np.log(self.predict_proba(X))
@@ -504,6 +511,29 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         if Z.shape[1] == 1:
             return -np.logaddexp(0, np.hstack([Z, -Z]))
         return np.log(self.predict_proba(X))
+
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy: the weighted share of samples whose labels are all right.
+
+        As scikit-learn's ``score``; for a dask ``X`` the predictions are made
+        block by block and the score reduced with dask (y and sample_weight
+        dask or NumPy), then computed.
+
+        Parameters
+        ----------
+        X : array-like or dask array of shape (n_samples, n_steps, n_features) \
+                or (n_samples, n_columns), or list of array-like
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        if _dask.is_dask_collection(X):
+            return _dask.score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -632,11 +662,36 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
+        if _dask.is_dask_collection(X):  # lazily, block by block
+            return _dask.map_rows(self, "predict", X)
         members = self._ensemble()
         if members:
             return np.mean([member.predict(X) for member in members], axis=0)
         Y = self._decision(X) * self.y_scale_ + self.y_mean_
         return Y[:, 0] if self._y_ndim == 1 else Y
+
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 of the predictions, averaged over outputs.
+
+        As scikit-learn's ``score``; for a dask ``X`` the predictions are made
+        block by block and the score reduced with dask (y and sample_weight
+        dask or NumPy), then computed.
+
+        Parameters
+        ----------
+        X : array-like or dask array of shape (n_samples, n_steps, n_features) \
+                or (n_samples, n_columns), or list of array-like
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        if _dask.is_dask_collection(X):
+            return _dask.score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

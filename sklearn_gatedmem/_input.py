@@ -672,7 +672,10 @@ def weighted_mean_scale(X, sample_weight, chunk_rows=4096, name="X"):
     one near theirs: exact scalings, so the result is that of the plain
     formulas bit for bit, yet nothing overflows or underflows anywhere in the
     dtype's range (``1e300`` has no finite square). Passes over row chunks, so
-    the temporary memory is bounded by the chunk.
+    the temporary memory is bounded by the chunk. It is
+    ``mean_scale(weighted_moments(X, sample_weight))``; blocks of samples
+    combine their moments with :func:`combine_moments` (a fit on a Dask
+    cluster does).
 
     Parameters
     ----------
@@ -695,6 +698,25 @@ def weighted_mean_scale(X, sample_weight, chunk_rows=4096, name="X"):
         When a value is beyond half the largest number of ``X``'s dtype, so
         that ``(x - mean) / scale`` could overflow in it.
     """
+    return mean_scale(weighted_moments(X, sample_weight, chunk_rows, name), name)
+
+
+def weighted_moments(X, sample_weight, chunk_rows=4096, name="X"):
+    """The weighted moments of ``X`` that :func:`mean_scale` finishes.
+
+    Parameters as :func:`weighted_mean_scale`; the same ValueError.
+
+    Returns
+    -------
+    moments : dict or None
+        None when ``X`` has no rows. Else per feature, in units of ``unit``
+        (a power of two near the largest magnitude) and of weights divided by
+        ``w_unit`` (one near the largest weight): ``weight`` (the sum of the
+        weights of the real values), ``mean`` and ``m2`` (the weighted sum of
+        squared deviations from ``mean``); and ``largest`` and ``dtype``.
+    """
+    if X.shape[0] == 0:
+        return None
     finfo = np.finfo(X.dtype if X.dtype.kind == "f" else np.float64)
 
     def chunks():
@@ -708,9 +730,10 @@ def weighted_mean_scale(X, sample_weight, chunk_rows=4096, name="X"):
             w = w * ~np.isnan(x)
             total += np.einsum("ntd,ntd->d", w, np.nan_to_num(f(x / unit)))
             weight += w.sum(axis=(0, 1))
-        return total / weight
+        return total, weight
 
-    w_unit = sample_weight / _power_of_two_below(np.max(sample_weight))
+    weight_unit = _power_of_two_below(np.max(sample_weight))
+    w_unit = sample_weight / weight_unit
     largest = np.zeros(X.shape[2])
     for x, _ in chunks():
         largest = np.fmax(largest, np.fmax.reduce(np.abs(x), axis=(0, 1)))
@@ -723,9 +746,50 @@ def weighted_mean_scale(X, sample_weight, chunk_rows=4096, name="X"):
         )
     unit = _power_of_two_below(largest)
     with np.errstate(under="ignore"):  # squares of tiny deviations may be 0; fine
-        mean_u = weighted_sums(lambda x: x)
-        var_u = weighted_sums(lambda x: (x - mean_u) ** 2)
-        mean, scale = mean_u * unit, np.sqrt(var_u) * unit
+        total, weight = weighted_sums(lambda x: x)
+        mean_u = total / weight
+        m2, _ = weighted_sums(lambda x: (x - mean_u) ** 2)
+    return {
+        "dtype": finfo.dtype, "largest": largest, "unit": unit, "w_unit": weight_unit,
+        "weight": weight, "mean": mean_u, "m2": m2,
+    }
+
+
+def combine_moments(a, b):
+    """The :func:`weighted_moments` of two blocks of samples together.
+
+    The blocks' units are made equal first (multiplications by powers of
+    two: exact), then means and squared deviations are merged as Chan, Golub
+    and LeVeque's pairwise update does; equal to the moments of the rows
+    together to rounding. None (a block of no rows) is left out.
+    """
+    if a is None or b is None:
+        return a if b is None else b
+    unit, w_unit = np.maximum(a["unit"], b["unit"]), max(a["w_unit"], b["w_unit"])
+    parts = []
+    for m in (a, b):
+        f, g = m["unit"] / unit, m["w_unit"] / w_unit
+        parts.append((m["weight"] * g, m["mean"] * f, m["m2"] * (f * f * g)))
+    (wa, ma, qa), (wb, mb, qb) = parts
+    weight = wa + wb
+    delta = mb - ma
+    with np.errstate(under="ignore"):
+        mean = ma + delta * (wb / weight)
+        m2 = qa + qb + delta * delta * (wa * wb / weight)
+    dtype = np.promote_types(a["dtype"], b["dtype"])
+    return {
+        "dtype": dtype, "largest": np.fmax(a["largest"], b["largest"]), "unit": unit,
+        "w_unit": w_unit, "weight": weight, "mean": mean, "m2": m2,
+    }
+
+
+def mean_scale(moments, name="X"):
+    """``mean, scale`` of :func:`weighted_mean_scale` from its moments."""
+    finfo = np.finfo(moments["dtype"])
+    unit = moments["unit"]
+    with np.errstate(under="ignore"):
+        var_u = moments["m2"] / moments["weight"]
+        mean, scale = moments["mean"] * unit, np.sqrt(var_u) * unit
         rounding = 10 * np.finfo(np.float64).eps * np.abs(mean)
     scale[(scale <= rounding) | (scale < finfo.tiny)] = 1.0
     if not (np.isfinite(mean).all() and np.isfinite(scale).all()):  # a last guard

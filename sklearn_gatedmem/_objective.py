@@ -392,6 +392,24 @@ def loss_grad(
     loss : float
     grad : ndarray of shape (n_params,), float64
     """
+    loss, grad = weighted_sums(theta, X, Y, sample_weight, spec, chunk_size, ws, lengths)
+    return penalised_mean(theta, loss, grad, sample_weight.sum(), alpha, spec)
+
+
+def weighted_sums(theta, X, Y, sample_weight, spec, chunk_size, ws=None, lengths=None):
+    """The data part of the objective, not yet penalised nor divided by ``S``.
+
+    Sums over samples, so that the sums of disjoint blocks of samples add up
+    to those of all of them (a fit on a Dask cluster adds its blocks' sums).
+    Parameters as :func:`loss_grad`.
+
+    Returns
+    -------
+    loss : float
+        ``sum_n s_n loss_n``.
+    grad : ndarray of shape (n_params,), float64
+        Its gradient.
+    """
     ws = {} if ws is None else ws
     grad = np.zeros_like(theta)
     params, grads = unpack(theta, spec["layout"]), unpack(grad, spec["layout"])
@@ -402,7 +420,13 @@ def loss_grad(
             X[rows], _chunk_lengths(lengths, rows, X.shape[1]), Y[rows],
             sample_weight[rows], params, weights, spec, grads, ws,
         )
-    sw_sum = sample_weight.sum()
+    return loss, grad
+
+
+def penalised_mean(theta, loss, grad, sw_sum, alpha, spec):
+    """The objective from :func:`weighted_sums`' ``loss`` and ``grad`` (the
+    latter updated in place): the L2 penalty added, divided by ``sw_sum = S``.
+    """
     penalised = theta * spec["mask"]
     loss = (loss + 0.5 * alpha * (penalised @ penalised)) / sw_sum
     grad += alpha * penalised

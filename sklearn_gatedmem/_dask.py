@@ -317,6 +317,8 @@ def _target_encoder(client, est, checked, y):
 def _statistics(summary):
     """``x_mean, x_scale, (y_mean, y_scale) or None, sum of weights`` from the
     reduced block summaries, with the errors of a local fit."""
+    if not summary["any_weight"]:  # scikit-learn's error for all-zero weights
+        _check_sample_weight(np.zeros(1), np.zeros((1, 1)))
     total = summary["sw_sum"]
     if not total > 0:
         check_training_weights(np.zeros(1))  # the local fit's error for a zero sum
@@ -388,7 +390,10 @@ def _check_block(X, y, sample_weight, est):
         # layout warnings are the client's, once, not every block's
         warnings.simplefilter("ignore", UserWarning)
         X, y = est._validate_X(X, y, reset=True)
-    sample_weight = _check_sample_weight(sample_weight, X.reshape(X.shape[0], -1))
+    # all zero is an error for all blocks together only (see _statistics)
+    sample_weight = _check_sample_weight(
+        sample_weight, X.reshape(X.shape[0], -1), allow_all_zero_weights=True
+    )
     if is_classifier(est):
         check_label_types(y)
     return X, y, sample_weight
@@ -418,6 +423,7 @@ def _encode_block(block, est, encoder, patch_size, differences):
         and largest value, and the rows kept.
     """
     X, y, sample_weight = block
+    any_weight = bool(sample_weight.any())  # before class_weight, as in a local fit
     binarizer = encoder["binarizer"]
     if binarizer is None:
         Y = est._encode_targets(y)[0]
@@ -435,7 +441,11 @@ def _encode_block(block, est, encoder, patch_size, differences):
             and not sample_weight.any()):  # a block of zero weights is no error
         check_training_weights(sample_weight)
     n_samples, n_steps, n_features = X.shape
-    X2, Y, sample_weight = canonical_rows(X.reshape(n_samples, -1), Y, sample_weight)
+    if sample_weight.any():
+        X2, Y, sample_weight = canonical_rows(X.reshape(n_samples, -1), Y, sample_weight)
+    else:  # every row dropped, as canonical_rows drops rows of zero weight
+        X2 = X[:0].reshape(0, n_steps * n_features)
+        Y, sample_weight = Y[:0], sample_weight[:0]
     X, lengths = est._network_input(
         X2.reshape(-1, n_steps, n_features), patch_size, differences
     )
@@ -443,6 +453,7 @@ def _encode_block(block, est, encoder, patch_size, differences):
         "x": weighted_moments(X, sample_weight),
         "y": (weighted_moments(Y[:, None, :], sample_weight, name="y")
               if binarizer is None else None),
+        "any_weight": any_weight,
         "sw_sum": float(sample_weight.sum()),
         "sw_max": float(sample_weight.max(initial=0.0)),
         "n_rows": X.shape[0],
@@ -456,6 +467,7 @@ def _combine_summaries(*summaries):
     for s in summaries[1:]:
         total["x"] = combine_moments(total["x"], s["x"])
         total["y"] = combine_moments(total["y"], s["y"])
+        total["any_weight"] |= s["any_weight"]
         total["sw_sum"] += s["sw_sum"]
         total["sw_max"] = max(total["sw_max"], s["sw_max"])
         total["n_rows"] += s["n_rows"]

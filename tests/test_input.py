@@ -18,7 +18,10 @@ from sklearn_gatedmem._input import (
     sequence_lengths,
     single_sequence_hint,
     warn_layout,
+    combine_moments,
+    mean_scale,
     weighted_mean_scale,
+    weighted_moments,
 )
 
 
@@ -446,3 +449,21 @@ def test_has_nan():
     assert has_nan(X) and has_nan(X, chunk_rows=3)
     big = np.full((5, 2), np.finfo(np.float64).max)  # its sum overflows
     assert not has_nan(big)
+
+
+def test_moments_of_blocks_combine_to_those_of_all_rows():
+    # blocks of very different magnitudes and weights, NaN padding in one
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(90, 4, 3)) * np.array([1e-300, 1.0, 1e300])
+    X[:30] *= 1e-5
+    X[60:, 2:] = np.nan
+    sw = rng.uniform(size=90) * np.repeat([1e-200, 1.0, 1e200], 30)
+    mean, scale = weighted_mean_scale(X, sw)
+    moments = None
+    for rows in (slice(0, 30), slice(30, 31), slice(31, 60), slice(60, 90), slice(90, 90)):
+        moments = combine_moments(moments, weighted_moments(X[rows], sw[rows]))
+    ours_mean, ours_scale = mean_scale(moments)
+    np.testing.assert_allclose(ours_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(ours_scale, scale, rtol=1e-12)
+    # one block is weighted_mean_scale itself, bit for bit
+    np.testing.assert_array_equal(mean_scale(weighted_moments(X, sw))[1], scale)

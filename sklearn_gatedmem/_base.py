@@ -272,9 +272,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             Training sequences; see the class docstring for the 2-D layout
             and ``data_format``. With ``variable_length=True``, also a list of
             sequences of different lengths, each ``(n_steps_i, n_features)``
-            (``(n_features, n_steps_i)`` channels-first) or 1-D.
+            (``(n_features, n_steps_i)`` channels-first) or 1-D. A dask array,
+            chunked along samples only, is fitted on the current
+            ``dask.distributed`` cluster, its blocks kept on the workers
+            (README, "One fit on a Dask cluster"; ``early_stopping`` is not
+            supported there).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
+            Targets (a dask array too, with a dask X).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples; None gives each weight 1.
 

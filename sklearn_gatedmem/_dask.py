@@ -14,10 +14,10 @@ things coming from here instead (see ``BaseLSTM._fit``):
 * the ``fun(theta) -> (loss, grad)`` handed to L-BFGS
   (:meth:`Blocks.objective`): theta is broadcast to the workers, each block's
   unnormalised loss and gradient sums are computed where the block lives
-  (:func:`~._objective.weighted_sums`), and the sums are added along a tree
-  whose shape and order depend only on the number of blocks, so a fit is
-  deterministic for a given chunking. Only theta and one loss and gradient
-  per block (weights-sized) travel per evaluation.
+  (:func:`~._objective.weighted_sums`, one task per worker for all its
+  blocks), and the sums are added in block order, so a fit is deterministic
+  for a given chunking, wherever the blocks are. Only theta and one loss and
+  gradient per block (weights-sized) travel per evaluation.
 
 What differs from a local fit. A local fit merges duplicate rows and sorts
 all rows by content (:func:`~._input.canonical_rows`), so it is the same bit
@@ -348,30 +348,40 @@ class Blocks:
         """``fun(theta) -> (loss, grad)``, the full-data objective of
         :func:`~._objective.loss_grad`, each block evaluated on its worker.
 
-        Each block's task is bound to the worker that holds the block (asked
-        afresh every evaluation, so a block recomputed elsewhere is followed),
-        so that no block moves.
+        One task per worker evaluates the blocks that worker holds (asked
+        afresh every evaluation, so a block recomputed elsewhere is
+        followed), bound to it so that no block moves; it returns each
+        block's sums, and one task adds them in block order, so the result
+        does not depend on where the blocks are. Tasks, not blocks, cost the
+        scheduler's time: an evaluation is ``n_workers + 1`` of them.
         """
         client = self.client
         spec_future = client.scatter(spec, broadcast=True, hash=False)
 
         def fun(theta):
             theta_future = client.scatter(theta, broadcast=True, hash=False)
-            where = client.who_has(self.parts)
-            sums = [
+            by_worker = {}
+            for index, (part, where) in enumerate(zip(self.parts, self._holders())):
+                by_worker.setdefault(where, []).append(index)
+            per_worker = [
                 client.submit(
-                    _block_sums, part, theta_future, spec_future, chunk_size, self.token,
-                    workers=list(where.get(part.key, ())) or None,
-                    allow_other_workers=False, pure=False,
+                    _worker_sums, [self.parts[k] for k in indices], indices, theta_future,
+                    spec_future, chunk_size, self.token, workers=None if where is None
+                    else [where], allow_other_workers=where is None, pure=False,
                 )
-                for part in self.parts
+                for where, indices in sorted(by_worker.items(), key=lambda kv: kv[1])
             ]
-            loss, grad = _tree(client, _add_sums, sums).result()
+            loss, grad = client.submit(_add_in_block_order, *per_worker, pure=False).result()
             return _objective.penalised_mean(
                 theta, loss, np.array(grad), self.sw_sum, alpha, spec
             )
 
         return fun
+
+    def _holders(self):
+        """One worker holding each block, or None for a block held by none."""
+        who_has = self.client.who_has(self.parts)
+        return [min(who_has.get(part.key, ()), default=None) for part in self.parts]
 
     def close(self):
         """Release the blocks and the workers' buffers of this fit."""
@@ -505,21 +515,29 @@ def _release_workspaces(token):
         del _WORKSPACES[key]
 
 
-def _block_sums(data, theta, spec, chunk_size, token):
-    """One block's ``sum_n s_n loss_n`` and its gradient."""
-    X, lengths, Y, sample_weight = data
-    with np.errstate(all="ignore"):  # the client checks the sum (_FitGuard)
-        return _objective.weighted_sums(
-            theta, X, Y, sample_weight, spec, chunk_size, _workspace(token), lengths
-        )
+def _worker_sums(parts, indices, theta, spec, chunk_size, token):
+    """Each block's ``sum_n s_n loss_n`` and its gradient, by block index."""
+    ws = _workspace(token)
+    sums = {}
+    for index, (X, lengths, Y, sample_weight) in zip(indices, parts):
+        with np.errstate(all="ignore"):  # the client checks the total (_FitGuard)
+            sums[index] = _objective.weighted_sums(
+                theta, X, Y, sample_weight, spec, chunk_size, ws, lengths
+            )
+    return sums
 
 
-def _add_sums(*parts):
-    """Loss and gradient sums added in the order given."""
-    loss, grad = parts[0][0], np.array(parts[0][1])
-    for part_loss, part_grad in parts[1:]:
-        loss += part_loss
-        grad += part_grad
+def _add_in_block_order(*per_worker):
+    """The blocks' loss and gradient sums added in block order, wherever
+    each was computed: deterministic for a given chunking."""
+    sums = {}
+    for part in per_worker:
+        sums.update(part)
+    first, *rest = sorted(sums)
+    loss, grad = sums[first][0], np.array(sums[first][1])
+    for index in rest:
+        loss += sums[index][0]
+        grad += sums[index][1]
     return loss, grad
 
 

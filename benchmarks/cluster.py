@@ -82,6 +82,10 @@ def _worker_bytes_sent(client):
     return sum(sent.values())
 
 
+def _worker_cpu_s(client):
+    return sum(client.run(time.process_time).values())
+
+
 def cluster_eval(client, X, y, reps):
     """Seconds per evaluation of the objective a fit on the cluster uses."""
     from sklearn_gatedmem import LSTMClassifier, _dask
@@ -103,11 +107,12 @@ def cluster_eval(client, X, y, reps):
         fun = blocks.objective(1e-4, spec, chunk)
         theta = initialize(spec["layout"], "lstm", np.random.RandomState(0))
         fun(theta)  # the workers' buffers, as a fit's first evaluation
-        sent, seconds = _worker_bytes_sent(client), []
+        sent, cpu, seconds = _worker_bytes_sent(client), _worker_cpu_s(client), []
         for _ in range(reps):
             t0 = time.perf_counter()
             loss, grad = fun(theta)
             seconds.append(time.perf_counter() - t0)
+        worker_cpu = (_worker_cpu_s(client) - cpu) / reps
         worker_bytes = (_worker_bytes_sent(client) - sent) / reps
         n_workers = len(client.scheduler_info()["workers"])
         return {
@@ -115,6 +120,7 @@ def cluster_eval(client, X, y, reps):
             "prepare_s": prepare_s,
             "eval_s": seconds,
             "eval_median_s": statistics.median(seconds),
+            "workers_cpu_s": worker_cpu,  # summed over the workers, per evaluation
             "worker_to_worker_bytes": worker_bytes,
             # theta to every worker; one loss and gradient back
             "client_bytes": theta.nbytes * n_workers + grad.nbytes + 8,
@@ -129,12 +135,14 @@ def local_eval(X, y, reps, threads):
     s = project_setup(X, y, HIDDEN)
     with threadpool_limits(limits=threads, user_api="blas"):
         project_eval(s)
-        seconds = []
+        seconds, cpu = [], time.process_time()
         for _ in range(reps):
             t0 = time.perf_counter()
             project_eval(s)
             seconds.append(time.perf_counter() - t0)
-    return {"threads": threads, "eval_s": seconds, "eval_median_s": statistics.median(seconds)}
+        cpu = (time.process_time() - cpu) / reps
+    return {"threads": threads, "eval_s": seconds, "eval_median_s": statistics.median(seconds),
+            "cpu_s": cpu}
 
 
 def rss_child(n, rows, n_workers):
@@ -231,22 +239,25 @@ def print_tables(results):
     print(f"\n{results['machine']}; LocalCluster of {w} worker processes x 1 thread, "
           f"blocks of {results['rows_per_block']} sequences\n")
     threads = [r["threads"] for r in results["eval"][0]["local"]]
-    print("| N | blocks | cluster s/eval | "
-          + " | ".join(f"local s/eval, {t} thread(s) | cluster / local" for t in threads)
+    print("| N | blocks | cluster s/eval (workers' CPU s) | "
+          + " | ".join(f"local s/eval, {t} thread(s) (CPU s) | cluster / local" for t in threads)
           + " | worker-to-worker bytes/eval | client bytes/eval | client peak growth MB |")
     print("|---" * (6 + 2 * len(threads)) + "|")
     for row in results["eval"]:
         c = row["cluster"]
         local = " | ".join(
-            f"{r['eval_median_s']:.3f} | {c['eval_median_s'] / r['eval_median_s']:.2f}"
+            f"{r['eval_median_s']:.3f} ({r.get('cpu_s', np.nan):.2f}) | "
+            f"{c['eval_median_s'] / r['eval_median_s']:.2f}"
             for r in row["local"]
         )
-        print(f"| {row['n']:,} | {c['n_blocks']} | {c['eval_median_s']:.3f} | {local} | "
+        print(f"| {row['n']:,} | {c['n_blocks']} | {c['eval_median_s']:.3f} "
+              f"({c.get('workers_cpu_s', np.nan):.2f}) | {local} | "
               f"{c['worker_to_worker_bytes']:,.0f} | {c['client_bytes']:,} | "
               f"{row['client_peak_growth_mb']:.0f} |")
     print("\nFixed cost of an evaluation (blocks of 16 sequences):")
     for row in results["overhead"]:
-        print(f"  {row['n_blocks']} blocks: {row['eval_median_s'] * 1e3:.1f} ms "
+        print(f"  {row['n_blocks']} blocks: {row['eval_median_s'] * 1e3:.1f} ms, workers' "
+              f"CPU {row.get('workers_cpu_s', np.nan) * 1e3:.1f} ms "
               f"(runs {', '.join(f'{s * 1e3:.1f}' for s in row['eval_s'])} ms)")
     if "rss" in results:
         r = results["rss"]

@@ -209,6 +209,7 @@ def _prepare(est, X, y, sample_weight):
         )
     check_consistent_length(X, y)
     client = _client()
+    import distributed
 
     # the layout, from the shape alone (the errors of a local fit, before any work)
     steps_features = None
@@ -224,9 +225,9 @@ def _prepare(est, X, y, sample_weight):
     patch_size = resolve_patch_size(est.patch_size, n_steps)
     differences = est.differences and n_steps > 1
 
-    # blocks of no rows would be refused by validation; all of them: they are
+    # blocks of no rows are left out (validation refuses them), unless all
+    # are: then validation says that X has no samples
     rows = [k for k, size in enumerate(X.chunks[0]) if size] or [0]
-    row_chunks = tuple(X.chunks[0][k] for k in rows)
     y_parts = _row_parts(client, y, X.chunks[0], "y")
     if is_dask_collection(sample_weight):  # checked as _check_sample_weight does
         if getattr(sample_weight, "ndim", None) != 1:
@@ -261,9 +262,7 @@ def _prepare(est, X, y, sample_weight):
 
     data = client.map(_finish_block, data, x_mean=x_mean, x_scale=x_scale,
                       y_stats=y_stats, pure=False)
-    from distributed import wait
-
-    wait(data)  # the blocks are ready before the first evaluation
+    distributed.wait(data)  # the blocks are ready before the first evaluation
     for future in data:
         if future.status == "error":  # a block's error, as a local fit raises it
             future.result()
@@ -288,7 +287,7 @@ def _target_encoder(client, est, checked, y):
     one weight per class, "balanced" from the classes' counts over all blocks.
     """
     if not is_classifier(est):
-        shape = (0,) + tuple(y.shape[1:])
+        shape = (0,) + tuple(np.shape(y)[1:])
         Y, out_activation, attrs = est._encode_targets(np.zeros(shape))
         return dict(binarizer=None, class_weight=None, attrs=attrs,
                     out_activation=out_activation, n_outputs=Y.shape[1])

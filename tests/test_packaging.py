@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # import name -> distribution name, where they differ
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 # imported only on request, inside try/except ImportError, with an install hint
-OPTIONAL = {"torch"}
+# (dask and distributed: only when a dask collection is passed, see _dask.py)
+OPTIONAL = {"torch", "dask", "distributed"}
 
 
 def _imported_top_level_names():
@@ -35,3 +36,12 @@ def test_install_requires_declares_every_import():
     needed = {DISTRIBUTIONS.get(name, name).lower() for name in _imported_top_level_names()}
     assert "threadpoolctl" in needed  # the scan sees _base's import
     assert needed - {n.lower() for n in OPTIONAL} <= declared, sorted(needed - declared)
+
+
+def test_dask_extra_declares_what_a_fit_on_a_cluster_needs():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    extras = config["options.extras_require"]
+    for extra in ("dask", "test"):  # the tests run on a LocalCluster in CI
+        declared = {line.strip() for line in extras[extra].splitlines() if line.strip()}
+        assert {"dask[array]", "distributed"} <= declared, (extra, declared)

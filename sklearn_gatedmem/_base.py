@@ -32,8 +32,9 @@ from ._input import (
     check_predict_layout,
     check_training_weights,
     clip_to_fitted_range,
-    make_patches,
     has_nan,
+    INSTANCE_NORMS,
+    make_patches,
     nan_error,
     ragged_error,
     read_sequences,
@@ -80,6 +81,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None
         ],
         "differences": ["boolean"],
+        "instance_norm": [StrOptions(set(INSTANCE_NORMS)), None],
         "data_format": [StrOptions(set(DATA_FORMATS))],
         "bidirectional": ["boolean"],
         "pooling": [StrOptions({"last", "mean", "max"})],
@@ -106,6 +108,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         n_steps,
         patch_size,
         differences,
+        instance_norm,
         data_format,
         bidirectional,
         pooling,
@@ -128,6 +131,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.n_steps = n_steps
         self.patch_size = patch_size
         self.differences = differences
+        self.instance_norm = instance_norm
         self.data_format = data_format
         self.bidirectional = bidirectional
         self.pooling = pooling
@@ -240,9 +244,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             n_outputs = self.n_outputs_
             arch = self._fitted_architecture
         # the network reads patches: fewer, wider steps
-        patch = resolve_patch_size(self.patch_size, n_steps) if reset else self.patch_size_
-        # (an upper bound: twice the features with differences)
-        n_steps, n_features = -(-n_steps // patch), n_features * patch * 2
+        if reset:
+            patch = resolve_patch_size(self.patch_size, n_steps)
+            widen = (1 + self.differences) * (2 if self.instance_norm == "append" else 1)
+        else:
+            patch = self.patch_size_
+            widen = (1 + self.differences_) * (2 if self.instance_norm_ == "append" else 1)
+        n_steps, n_features = -(-n_steps // patch), n_features * patch * widen
         hidden, n_directions = arch["hidden"], arch["n_directions"]
         itemsize = 4 if dtype == np.float32 else 8
         chunk = _chunk_size(self.chunk_size, n_steps, hidden, itemsize, n_directions)
@@ -389,7 +397,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # the network reads patches of steps (1: the steps themselves)
         patch_size = resolve_patch_size(self.patch_size, n_steps)
         differences = self.differences and n_steps > 1  # one step: all 0
-        X, lengths = self._network_input(X, patch_size, differences)
+        # one step has no spread to normalise (every z-score would be 0)
+        instance_norm = self.instance_norm if n_steps > 1 else None
+        X, lengths = self._network_input(X, patch_size, differences, instance_norm)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
@@ -408,6 +418,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         self.n_steps_, self.n_step_features_ = n_steps, n_features
         self.patch_size_, self.differences_ = patch_size, differences
+        self.instance_norm_ = instance_norm
         self.x_mean_, self.x_scale_ = x_mean, x_scale
         for name, value in target_attrs.items():
             setattr(self, name, value)
@@ -419,7 +430,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.validation_scores_, self.best_validation_score_ = validation or (None, None)
         return self
 
-    def _network_input(self, X, patch_size, differences):
+    def _network_input(self, X, patch_size, differences, instance_norm):
         """What the network reads of sequences ``X`` (:func:`make_patches`),
         and each sequence's length in patch steps, ``ceil(length / p)``.
 
@@ -427,7 +438,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         its steps, and once: the patches' lengths follow from them.
         """
         lengths = self._lengths(X)
-        return make_patches(X, patch_size, differences), -(-lengths // patch_size)
+        patches = make_patches(X, patch_size, differences, instance_norm)
+        return patches, -(-lengths // patch_size)
 
     def _lengths(self, X):
         """Real steps per sequence: from the NaN padding, or all steps."""
@@ -603,7 +615,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Head outputs before the output activation, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        X, lengths = self._network_input(X, self.patch_size_, self.differences_)
+        X, lengths = self._network_input(
+            X, self.patch_size_, self.differences_, self.instance_norm_
+        )
         # finite but absurd values must not overflow the network
         X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
         spec = self._make_spec(

@@ -9,7 +9,9 @@ order:
    step-major, as in fit; a 3-D batch is read channels-first when the
    estimator was (``data_format="channels_first"``);
 2. lengths: with ``variable_length=True``, trailing all-NaN steps are padding;
-3. with ``differences_``, each feature's first difference appended to every
+3. with ``instance_norm_``, each sequence's features z-normalised over its
+   real steps, appended ("append") or in place of the raw ones ("replace");
+   with ``differences_``, each feature's first difference appended to every
    step (0 at the first); then patching (``patch_size_ = p > 1``): steps are grouped ``p`` at a time,
    step-major, a sequence's last partial patch completed with its last real
    step; a sequence of ``L`` real steps has ``ceil(L / p)`` patches;
@@ -165,6 +167,8 @@ class SequenceNetwork(_Base):
             lengths = n_steps - pad.flip(1).long().cumprod(dim=1).sum(dim=1)
         else:
             lengths = torch.full((n_samples,), n_steps, dtype=torch.long, device=x.device)
+        if self.instance_norm is not None:
+            x = self._instance_norm(x)
         if self.differences:
             d = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
             x = torch.cat([x, d], dim=2)
@@ -187,6 +191,20 @@ class SequenceNetwork(_Base):
         r = self._pool(x, lengths, real)
         z = r @ self.head_W + self.head_b
         return self._output(z)
+
+    def _instance_norm(self, x):
+        """Each sequence's features z-normalised over its real (non-NaN)
+        steps, as :func:`sklearn_gatedmem.make_patches` does."""
+        real = ~torch.isnan(x)
+        count = real.sum(dim=1, keepdim=True).clamp(min=1)
+        x0 = torch.where(real, x, 0.0)
+        mean = x0.sum(dim=1, keepdim=True) / count
+        dev = torch.where(real, x0 - mean, 0.0)
+        std = torch.sqrt((dev * dev).sum(dim=1, keepdim=True) / count)
+        size = x0.abs().amax(dim=1, keepdim=True)
+        constant = std <= float(np.sqrt(np.finfo(np.float64).eps)) * size
+        z = torch.where(real, dev / torch.where(constant, 1.0, std), torch.nan)
+        return z if self.instance_norm == "replace" else torch.cat([x, z], dim=2)
 
     def _patches(self, x, lengths):
         """Patches of ``patch_size`` steps, step-major; the last partial patch
@@ -270,7 +288,9 @@ def to_torch(estimator):
     mean = np.asarray(estimator.x_mean_, dtype=np.float64)
     scale = np.asarray(estimator.x_scale_, dtype=np.float64)
     differences = bool(getattr(estimator, "differences_", False))
-    n_features = mean.shape[0] // (p * (1 + differences))  # raw features per step
+    instance_norm = getattr(estimator, "instance_norm_", None)
+    widen = (1 + differences) * (2 if instance_norm == "append" else 1)
+    n_features = mean.shape[0] // (p * widen)  # raw features per step
     half = np.finfo(np.float64).max / 2
     stats = {
         "x_mean": mean,
@@ -296,6 +316,7 @@ def to_torch(estimator):
         == "channels_first",
         "patch_size": p,
         "differences": differences,
+        "instance_norm": instance_norm,
         "n_features": n_features,
         "n_steps_2d": estimator.n_features_in_ // n_features,
         "output": output,

@@ -760,8 +760,9 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
     X, y = _sequences(n_steps=70)
     est = Estimator(**SMALL).fit(X, y)
     assert est.patch_size_ == 3  # 70 steps in at most 32 patches
-    width = 3 * X.shape[2] * (1 + est.differences_)
+    width = 3 * X.shape[2] * (1 + est.differences_) * 2  # instance_norm="append"
     assert est.differences_ == (Estimator is LSTMRegressor)  # the defaults
+    assert est.instance_norm_ == "append"
     assert est.x_mean_.shape == (width,)
     assert est.coefs_["W0.0"].shape[0] == width
     short = Estimator(**SMALL).fit(X[:, :20], y)
@@ -773,8 +774,10 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
 def test_patched_fit_is_the_fit_on_make_patches():
     """The estimator's network reads exactly make_patches(X, patch_size_)."""
     X, y = _sequences(n_steps=9, n_features=2)
-    patched = LSTMClassifier(**SMALL, patch_size=4).fit(X, y)
-    direct = LSTMClassifier(**SMALL, patch_size=None).fit(make_patches(X, 4), y)
+    patched = LSTMClassifier(**SMALL, patch_size=4, instance_norm=None).fit(X, y)
+    direct = LSTMClassifier(**SMALL, patch_size=None, instance_norm=None).fit(
+        make_patches(X, 4), y
+    )
     # equal to rounding: the rows' canonical order (by content) differs
     for name, value in patched.coefs_.items():
         np.testing.assert_allclose(value, direct.coefs_[name], rtol=1e-7, atol=1e-9)
@@ -806,10 +809,10 @@ def test_variable_length_patches_within_each_length():
 @quiet
 def test_differences_are_read_with_the_values():
     X, y = _sequences(n_steps=5)
-    est = LSTMRegressor(**SMALL, patch_size=None).fit(X, y)
+    est = LSTMRegressor(**SMALL, patch_size=None, instance_norm=None).fit(X, y)
     assert est.differences_ and est.x_mean_.shape == (2 * X.shape[2],)
     D = np.diff(X, axis=1, prepend=X[:, :1])
-    direct = LSTMRegressor(**SMALL, patch_size=None, differences=False).fit(
+    direct = LSTMRegressor(**SMALL, patch_size=None, differences=False, instance_norm=None).fit(
         np.concatenate([X, D], axis=2), y
     )
     np.testing.assert_allclose(est.predict(X), direct.predict(make_patches(X, 1, True)),
@@ -817,6 +820,31 @@ def test_differences_are_read_with_the_values():
     # one step has no difference: none is added
     one = LSTMRegressor(**SMALL, n_steps=1).fit(X.reshape(40, -1), y)
     assert not one.differences_ and one.x_mean_.shape == (10,)
+
+
+@quiet
+@pytest.mark.parametrize("mode", ["append", "replace"])
+def test_instance_norm_is_read_as_make_patches_gives_it(mode):
+    X, y = _sequences(n_steps=7, n_features=2)
+    X = X * [1.0, 50.0] + [3.0, -20.0]
+    est = LSTMClassifier(**SMALL, instance_norm=mode).fit(X, y)
+    assert est.instance_norm_ == mode
+    assert est.x_mean_.shape == ((2 if mode == "append" else 1) * X.shape[2],)
+    direct = LSTMClassifier(**SMALL, instance_norm=None).fit(
+        make_patches(X, 1, instance_norm=mode), y
+    )
+    np.testing.assert_allclose(
+        est.predict_proba(X),
+        direct.predict_proba(make_patches(X, 1, instance_norm=mode)),
+        rtol=1e-7, atol=1e-9,
+    )
+    # "replace" reads the shape alone: a series' level and scale do not matter
+    if mode == "replace":
+        moved = X * 7.0 - 2.0
+        np.testing.assert_allclose(est.predict_proba(moved), est.predict_proba(X), atol=1e-9)
+    # one step has no spread: nothing is normalised
+    one = LSTMClassifier(**SMALL, n_steps=1, instance_norm=mode).fit(X.reshape(len(X), -1), y)
+    assert one.instance_norm_ is None and one.x_mean_.shape == (14,)
 
 
 @quiet

@@ -279,6 +279,33 @@ def test_make_patches_of_1_and_of_a_divisor():
     assert make_patches(X, 10).shape == (2, 1, 30)
 
 
+def test_instance_norm_z_scores_each_sequence_over_its_real_steps():
+    X = np.full((3, 5, 2), np.nan)
+    X[0] = np.c_[[1.0, 2, 3, 4, 5], [7.0] * 5]  # a constant feature reads 0
+    X[1, :2] = [[10.0, 0], [30, 1e-100]]  # tiny values are not constant
+    X[2, :1] = [[4.0, -4.0]]  # one real step: no spread
+    Z = make_patches(X, 1, instance_norm="replace")
+    expected = (X[0, :, 0] - 3) / np.sqrt(2)
+    np.testing.assert_allclose(Z[0, :, 0], expected, rtol=1e-15)
+    np.testing.assert_array_equal(Z[0, :, 1], 0.0)
+    np.testing.assert_allclose(Z[1, :2], [[-1, -1], [1, 1]], rtol=1e-15)
+    np.testing.assert_array_equal(Z[2, 0], [0.0, 0.0])
+    assert np.isnan(Z[1, 2:]).all() and np.isnan(Z[2, 1:]).all()  # padding stays
+    both = make_patches(X, 1, instance_norm="append")
+    np.testing.assert_array_equal(both[:, :, :2], X)
+    np.testing.assert_array_equal(both[:, :, 2:], Z)
+    # the same series at any level and scale reads the same
+    np.testing.assert_allclose(make_patches(X * 1e5, 1, instance_norm="replace"), Z, atol=1e-12)
+    np.testing.assert_allclose(  # (not the 1e-100 one: 1e-100 - 3 is -3)
+        make_patches(X[[0, 2]] * 1e5 - 3, 1, instance_norm="replace"), Z[[0, 2]], atol=1e-12
+    )
+    # then differences, then patches: (2 + 2) * 2 features per patch of 2
+    assert make_patches(X, 2, True, "append").shape == (3, 3, 16)
+    assert make_patches(X.astype(np.float32), 2, instance_norm="append").dtype == np.float32
+    with pytest.raises(ValueError, match="instance_norm"):
+        make_patches(X, 1, instance_norm="series")
+
+
 @pytest.mark.parametrize(
     "X, patch_size, error, match",
     [

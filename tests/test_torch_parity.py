@@ -108,6 +108,13 @@ FITTED = [
     ("binary", LSTMClassifier, (3, 3), {
         "patch_size": 2, "variable_length": True, "bidirectional": True, "pooling": "mean",
     }),
+    # the per-sequence z-scores: in place of the raw values, or none
+    ("binary", LSTMClassifier, (4,), {"instance_norm": "replace", "variable_length": True}),
+    ("regression2", LSTMRegressor, (4,), {"instance_norm": None, "patch_size": 4}),
+    ("multiclass", LSTMClassifier, (4,), {
+        "instance_norm": "append", "differences": True, "patch_size": 4,
+        "variable_length": True,
+    }),
 ]
 LENGTHS = np.array([6, 3, 1, 5, 2])
 
@@ -141,15 +148,14 @@ def test_exported_weights_predict_the_same_in_torch(case):
     state = est.torch_state_dict()
     assert all(isinstance(v, np.ndarray) for v in state.values())
     # torch reads what the network reads: the patches of the raw sequences
-    p, differences = est.patch_size_, est.differences_
+    p, differences, norm = est.patch_size_, est.differences_, est.instance_norm_
     assert p == kwargs.get("patch_size", 1)
     assert differences == est.differences  # the regressor's default: True
-    net = Net(
-        p * X.shape[2] * (1 + differences), hidden[0], len(hidden), est.n_outputs_,
-        est.bidirectional, est.pooling,
-    )
+    assert norm == est.instance_norm  # the default: "append"
+    width = p * X.shape[2] * (1 + differences) * (2 if norm == "append" else 1)
+    net = Net(width, hidden[0], len(hidden), est.n_outputs_, est.bidirectional, est.pooling)
     _load(net, state)
-    patches = make_patches(X_test, p, differences)
+    patches = make_patches(X_test, p, differences, norm)
     if lengths is not None:
         lengths = -(-lengths // p)
         if est.pooling != "last":  # torch pools over all steps
@@ -184,7 +190,7 @@ def test_torch_state_dict_keys_and_gated_memory_refusal():
         for layer in range(2)
     } | {"head.weight", "head.bias"}
     assert set(state) == expected
-    assert state["lstm.weight_ih_l0"].shape == (12, 3)
+    assert state["lstm.weight_ih_l0"].shape == (12, 6)  # 3 features and their z-scores
     np.testing.assert_array_equal(state["lstm.bias_hh_l1"], 0.0)
     gm = LSTMClassifier(hidden_layer_sizes=3, cell="gated_memory", max_iter=2, random_state=0,
                         n_ensemble=1)

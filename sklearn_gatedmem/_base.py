@@ -403,6 +403,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
+        if self.variable_length:  # longest first: the objective's chunks of
+            # similar lengths are then slices of X, not copies (chunk_plan)
+            order = np.argsort(-lengths, kind="stable")
+            X, lengths, Y, sample_weight = (a[order] for a in (X, lengths, Y, sample_weight))
         if out_activation == "identity":  # regression targets: standardised too
             y_mean, y_scale = weighted_mean_scale(Y[:, None, :], sample_weight, name="y")
             Y = (Y - y_mean) / y_scale

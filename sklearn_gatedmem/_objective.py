@@ -397,9 +397,9 @@ def loss_grad(
     params, grads = unpack(theta, spec["layout"]), unpack(grad, spec["layout"])
     weights = _layer_weights(params, spec)
     loss = 0.0
-    for rows in _chunks(X.shape[0], chunk_size):
+    for rows, n_steps in chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths):
         loss += _chunk_loss_grad(
-            X[rows], _chunk_lengths(lengths, rows, X.shape[1]), Y[rows],
+            X[rows, :n_steps], _chunk_lengths(lengths, rows, n_steps), Y[rows],
             sample_weight[rows], params, weights, spec, grads, ws,
         )
     sw_sum = sample_weight.sum()
@@ -429,9 +429,11 @@ def decision(theta, X, spec, chunk_size, lengths=None):
     weights = _layer_weights(params, spec)
     Z = np.empty((X.shape[0], params["head.b"].shape[0]))
     ws = {}  # per call: concurrent predictions never share buffers
-    for rows in _chunks(X.shape[0], chunk_size):
-        chunk_lengths = _chunk_lengths(lengths, rows, X.shape[1])
-        layers, _ = _forward(X[rows], chunk_lengths, weights, spec, ws, backward=False)
+    for rows, n_steps in chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths):
+        chunk_lengths = _chunk_lengths(lengths, rows, n_steps)
+        layers, _ = _forward(
+            X[rows, :n_steps], chunk_lengths, weights, spec, ws, backward=False
+        )
         tops = [out for _, _, out in layers[-1]]
         Z[rows] = _head(_readout(tops, chunk_lengths, spec["pooling"])[0], params)
     return Z
@@ -463,6 +465,56 @@ def _chunk_lengths(lengths, rows, n_steps):
         return None
     chunk = np.asarray(lengths)[rows]
     return None if np.all(chunk == n_steps) else chunk
+
+
+# Sequences of unequal lengths are evaluated in chunks of similar lengths,
+# each run over its own longest sequence only: a chunk's longest is at most
+# twice its shortest (padding then costs at most as much as the real steps),
+# and a chunk holds at least _MIN_CHUNK_ROWS sequences unless fewer are left,
+# since each chunk's time loop has a fixed cost per step in Python calls.
+# Measured on the development set of 100- to 1,344-step series (PLAID, in
+# patches): one evaluation 2 to 3 times faster than all sequences in one chunk.
+_MIN_CHUNK_ROWS = 64
+
+
+def chunk_plan(n_samples, n_steps, chunk_size, lengths=None):
+    """The chunks an evaluation runs: ``(rows, n_steps)`` pairs.
+
+    Parameters
+    ----------
+    n_samples, n_steps : int
+        The batch's shape.
+    chunk_size : int
+        At most this many sequences per chunk.
+    lengths : ndarray of shape (n_samples,), default=None
+        Real steps of each sequence; None means all ``n_steps``.
+
+    Returns
+    -------
+    plan : list of (slice or ndarray, int)
+        Each chunk's rows (a slice when they are contiguous, which they are
+        for rows sorted by decreasing length, as ``fit`` sorts them) and the
+        steps it runs, its longest sequence's length. Every row is in exactly
+        one chunk.
+    """
+    if lengths is None or np.all(lengths == n_steps):
+        return [(rows, n_steps) for rows in _chunks(n_samples, chunk_size)]
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    contiguous = np.array_equal(order, np.arange(n_samples))
+    ordered = np.asarray(lengths)[order]
+    plan, start = [], 0
+    while start < n_samples:
+        longest = int(ordered[start])
+        # the first row whose length is less than half the chunk's longest
+        end = start + int(np.searchsorted(-ordered[start:], -(longest / 2), side="right"))
+        end = min(max(end, start + _MIN_CHUNK_ROWS), n_samples)
+        if n_samples - end < _MIN_CHUNK_ROWS:  # no small chunk left at the end
+            end = n_samples
+        for rows in _chunks(end - start, chunk_size):
+            rows = slice(start + rows.start, start + rows.stop)
+            plan.append((rows if contiguous else order[rows], int(ordered[rows.start])))
+        start = end
+    return plan
 
 
 def _chunks(n_samples, chunk_size):

@@ -443,6 +443,28 @@ def test_chunks_are_balanced_and_cover_every_row():
                 assert max(sizes) <= chunk_size and max(sizes) - min(sizes) <= 1
 
 
+def test_chunk_plan_groups_similar_lengths_and_runs_only_their_steps():
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(1, 101, size=500)
+    for ordered in (False, True):
+        L = np.sort(lengths)[::-1] if ordered else lengths
+        plan = _objective.chunk_plan(500, 100, 150, L)
+        rows = np.concatenate([np.arange(500)[r] for r, _ in plan])
+        np.testing.assert_array_equal(np.sort(rows), np.arange(500))  # each row once
+        assert all(isinstance(r, slice) == ordered for r, _ in plan)
+        for r, n_steps in plan:
+            chunk = L[r]
+            assert n_steps == chunk.max() and 0 < len(chunk) <= 150
+            # a group is at least _MIN_CHUNK_ROWS rows, the last takes what is left
+            if len(chunk) > 2 * _objective._MIN_CHUNK_ROWS:
+                assert chunk.min() >= n_steps / 2
+        # far fewer steps than every sequence run to the longest
+        assert sum(len(L[r]) * n for r, n in plan) < 0.7 * 500 * 100
+    # equal lengths, or none: the plain chunks over all steps
+    assert _objective.chunk_plan(10, 7, 4) == [(r, 7) for r in _objective._chunks(10, 4)]
+    assert _objective.chunk_plan(10, 7, 4, np.full(10, 7)) == _objective.chunk_plan(10, 7, 4)
+
+
 @pytest.mark.parametrize("cell", CELL_NAMES)
 def test_float32_objective_at_a_realistic_size(cell):
     """Float32 compute (loss and gradient accumulated in float64) against

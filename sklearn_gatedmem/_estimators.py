@@ -103,21 +103,21 @@ _SHARED_DOC = """
     alpha : float, default=%(alpha)s
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``. %(alpha_why)s
-    max_iter : int, default=200
+    max_iter : int, default=%(max_iter)s
         Maximum number of L-BFGS iterations. Reaching it raises a
-        ConvergenceWarning. 200 is enough for the default network to fit
-        typical baselines; raise it for larger networks.
+        ConvergenceWarning. %(max_iter_why)s
     tol : float, default=1e-4
         L-BFGS stops when the largest gradient component is below ``tol``.
     max_fun : int, default=15000
         Maximum number of loss+gradient evaluations.
-    n_ensemble : int, default=5
+    n_ensemble : int, default=3
         Networks fitted, each from its own seed drawn from ``random_state``,
         whose predicted probabilities (classifier) or values (regressor) are
         averaged. It costs ``n_ensemble`` fits and predictions; on the
-        development data, 5 networks gained 1 to 10 points of accuracy over
-        one (README, Choosing the defaults). 1 fits a single network, with
-        ``coefs_`` on the estimator itself.
+        development data, 3 networks gained up to 8 points of accuracy over
+        one, and 5 at most 1 more than 3, at 5/3 of the cost (README,
+        Choosing the defaults). 1 fits a single network, with ``coefs_`` on
+        the estimator itself.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score it after
         every L-BFGS iteration, stop when the score has not improved for
@@ -311,6 +311,12 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
                 "        defaults)."
             ),
             pooling='"max"',
+            max_iter="100",
+            max_iter_why=(
+                "The classifier's default: on the development\n"
+                "        series, 3 networks of 100 iterations were as accurate as 3 of 200,\n"
+                "        or more, at half the cost (README, Choosing the defaults)."
+            ),
             alpha="1.0",
             alpha_why=(
                 "The classifier's default: on\n"
@@ -370,10 +376,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         pooling="max",
         variable_length=False,
         alpha=1.0,
-        max_iter=200,
+        max_iter=100,
         tol=1e-4,
         max_fun=15000,
-        n_ensemble=5,
+        n_ensemble=3,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -546,6 +552,12 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
                 "        raw values keep its level (forecasting)."
             ),
             pooling='"last"',
+            max_iter="200",
+            max_iter_why=(
+                "The regressor's default: on the development\n"
+                "        spectra 100 iterations were not enough (Tecator RMSE 2.4 against\n"
+                "        1.3 for one network)."
+            ),
             alpha="1e-4",
             alpha_why=(
                 "The regressor's default: a\n"
@@ -599,7 +611,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         max_iter=200,
         tol=1e-4,
         max_fun=15000,
-        n_ensemble=5,
+        n_ensemble=3,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,

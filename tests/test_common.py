@@ -1,6 +1,6 @@
 """scikit-learn's own estimator checks, on the defaults and on variants.
 
-The defaults (an ensemble of 5 networks) are checked as they are; the variants
+The defaults (an ensemble of 3 networks) are checked as they are; the variants
 use one network, which is what they vary."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks

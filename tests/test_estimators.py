@@ -470,7 +470,7 @@ def test_an_ensemble_averages_networks_of_their_own_seeds(Estimator):
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     est = Estimator(hidden_layer_sizes=4, max_iter=8, random_state=0, n_ensemble=3)
     est.fit(X, target)
-    assert Estimator().n_ensemble == 5  # the default
+    assert Estimator().n_ensemble == 3  # the default
     assert len(est.estimators_) == 3 and not hasattr(est, "coefs_")
     seeds = [m.random_state for m in est.estimators_]
     assert len(set(seeds)) == 3

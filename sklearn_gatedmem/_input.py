@@ -553,13 +553,16 @@ def _with_instance_norm(X, mode):
             f"instance_norm must be one of {INSTANCE_NORMS} or None, got {mode!r}."
         )
     real = ~np.isnan(X)
-    count = real.sum(axis=1, keepdims=True)  # real steps (per feature)
+    count = np.maximum(real.sum(axis=1, keepdims=True), 1)  # real steps, per feature
     X64 = np.where(real, X, 0.0).astype(np.float64, copy=False)
-    mean = X64.sum(axis=1, keepdims=True) / np.maximum(count, 1)
-    dev = np.where(real, X64 - mean, 0.0)
-    std = np.sqrt((dev * dev).sum(axis=1, keepdims=True) / np.maximum(count, 1))
+    # z-scores do not change with the scale: dividing by each feature's
+    # largest magnitude first keeps the squares finite, from 1e-300 to 1e300
     size = np.abs(X64).max(axis=1, keepdims=True)
-    constant = std <= np.sqrt(np.finfo(X.dtype).eps) * size
+    X64 = X64 / np.where(size > 0, size, 1.0)
+    mean = X64.sum(axis=1, keepdims=True) / count
+    dev = np.where(real, X64 - mean, 0.0)
+    std = np.sqrt((dev * dev).sum(axis=1, keepdims=True) / count)
+    constant = std <= np.sqrt(np.finfo(X.dtype).eps)
     Z = dev / np.where(constant, 1.0, std)
     Z = np.where(real, Z, np.nan).astype(X.dtype, copy=False)
     return Z if mode == "replace" else np.concatenate([X, Z], axis=2)

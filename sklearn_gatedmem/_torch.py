@@ -198,11 +198,12 @@ class SequenceNetwork(_Base):
         real = ~torch.isnan(x)
         count = real.sum(dim=1, keepdim=True).clamp(min=1)
         x0 = torch.where(real, x, 0.0)
+        size = x0.abs().amax(dim=1, keepdim=True)  # scaled first, as there
+        x0 = x0 / torch.where(size > 0, size, 1.0)
         mean = x0.sum(dim=1, keepdim=True) / count
         dev = torch.where(real, x0 - mean, 0.0)
         std = torch.sqrt((dev * dev).sum(dim=1, keepdim=True) / count)
-        size = x0.abs().amax(dim=1, keepdim=True)
-        constant = std <= float(np.sqrt(np.finfo(np.float64).eps)) * size
+        constant = std <= float(np.sqrt(np.finfo(np.float64).eps))
         z = torch.where(real, dev / torch.where(constant, 1.0, std), torch.nan)
         return z if self.instance_norm == "replace" else torch.cat([x, z], dim=2)
 

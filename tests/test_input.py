@@ -282,7 +282,7 @@ def test_make_patches_of_1_and_of_a_divisor():
 def test_instance_norm_z_scores_each_sequence_over_its_real_steps():
     X = np.full((3, 5, 2), np.nan)
     X[0] = np.c_[[1.0, 2, 3, 4, 5], [7.0] * 5]  # a constant feature reads 0
-    X[1, :2] = [[10.0, 0], [30, 1e-100]]  # tiny values are not constant
+    X[1, :2] = [[10.0, 0], [30, 1e-300]]  # tiny values are not constant
     X[2, :1] = [[4.0, -4.0]]  # one real step: no spread
     Z = make_patches(X, 1, instance_norm="replace")
     expected = (X[0, :, 0] - 3) / np.sqrt(2)
@@ -296,7 +296,10 @@ def test_instance_norm_z_scores_each_sequence_over_its_real_steps():
     np.testing.assert_array_equal(both[:, :, 2:], Z)
     # the same series at any level and scale reads the same
     np.testing.assert_allclose(make_patches(X * 1e5, 1, instance_norm="replace"), Z, atol=1e-12)
-    np.testing.assert_allclose(  # (not the 1e-100 one: 1e-100 - 3 is -3)
+    np.testing.assert_allclose(make_patches(X * 1e-5, 1, instance_norm="replace"), Z, atol=1e-12)
+    huge = make_patches(np.array([[[0.0], [1e300], [-1e300]]]), 1, instance_norm="replace")
+    np.testing.assert_allclose(huge[0, :, 0], [0, 1, -1] / np.sqrt(2 / 3))  # no overflow
+    np.testing.assert_allclose(  # (not the 1e-300 one: 1e-300 - 3 is -3)
         make_patches(X[[0, 2]] * 1e5 - 3, 1, instance_norm="replace"), Z[[0, 2]], atol=1e-12
     )
     # then differences, then patches: (2 + 2) * 2 features per patch of 2

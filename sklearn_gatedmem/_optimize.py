@@ -185,7 +185,7 @@ def _check_lbfgs_result(result, max_iter, max_fun, tol):
         f"{cause} (SciPy: {result.message}). The estimator keeps the weights of "
         f"that iteration. {change}",
         ConvergenceWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
     return n_iter
 

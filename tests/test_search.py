@@ -18,10 +18,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from sklearn_gatedmem import LSTMClassifier
+from conftest import CELL_NAMES
 
 PARAM_GRID = {
     "lstmclassifier__hidden_layer_sizes": [2, 6],
-    "lstmclassifier__cell": ["lstm", "gated_memory"],
+    "lstmclassifier__cell": CELL_NAMES,
 }
 
 

@@ -39,7 +39,9 @@ _SHARED_DOC = """
         (gates i, f, g, o; ``c_t = f*c_{t-1} + i*g``; ``h_t = o*tanh(c_t)``).
         ``"gated_memory"``: a cell where only the memory is carried
         (``m_t = f*m_{t-1} + r*tanh(M_in x_t + b_in)``; ``out_t = o*m_t``).
-        Each cell's equations are in its module under
+        ``"gru"``: the gated recurrent unit, as ``torch.nn.GRU`` (gates r, z,
+        n; ``n = tanh(W_n x + b_in + r*(U_n h + b_hn))``; ``h_t = (1-z)*n +
+        z*h_{t-1}``). Each cell's equations are in its module under
         :mod:`sklearn_gatedmem._cells`.
     n_steps : int, default=None
         How a 2-D ``X`` of width ``n_columns`` is read: ``None`` makes each row
@@ -180,7 +182,7 @@ _SHARED_ATTRIBUTES = """
 
 class _TorchExport:
     """``to_torch`` for every fitted estimator; ``torch_state_dict`` for
-    those that a plain ``torch.nn.LSTM`` can hold."""
+    those that a plain ``torch.nn.LSTM`` or ``torch.nn.GRU`` can hold."""
 
     def to_torch(self):
         """The fitted network as a ``torch.nn.Module`` that takes raw input.
@@ -191,8 +193,8 @@ class _TorchExport:
         ``(n_samples, n_features_in_)`` as in fit. It returns what
         ``predict_proba`` (classifier) or ``predict`` (regressor) returns, in
         float64, to rounding. Standardisation, patching, pooling,
-        bidirectional layers and the cell (``"lstm"`` or ``"gated_memory"``)
-        are built in; the weights are trainable ``nn.Parameter`` s acting on
+        bidirectional layers and the cell (any of ``cell``'s values) are
+        built in; the weights are trainable ``nn.Parameter`` s acting on
         standardised inputs, as ``coefs_``. The module works with
         ``torch.jit.trace``. PyTorch is imported only here.
 
@@ -212,19 +214,21 @@ class _TorchExport:
         return to_torch(self)
 
     def torch_state_dict(self):
-        """Weights for ``torch.nn.LSTM(batch_first=True)`` plus ``torch.nn.Linear``.
+        """Weights for ``torch.nn.LSTM`` (or ``nn.GRU``) plus ``torch.nn.Linear``.
 
         The internal standardisation of ``X`` (and of ``y`` for the regressor)
         is folded into the first layer (and into the head), so the modules take
-        raw inputs. Keys are those of a module holding an ``nn.LSTM`` named
-        ``lstm`` (``batch_first=True``, ``num_layers=len(hidden_layer_sizes)``
-        when the sizes are equal, ``bidirectional`` as here) and an
-        ``nn.Linear`` named ``head``; PyTorch's two biases are one parameter
-        here, given in ``bias_ih`` with zeros in ``bias_hh``. The head reads
+        raw inputs. Keys are those of a module holding an ``nn.LSTM`` (for
+        ``cell="gru"``, an ``nn.GRU``) named ``lstm`` (``batch_first=True``,
+        ``num_layers=len(hidden_layer_sizes)`` when the sizes are equal,
+        ``bidirectional`` as here) and an ``nn.Linear`` named ``head``;
+        PyTorch's two biases of a gate are one parameter here, given in
+        ``bias_ih`` with zeros in ``bias_hh`` (except the gru's ``b_hn``,
+        which is in ``bias_hh``). The head reads
         what ``pooling`` says: for ``"last"``, ``output[:, -1]`` of a
-        unidirectional LSTM, or ``h_n`` of the last layer's two directions
+        unidirectional module, or ``h_n`` of the last layer's two directions
         concatenated. The head's output is the logit (classifier) or the
-        prediction (regressor). The LSTM reads what the network reads:
+        prediction (regressor). The module reads what the network reads:
         ``make_patches(X, patch_size_, differences_)`` of channels-last batches
         ``(n_samples, n_steps, n_features)``, whatever ``data_format`` was (with
         ``patch_size_ == 1`` and no differences, ``X`` itself). For any other
@@ -234,7 +238,8 @@ class _TorchExport:
         Returns
         -------
         state : dict of str to ndarray
-            ``"lstm.weight_ih_l0"`` of shape (4 * hidden, n_features), ...,
+            ``"lstm.weight_ih_l0"`` of shape (4 * hidden, n_features) (3 *
+            hidden for the gru), ...,
             ``"head.weight"`` of shape (n_outputs, hidden), ``"head.bias"``.
         """
         if self._ensemble():

@@ -70,9 +70,20 @@ def _gated_memory_step(x, state, W, U, b, blk):
     return o * m, (m,), m
 
 
+def _gru_step(x, state, W, U, b, blk):
+    (h_prev,) = state
+    r = expit(x @ W[:, blk[0]] + h_prev @ U[:, blk[0]] + b[blk[0]])
+    z = expit(x @ W[:, blk[1]] + h_prev @ U[:, blk[1]] + b[blk[1]])
+    n = np.tanh(x @ W[:, blk[2]] + b[blk[2]] + r * (h_prev @ U[:, blk[2]] + b[blk[3]]))
+    h = (1 - z) * n + z * h_prev
+    return h, (h,), h
+
+
 # Per cell, one step from the equations of its module's docstring:
 # ``(x, state, W, U, b, blocks) -> (output, state, carried memory)``.
-REFERENCE_STEPS = {"lstm": _lstm_step, "gated_memory": _gated_memory_step}
+REFERENCE_STEPS = {
+    "lstm": _lstm_step, "gated_memory": _gated_memory_step, "gru": _gru_step,
+}
 
 
 def _reference(cell, X, W, U, b):

@@ -242,7 +242,7 @@ def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
     "param, value",
     [
         ("alpha", -1),
-        ("cell", "gru"),
+        ("cell", "rnn"),
         ("hidden_layer_sizes", (0,)),
         ("hidden_layer_sizes", ()),
         ("hidden_layer_sizes", 0),

@@ -396,7 +396,7 @@ PARAMS = {
         ((), False), ((0,), False), ((2.5,), False), ("abc", False), (None, False),
         (True, False), ((True,), False), ([[2]], False), (2.0, False),
     ],
-    "cell": [("lstm", True), ("gated_memory", True), ("gru", False), (None, False)],
+    "cell": [(name, True) for name in CELL_NAMES] + [("rnn", False), (None, False)],
     "bidirectional": [(True, True), (np.bool_(False), True), (1, False), ("yes", False)],
     "pooling": [("last", True), ("mean", True), ("max", True), ("sum", False)],
     "variable_length": [(True, True), (False, True), (None, False)],

@@ -454,4 +454,4 @@ def state(cell, cache):
 
 
 # registered in this order, the order of the docs
-from . import lstm, gated_memory  # noqa: E402,F401,I001
+from . import lstm, gated_memory, gru  # noqa: E402,F401,I001

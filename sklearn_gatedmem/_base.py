@@ -229,22 +229,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _check_memory(self, shape, dtype, steps_features, reset):
         """Refuse a fit (``reset``) or prediction on a 2-D ``shape`` that
         cannot fit in memory, with a ValueError giving the estimate in GB."""
-        n_samples, n_columns = (int(s) for s in shape)
-        if reset:
-            try:
-                n_steps, n_features = resolve_layout(n_columns, self.n_steps, steps_features)
-            except ValueError:
-                return  # validation says what is wrong with the layout
-            # n_outputs is not known yet; the head is small anyway
-            network = self._network_of(n_steps, n_features, n_outputs=1)
-        else:
-            n_steps, n_features = self.n_steps_, self.n_step_features_
-            if self.variable_length and steps_features is not None:
-                n_steps = steps_features[0]  # predictions of any length
-            network = self._network
-        itemsize = 4 if dtype == np.float32 else 8
-        n_steps = network.input_shape(n_steps, n_features)[0]
-        estimate = plan(network, n_samples, n_steps, itemsize, self.chunk_size, fit=reset)
+        estimate = self._resource_plan(shape, dtype, steps_features, reset)
+        if estimate is None:
+            return  # validation says what is wrong with the layout
         if reset:
             hint = (
                 "Use fewer or smaller hidden layers (hidden_layer_sizes), shorter "
@@ -253,6 +240,32 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             hint = "Predict fewer samples at a time, or use a smaller chunk_size."
         check_memory(estimate.parts, "fit" if reset else "prediction", hint)
+
+    def _resource_plan(self, shape, dtype, steps_features, reset):
+        """The :func:`plan` of a fit (``reset``) or prediction on input of
+        2-D ``shape`` and ``dtype``, before validation; None when the layout
+        is invalid."""
+        n_samples, n_columns = (int(s) for s in shape)
+        if reset:
+            try:
+                n_steps, n_features = resolve_layout(n_columns, self.n_steps, steps_features)
+            except ValueError:
+                return None
+            # n_outputs is not known yet; the head is small anyway
+            network = self._network_of(n_steps, n_features, n_outputs=1)
+        else:
+            n_steps, n_features = self.n_steps_, self.n_step_features_
+            if self.variable_length and steps_features is not None:
+                n_steps = steps_features[0]  # predictions of any length
+            network = self._network
+        itemsize = 4 if dtype == np.float32 else 8
+        net_steps, net_features = network.input_shape(n_steps, n_features)
+        reshaped = (net_steps, net_features) != (n_steps, n_features)
+        return plan(
+            network, n_samples, net_steps, itemsize, self.chunk_size, fit=reset,
+            n_raw_values=n_steps * n_features if reshaped else None,
+            converts=dtype not in (np.float32, np.float64),
+        )
 
     def _network_of(self, n_steps, n_features, n_outputs, out_activation=None,
                     x_mean=None, x_scale=None):

@@ -2,19 +2,25 @@
 
 :func:`plan` is the one place that sizes the objective's chunks and
 estimates what a call holds at its peak; the fit and predict paths take
-their chunk size from it, and the guard (:func:`check_memory`) its estimate,
-so that the two cannot disagree. Before anything large is allocated, the
-estimators turn a request beyond the memory available into a ``ValueError``
-that gives the estimate in GB, instead of a ``MemoryError`` (or the kernel's
-OOM killer) part-way through. The estimate adds up, within a small factor
-(checked against measured peaks in the tests), and never below the arrays
-that certainly exist:
+their chunk size from it, and the memory guard (:func:`check_memory`) its
+estimate, so that the two cannot disagree. Before anything large is
+allocated, the estimators turn a request beyond the memory available into a
+``ValueError`` that gives the estimate in GB, instead of a ``MemoryError``
+(or the kernel's OOM killer) part-way through.
+
+The estimate follows what the code allocates (the tests compare it with the
+peak that ``tracemalloc`` measures, within a factor of 1.5 either way):
 
 * the weights: the flat vector and its copies (gradient, L-BFGS's history of
   10 pairs, penalty mask, work copies, the fitted ``coefs_``);
-* copies of ``X``: the validated array, and in fit the canonical rows;
-* one chunk's work arrays, exactly as the objective allocates them
-  (:func:`work_bytes_per_sample`), plus the chunk's time-major input.
+* copies of ``X`` that live through the call: the validated array when
+  validation converts the input's dtype, in fit the canonical rows, and the
+  patches the network reads when there are patches or differences;
+* the larger of two phases that do not overlap: the standardisation's
+  statistics (in fit; float64 temporaries over row chunks of at most
+  ``_STATS_ROWS``), and one chunk's work arrays, exactly as the objective
+  allocates them (:func:`work_bytes_per_sample`), with the weight
+  gradient's GEMM output.
 """
 
 import dataclasses
@@ -36,11 +42,11 @@ CHUNK_BYTES = 256 * 2**20
 # penalty mask, penalised copy, scaled copies, best iterate, coefs_.
 _FIT_WEIGHT_COPIES = 32
 _PREDICT_WEIGHT_COPIES = 4
-# Float64-sized copies of X alive in fit: the validated array (a converted
-# copy, for integer input), canonical_rows' selection of rows, and a clipped
-# copy when some value is far outside the training range.
-_FIT_X_COPIES = 3
-_PREDICT_X_COPIES = 2
+# weighted_mean_scale works over chunks of this many rows, and holds about
+# this many float64 temporaries of a chunk's size (the chunk in float64, the
+# weights broadcast over it, the scaled values, their function, NaN to 0).
+_STATS_ROWS = 4096
+_STATS_COPIES = 5
 _GB = 2.0**30
 # Below this, a request is let through without asking the system (predict may
 # be called in a loop on single samples).
@@ -87,17 +93,29 @@ def work_bytes_per_sample(network, n_steps, itemsize, backward=True):
     backward : bool
     """
     total, width = 0, network.n_features
-    for n_hidden in network.hidden:
+    for layer, n_hidden in enumerate(network.hidden):
         shapes = _cells.work_shapes(network.cell, n_steps, width, n_hidden, 1, backward)
         per_direction = sum(math.prod(shape) for shape in shapes.values())
-        if backward:  # dout, and for stacked layers dx
-            per_direction += n_steps * (n_hidden + width)
+        if backward:  # dout, and above the first layer dx (the layer's input)
+            per_direction += n_steps * (n_hidden + (width if layer else 0))
         total += network.n_directions * per_direction
         width = network.n_directions * n_hidden
     return total * itemsize
 
 
-def plan(network, n_samples, n_steps, itemsize, chunk_size="auto", fit=True):
+def _gradient_gemm_bytes(network, n_steps, itemsize):
+    """The weight gradient's batched GEMM output, ``(n_steps, width + 1 +
+    n_hidden, n_rows * n_hidden)``, the largest over the layers (one buffer,
+    whatever the chunk)."""
+    n_rows, largest, width = network.cell_.n_rows, 0, network.n_features
+    for n_hidden in network.hidden:
+        largest = max(largest, n_steps * (width + 1 + n_hidden) * n_rows * n_hidden)
+        width = network.n_directions * n_hidden
+    return largest * itemsize
+
+
+def plan(network, n_samples, n_steps, itemsize, chunk_size="auto", fit=True,
+         n_raw_values=None, converts=False):
     """The chunk size and the peak memory of a fit or prediction.
 
     Parameters
@@ -115,6 +133,12 @@ def plan(network, n_samples, n_steps, itemsize, chunk_size="auto", fit=True):
         fit's work arrays within ``CHUNK_BYTES`` (predictions chunk alike).
     fit : bool
         A fit (with backward's work arrays) or a prediction.
+    n_raw_values : int, default=None
+        Values per sample of the raw sequences (steps times features) when
+        the network reads patches or differences of them; None when it reads
+        them as they are.
+    converts : bool, default=False
+        Whether validation converts the input to the compute dtype (a copy).
 
     Returns
     -------
@@ -125,18 +149,25 @@ def plan(network, n_samples, n_steps, itemsize, chunk_size="auto", fit=True):
         chunk = max(1, CHUNK_BYTES // per_fit_sample)
     else:
         chunk = int(chunk_size)
-    n_inputs = network.n_features
-    per_sample = work_bytes_per_sample(network, n_steps, itemsize, backward=fit)
-    per_sample += n_steps * n_inputs * itemsize  # the chunk's time-major input
-    n_weights = n_params(network.layout)
-    x_size = float(n_samples) * n_steps * n_inputs
+    n_values = n_steps * network.n_features  # per sample, what the network reads
+    raw = n_values if n_raw_values is None else n_raw_values
+    copies = (converts + fit) * raw + (n_raw_values is not None) * n_values
+    work = float(min(n_samples, chunk)) * work_bytes_per_sample(
+        network, n_steps, itemsize, backward=fit
+    )
+    if fit:
+        work += _gradient_gemm_bytes(network, n_steps, itemsize)
+        stats = 8.0 * _STATS_COPIES * min(n_samples, _STATS_ROWS) * n_values
+        work = max(work, stats)
     parts = {
-        "weights": 8.0 * n_weights * (_FIT_WEIGHT_COPIES if fit else _PREDICT_WEIGHT_COPIES),
-        "copies of X": (8.0 * _FIT_X_COPIES if fit else float(itemsize) * _PREDICT_X_COPIES)
-        * x_size,
-        "work arrays": float(min(n_samples, chunk)) * per_sample,
+        "weights": 8.0 * n_params(network.layout)
+        * (_FIT_WEIGHT_COPIES if fit else _PREDICT_WEIGHT_COPIES),
+        "copies of X": float(itemsize) * n_samples * copies,
+        "work arrays": work,
     }
     return ResourcePlan(chunk_rows=chunk, parts=parts)
+
+
 def available_bytes():
     """Memory this process may still take, in bytes, or None when unknown.
 

@@ -1,6 +1,7 @@
 """The resource plan (chunk size and peak memory) and the memory guard."""
 
 import dataclasses
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -45,15 +46,20 @@ def test_chunk_size_auto_stays_within_the_budget(cell):
 def test_the_guard_sizes_chunks_as_the_fit_does():
     """The issue's case: an lstm of 4 units on 100,000 sequences of 32 steps
     of 1,000 features. The guard once sized chunks for one feature and the
-    other cell (15,520 rows, 11.4 GB of work arrays), and refused fits that
-    the objective's own chunks (502 rows, 0.37 GB) would run."""
+    other cell (15,520 rows, 11.4 GB of work arrays) while the objective's own
+    chunks were 502 rows. Now both take the plan's chunk, sized on the work
+    arrays that the objective allocates (no dx for the first layer: 965
+    rows), and the estimate counts the standardisation's temporaries, which
+    for rows this wide are the larger phase of the fit."""
     network = _network("lstm", n_features=1000, hidden=(4,))
     fit = plan(network, 100_000, 32, 8)
-    assert fit.chunk_rows == 502
-    assert fit.parts["work arrays"] == pytest.approx(0.37 * 2**30, rel=0.05)
+    per_sample = work_bytes_per_sample(network, 32, 8)
+    assert fit.chunk_rows == CHUNK_BYTES // per_sample == 965
     predict = plan(network, 100_000, 32, 8, fit=False)
     assert predict.chunk_rows == fit.chunk_rows  # predictions chunk alike
-    assert predict.parts["work arrays"] < fit.parts["work arrays"]
+    assert predict.parts["work arrays"] <= CHUNK_BYTES
+    # 5 float64 temporaries of 4096 rows of 32,000 values
+    assert fit.parts["work arrays"] == 5 * 8 * 4096 * 32 * 1000
 
 
 def test_the_estimator_predicts_with_the_planned_chunks(monkeypatch):
@@ -94,6 +100,49 @@ def test_memory_model_matches_what_is_allocated(cell, n_directions):
     allocated = sum(buf.nbytes for key, buf in ws.items() if key not in chunk_independent)
     estimate = n * work_bytes_per_sample(network, T, 8)
     assert 0.75 * estimate <= allocated <= estimate
+
+
+# shapes (n, steps, features), hidden, cell, and other parameters; the first
+# two are the issue's extremes: 1,000 features and 1 hidden unit
+PEAK_CASES = [
+    ((200, 10, 1000), (1,), "lstm", {}),
+    ((200, 10, 1000), (1,), "gru", {"bidirectional": True}),
+    ((300, 40, 3), (8,), "lstm", {}),  # patches of 2 (auto)
+    ((300, 20, 10), (16, 8), "gated_memory", {"bidirectional": True}),
+    ((100, 8, 200), (4,), "gru", {"differences": True}),
+    ((2000, 16, 4), (2,), "lstm", {}),
+]
+
+
+def _traced_peak(call):
+    """Peak bytes that ``call()`` allocates beyond what was allocated before."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        call()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("shape, hidden, cell, params", PEAK_CASES)
+def test_the_estimate_is_within_a_factor_of_the_measured_peak(shape, hidden, cell, params):
+    """The guard's estimate against the peak that tracemalloc measures, for
+    a fit and a prediction, within a factor of 1.5 either way."""
+    n, T, D = shape
+    X = np.random.RandomState(0).normal(size=shape)
+    y = (X[:, 0, 0] > 0).astype(int)
+    est = LSTMClassifier(hidden_layer_sizes=hidden, cell=cell, max_iter=2, n_ensemble=1,
+                         random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit_peak = _traced_peak(lambda: est.fit(X, y))
+    fit_plan = est._resource_plan((n, T * D), X.dtype, (T, D), reset=True)
+    predict_peak = _traced_peak(lambda: est.predict(X))
+    predict_plan = est._resource_plan((n, T * D), X.dtype, (T, D), reset=False)
+    for estimate, peak in ((fit_plan.total, fit_peak), (predict_plan.total, predict_peak)):
+        print(f"{shape} {hidden} {cell} {params}: estimate / peak = {estimate / peak:.2f}")
+        assert peak / 1.5 <= estimate <= 1.5 * peak
 
 
 # -- the guard ------------------------------------------------------------------

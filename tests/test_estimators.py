@@ -926,3 +926,18 @@ def test_one_sequence_at_predict_says_add_a_leading_axis(data_format):
     with pytest.raises(ValueError, match="features") as info:  # any other width
         clf.predict(np.zeros((8, 5)))
     assert "X[None]" not in str(info.value)
+
+
+def test_multilabel_predict_log_proba_runs_the_network_once(monkeypatch):
+    X, _, _ = sequences(30)
+    Y = np.stack([X[:, 0, 0] > 0, X[:, 1, 1] > 0], axis=1).astype(int)
+    clf = LSTMClassifier(hidden_layer_sizes=3, max_iter=3, n_ensemble=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, Y)
+    calls, decision = [], clf._decision
+    monkeypatch.setattr(clf, "_decision", lambda X: calls.append(1) or decision(X))
+    log_proba = clf.predict_log_proba(X)
+    assert len(calls) == 1
+    np.testing.assert_allclose(log_proba, np.log(clf.predict_proba(X)), rtol=0, atol=1e-15)
+

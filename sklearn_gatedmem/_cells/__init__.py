@@ -285,6 +285,29 @@ def _force_activation(method):
     return previous
 
 
+def step_gradient(out, dout_t, live_t, R, dA_next, carried=None, gate=None):
+    """Backward's gradient into a step's carried output, in place.
+
+    ``out = dout_t + R dA_{t+1} + carried * gate`` (``dA_next`` None at the
+    last step, where only ``dout_t`` counts), the ``dout_t`` term skipped
+    where the step is not live (it is 0 there). ``carried * gate`` is the
+    path around the gates (gated_memory's ``dm_{t+1} f_{t+1}``, the gru's
+    ``dh_{t+1} z_{t+1}``); ``carried`` is overwritten.
+    """
+    if dA_next is None:
+        if live_t:
+            out[...] = dout_t
+        else:
+            out.fill(0)
+        return
+    np.matmul(R, dA_next, out=out)
+    if live_t:
+        out += dout_t
+    if carried is not None:
+        carried *= gate
+        out += carried
+
+
 # -- the generic functions: the cell's object says what differs ---------------
 
 

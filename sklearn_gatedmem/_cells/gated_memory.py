@@ -27,7 +27,7 @@ computed for all steps at once. No ``torch.nn`` class holds this cell:
 
 import numpy as np
 
-from . import Cell, register
+from . import Cell, register, step_gradient
 
 
 def work_shapes(n_steps, n_hidden, n_samples, backward):
@@ -91,16 +91,9 @@ def backward(dout, R, cache, live):
     for t in range(last, -1, -1):
         new, old = dm[t % 2], dm[(t + 1) % 2]
         if t == last:
-            if live[t]:
-                new[...] = E[t]
-            else:
-                new.fill(0)
-        else:
-            np.matmul(R, dA[t + 1, H:], out=new)  # from m_t into step t+1
-            if live[t]:
-                new += E[t]
-            old *= S4[t + 1, 2]  # dm_{t+1} f_{t+1}
-            new += old
+            step_gradient(new, E[t], live[t], R, None)
+        else:  # from m_t into step t+1, and dm_{t+1} f_{t+1}
+            step_gradient(new, E[t], live[t], R, dA[t + 1, H:], old, S4[t + 1, 2])
         np.multiply(new, K4[t, :3], out=dA4[t, :3])  # dA_z, dA_r, dA_f
     return dA
 

@@ -33,7 +33,7 @@ The update gate's bias starts at 1, the analogue of the lstm's forget bias:
 
 import numpy as np
 
-from . import Cell, register
+from . import Cell, register, step_gradient
 
 
 def work_shapes(n_steps, n_hidden, n_samples, backward):
@@ -86,16 +86,9 @@ def backward(dout, R, cache, live):
     for t in range(last, -1, -1):
         new, old = dh[t % 2], dh[(t + 1) % 2]
         if t == last:
-            if live[t]:
-                new[...] = dout[t]
-            else:
-                new.fill(0)
-        else:
-            np.matmul(R, dA[t + 1, H:], out=new)  # from h_t into step t+1's gates
-            if live[t]:
-                new += dout[t]
-            old *= S4[t + 1, 2]  # dh_{t+1} z_{t+1}
-            new += old
+            step_gradient(new, dout[t], live[t], R, None)
+        else:  # from h_t into step t+1's gates, and dh_{t+1} z_{t+1}
+            step_gradient(new, dout[t], live[t], R, dA[t + 1, H:], old, S4[t + 1, 2])
         n, r, z, a = S4[t]
         dA_nx, dA_r, dA_z, dA_nh = dA4[t]
         np.multiply(n, n, out=dA_nx)

@@ -32,7 +32,7 @@ turn, instead of one per step: nothing that only backward needs is stored.
 
 import numpy as np
 
-from . import Cell, register
+from . import Cell, register, step_gradient
 
 
 def work_shapes(n_steps, n_hidden, n_samples, backward):
@@ -88,15 +88,8 @@ def backward(dout, R, cache, live):
         np.multiply(q[3:6:2], q[3:6:2], out=P)
         np.subtract(1, P, out=P)
         np.multiply(q[0:3:2], P, out=k[3:5])  # i (1-g^2), o (1-tanh^2 c)
-        if t == last:
-            if live[t]:
-                dh[...] = dout[t]
-            else:
-                dh.fill(0)
-        else:
-            np.matmul(R, dA[t + 1, : 4 * H], out=dh)  # from h_t into step t+1
-            if live[t]:
-                dh += dout[t]
+        # from h_t into step t+1
+        step_gradient(dh, dout[t], live[t], R, None if t == last else dA[t + 1, : 4 * H])
         np.multiply(dh, k[2::2], out=dA5[t, 2::2])  # dA_o, dh o (1 - tanh^2 c)
         if t == last:
             dc[...] = dA5[t, 4]

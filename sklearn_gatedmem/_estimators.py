@@ -250,7 +250,7 @@ class _TorchExport:
                 "to_torch(), which averages them, or fit with n_ensemble=1."
             )
         network = self._network  # the fitted one, not set_params' since
-        cell = network.cell_
+        cell = network.cell_spec
         problem = None
         if cell.torch_module is None:
             problem = (

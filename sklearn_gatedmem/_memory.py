@@ -107,7 +107,7 @@ def _gradient_gemm_bytes(network, n_steps, itemsize):
     """The weight gradient's batched GEMM output, ``(n_steps, width + 1 +
     n_hidden, n_rows * n_hidden)``, the largest over the layers (one buffer,
     whatever the chunk)."""
-    n_rows, largest, width = network.cell_.n_rows, 0, network.n_features
+    n_rows, largest, width = network.cell_spec.n_rows, 0, network.n_features
     for n_hidden in network.hidden:
         largest = max(largest, n_steps * (width + 1 + n_hidden) * n_rows * n_hidden)
         width = network.n_directions * n_hidden

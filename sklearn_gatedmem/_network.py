@@ -57,7 +57,7 @@ class Network:
     x_scale: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
-    def cell_(self):
+    def cell_spec(self):
         """The :class:`~sklearn_gatedmem._cells.Cell` object."""
         return _cells.get(self.cell)
 

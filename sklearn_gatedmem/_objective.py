@@ -85,7 +85,7 @@ def _buffer(ws, key, shape, dtype):
 def _layer_weights(params, network, dtype):
     """Per layer, per direction: the cells' fused weights in the compute dtype
     (see :func:`sklearn_gatedmem._cells.fused_weights`)."""
-    cell = network.cell_
+    cell = network.cell_spec
     return [
         [
             _cells.fused_weights(
@@ -163,7 +163,7 @@ def _forward(X, lengths, weights, network, ws, backward=True):
         The reversing index (bidirectional, unequal lengths only).
     """
     n_samples, n_steps, n_features = X.shape
-    cell, dtype = network.cell_, X.dtype
+    cell, dtype = network.cell_spec, X.dtype
     rev = None
     if network.n_directions == 2 and lengths is not None:
         rev = _reverse_index(lengths, n_steps)
@@ -277,7 +277,7 @@ def _head(R, params):
 
 def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws):
     """Add one chunk's weighted loss sum and gradient (into ``grads``)."""
-    cell, dtype = network.cell_, X.dtype
+    cell, dtype = network.cell_spec, X.dtype
     n_samples, n_steps, _ = X.shape
     layers, rev = _forward(X, lengths, weights, network, ws)
     tops = [out for _, _, out in layers[-1]]

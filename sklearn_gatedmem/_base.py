@@ -412,14 +412,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             X.reshape(n_samples, -1), Y, sample_weight
         )
         X = X2.reshape(-1, n_steps, n_features)
-        shape = self._network_of(n_steps, n_features, Y.shape[1], out_activation)
+        bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation)
         # the network reads patches of steps (1: the steps themselves)
-        X, lengths = self._network_input(X, shape.patch_size, shape.differences)
+        X, lengths = self._network_input(X, bare.patch_size, bare.differences)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
         Y, scale_attrs = self._scale_targets(Y, sample_weight)
-        network = dataclasses.replace(shape, x_mean=x_mean, x_scale=x_scale)
+        network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale)
         theta0 = self._initial_theta(network)
         result = self._minimize(theta0, X, lengths, Y, sample_weight, network)
 

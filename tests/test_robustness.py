@@ -1,4 +1,4 @@
-"""Hostile input, extreme values, interruption and the memory guard.
+"""Hostile input, extreme values and interruption (the memory guard: test_memory.py).
 
 The property-based tests draw inputs with hypothesis and hold every case to
 one rule: ``fit`` either succeeds and ``predict`` returns finite values of the

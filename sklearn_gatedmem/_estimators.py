@@ -3,13 +3,16 @@
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from . import _cells
 from ._base import BaseLSTM
+from ._input import check_label_types, weighted_mean_scale
 
 _SHARED_DOC = """
     Each sample is a sequence. The network unrolls ``cell`` over its steps
@@ -31,12 +34,15 @@ _SHARED_DOC = """
         few thousand weights, so full-batch L-BFGS converges in a few hundred
         iterations at modest cost; add a second layer for hierarchical
         patterns.
-    cell : {"lstm", "gated_memory"}, default="lstm"
+    cell : {%(cells)s}, default="lstm"
         ``"lstm"``: the standard LSTM with a forget gate, as ``torch.nn.LSTM``
         (gates i, f, g, o; ``c_t = f*c_{t-1} + i*g``; ``h_t = o*tanh(c_t)``).
-        ``"gated_memory"``: the cell of the design notes, where only the memory
-        is carried (``m_t = f*m_{t-1} + r*tanh(M_in x_t + b_in)``;
-        ``out_t = o*m_t``). Equations in :mod:`sklearn_gatedmem._cells`.
+        ``"gated_memory"``: a cell where only the memory is carried
+        (``m_t = f*m_{t-1} + r*tanh(M_in x_t + b_in)``; ``out_t = o*m_t``).
+        ``"gru"``: the gated recurrent unit, as ``torch.nn.GRU`` (gates r, z,
+        n; ``n = tanh(W_n x + b_in + r*(U_n h + b_hn))``; ``h_t = (1-z)*n +
+        z*h_{t-1}``). Each cell's equations are in its module under
+        :mod:`sklearn_gatedmem._cells`.
     n_steps : int, default=None
         How a 2-D ``X`` of width ``n_columns`` is read: ``None`` makes each row
         a univariate sequence of ``n_columns`` steps; ``k`` makes each row ``k``
@@ -139,6 +145,8 @@ _SHARED_DOC = """
     verbose : int, default=0
         Print one line per L-BFGS iteration when positive."""
 
+_CELL_CHOICES = ", ".join(f'"{name}"' for name in _cells.CELLS)
+
 _SHARED_ATTRIBUTES = """
     n_features_in_ : int
         Width of ``X`` seen in fit, flattened (``n_steps * n_features``).
@@ -190,7 +198,7 @@ _SHARED_ATTRIBUTES = """
 
 class _TorchExport:
     """``to_torch`` for every fitted estimator; ``torch_state_dict`` for
-    those that a plain ``torch.nn.LSTM`` can hold."""
+    those that a plain ``torch.nn.LSTM`` or ``torch.nn.GRU`` can hold."""
 
     def to_torch(self):
         """The fitted network as a ``torch.nn.Module`` that takes raw input.
@@ -201,8 +209,8 @@ class _TorchExport:
         ``(n_samples, n_features_in_)`` as in fit. It returns what
         ``predict_proba`` (classifier) or ``predict`` (regressor) returns, in
         float64, to rounding. Standardisation, patching, pooling,
-        bidirectional layers and the cell (``"lstm"`` or ``"gated_memory"``)
-        are built in; the weights are trainable ``nn.Parameter`` s acting on
+        bidirectional layers and the cell (any of ``cell``'s values) are
+        built in; the weights are trainable ``nn.Parameter`` s acting on
         standardised inputs, as ``coefs_``. The module works with
         ``torch.jit.trace``. PyTorch is imported only here.
 
@@ -222,19 +230,21 @@ class _TorchExport:
         return to_torch(self)
 
     def torch_state_dict(self):
-        """Weights for ``torch.nn.LSTM(batch_first=True)`` plus ``torch.nn.Linear``.
+        """Weights for ``torch.nn.LSTM`` (or ``nn.GRU``) plus ``torch.nn.Linear``.
 
         The internal standardisation of ``X`` (and of ``y`` for the regressor)
         is folded into the first layer (and into the head), so the modules take
-        raw inputs. Keys are those of a module holding an ``nn.LSTM`` named
-        ``lstm`` (``batch_first=True``, ``num_layers=len(hidden_layer_sizes)``
-        when the sizes are equal, ``bidirectional`` as here) and an
-        ``nn.Linear`` named ``head``; PyTorch's two biases are one parameter
-        here, given in ``bias_ih`` with zeros in ``bias_hh``. The head reads
+        raw inputs. Keys are those of a module holding an ``nn.LSTM`` (for
+        ``cell="gru"``, an ``nn.GRU``) named ``lstm`` (``batch_first=True``,
+        ``num_layers=len(hidden_layer_sizes)`` when the sizes are equal,
+        ``bidirectional`` as here) and an ``nn.Linear`` named ``head``;
+        PyTorch's two biases of a gate are one parameter here, given in
+        ``bias_ih`` with zeros in ``bias_hh`` (except the gru's ``b_hn``,
+        which is in ``bias_hh``). The head reads
         what ``pooling`` says: for ``"last"``, ``output[:, -1]`` of a
-        unidirectional LSTM, or ``h_n`` of the last layer's two directions
+        unidirectional module, or ``h_n`` of the last layer's two directions
         concatenated. The head's output is the logit (classifier) or the
-        prediction (regressor). The LSTM reads what the network reads:
+        prediction (regressor). The module reads what the network reads:
         ``make_patches(X, patch_size_, differences_, instance_norm_)`` of
         channels-last batches ``(n_samples, n_steps, n_features)``, whatever
         ``data_format`` was (with ``patch_size_ == 1``, no differences and no
@@ -245,7 +255,8 @@ class _TorchExport:
         Returns
         -------
         state : dict of str to ndarray
-            ``"lstm.weight_ih_l0"`` of shape (4 * hidden, n_features), ...,
+            ``"lstm.weight_ih_l0"`` of shape (4 * hidden, n_features) (3 *
+            hidden for the gru), ...,
             ``"head.weight"`` of shape (n_outputs, hidden), ``"head.bias"``.
         """
         if self._ensemble():
@@ -255,38 +266,41 @@ class _TorchExport:
                 "each member, estimator.estimators_[k].torch_state_dict(), use "
                 "to_torch(), which averages them, or fit with n_ensemble=1."
             )
-        arch = self._fitted_architecture  # not set_params' since
+        network = self._network  # the fitted one, not set_params' since
+        cell = network.cell_spec
         problem = None
-        if arch["cell"] != "lstm":
+        if cell.torch_module is None:
             problem = (
-                f"it was fitted with cell={arch['cell']!r}, which torch.nn.LSTM "
-                "does not implement"
+                f"it was fitted with cell={cell.name!r}, which no torch.nn "
+                "module implements"
             )
-        elif len(set(arch["hidden"])) > 1:
+        elif len(set(network.hidden)) > 1:
             problem = (
                 f"its layers have different sizes, hidden_layer_sizes="
-                f"{arch['hidden']}, and torch.nn.LSTM has one hidden size"
+                f"{network.hidden}, and torch.nn.{cell.torch_module} has one hidden size"
             )
         if problem is not None:
             raise ValueError(
-                f"torch_state_dict needs a network that a plain torch.nn.LSTM "
-                f"holds, but {problem}. Use to_torch(), which builds any fitted "
-                "network as a torch.nn.Module."
+                f"torch_state_dict needs a network that a plain torch.nn "
+                f"recurrent module holds, but {problem}. Use to_torch(), which "
+                "builds any fitted network as a torch.nn.Module."
             )
         state = {}
         for name in self.coefs_:
             if not name.startswith("W"):
                 continue
             layer, d = name[1:].split(".")
-            W, U, b = (self.coefs_[k + name[1:]] for k in "WUb")
+            W, U, b_ih, b_hh = cell.torch_weights(
+                *(self.coefs_[k + name[1:]] for k in "WUb")
+            )
             if layer == "0":  # fold x_std = (x - mean) / scale into layer 0
-                b = b - (self.x_mean_ / self.x_scale_) @ W
+                b_ih = b_ih - (self.x_mean_ / self.x_scale_) @ W
                 W = W / self.x_scale_[:, None]
             suffix = f"l{layer}" + ("_reverse" if d == "1" else "")
             state[f"lstm.weight_ih_{suffix}"] = np.ascontiguousarray(W.T)
             state[f"lstm.weight_hh_{suffix}"] = np.ascontiguousarray(U.T)
-            state[f"lstm.bias_ih_{suffix}"] = b.copy()
-            state[f"lstm.bias_hh_{suffix}"] = np.zeros_like(b)
+            state[f"lstm.bias_ih_{suffix}"] = np.array(b_ih)
+            state[f"lstm.bias_hh_{suffix}"] = np.array(b_hh)
         weight, bias = self.coefs_["head.W"].T, self.coefs_["head.b"]
         y_scale = getattr(self, "y_scale_", None)
         if y_scale is not None:
@@ -304,6 +318,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
     the loss is the weighted mean log loss.
     """
         + _SHARED_DOC % dict(
+            cells=_CELL_CHOICES,
             differences="False",
             differences_why=(
                 "Off for the classifier: on the development data it lost\n"
@@ -416,6 +431,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         self.class_weight = class_weight
 
     def _encode_targets(self, y):
+        check_label_types(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -446,6 +462,37 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             raise ValueError("class_weight is not supported for multilabel y.")
         return compute_sample_weight(self.class_weight, y)
 
+    def _stratify(self, Y, out_activation):
+        if out_activation == "softmax":
+            return Y.argmax(axis=1)
+        if Y.shape[1] == 1:
+            return Y[:, 0]
+        return None  # multilabel: not stratified, as in MLP
+
+    @staticmethod
+    def _decide(Z, out_activation):
+        """The decision rule on head outputs ``Z``: the class index (the argmax
+        of a softmax head, ``z > 0`` for one logistic output), or for
+        multilabel the label indicators ``z > 0``. ``predict`` and early
+        stopping both use it."""
+        if out_activation == "softmax":
+            return Z.argmax(axis=1)
+        if Z.shape[1] == 1:
+            return (Z[:, 0] > 0).astype(int)
+        return Z > 0
+
+    def _validation_score(self, Z, Y, sample_weight, out_activation):
+        """Accuracy (exact match of all labels), as ``score`` and MLP's
+        ``_score``, on the encoded targets ``Y``: labels map one to one to
+        their encoding, which the decision rule reads back once centred on 0
+        (one-hot or 0/1 minus 1/2)."""
+        if not np.isfinite(Z).all():
+            return np.nan
+        hit = self._decide(Z, out_activation) == self._decide(Y - 0.5, out_activation)
+        if hit.ndim == 2:
+            hit = hit.all(axis=1)
+        return float(np.average(hit, weights=sample_weight))
+
     def predict(self, X):
         """Predict class labels.
 
@@ -469,12 +516,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             if multilabel:
                 return (P > 0.5).astype(self._label_binarizer.classes_.dtype)
             return self.classes_[np.argmax(P, axis=1)]
-        Z = self._decision(X)
+        decided = self._decide(self._decision(X), self.out_activation_)
         if multilabel:
-            return (Z > 0).astype(self._label_binarizer.classes_.dtype)
-        if Z.shape[1] == 1:
-            return self.classes_[(Z[:, 0] > 0).astype(int)]
-        return self.classes_[np.argmax(Z, axis=1)]
+            return decided.astype(self._label_binarizer.classes_.dtype)
+        return self.classes_[decided]
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -496,7 +541,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         members = self._ensemble()
         if members:
             return np.mean([member.predict_proba(X) for member in members], axis=0)
-        Z = self._decision(X)
+        return self._proba(self._decision(X))
+
+    def _proba(self, Z):
+        """Probabilities from head outputs ``Z``."""
         if self.out_activation_ == "softmax":
             return softmax(Z, axis=1)
         if Z.shape[1] == 1:
@@ -528,7 +576,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             return log_softmax(Z, axis=1)
         if Z.shape[1] == 1:
             return -np.logaddexp(0, np.hstack([Z, -Z]))
-        return np.log(self.predict_proba(X))
+        return np.log(self._proba(Z))  # multilabel: clipped, as predict_proba
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -545,6 +593,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
     predictions are mapped back.
     """
         + _SHARED_DOC % dict(
+            cells=_CELL_CHOICES,
             differences="True",
             differences_why=(
                 "On for the regressor: a quantity read off the shape of a\n"
@@ -649,6 +698,18 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         y = np.asarray(y, dtype=np.float64)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         return Y, "identity", {"_y_ndim": y.ndim}
+
+    def _scale_targets(self, Y, sample_weight):
+        # standardised as the inputs are, mapped back by predict
+        y_mean, y_scale = weighted_mean_scale(Y[:, None, :], sample_weight, name="y")
+        return (Y - y_mean) / y_scale, {"y_mean_": y_mean, "y_scale_": y_scale}
+
+    def _validation_score(self, Z, Y, sample_weight, out_activation):
+        """R^2, as ``score`` and MLP's ``_score``; per-output R^2 does not
+        change under the standardisation of the targets."""
+        if not np.isfinite(Z).all():
+            return np.nan
+        return float(r2_score(Y, Z, sample_weight=sample_weight))
 
     def predict(self, X):
         """Predict targets.

@@ -21,12 +21,9 @@ order:
 6. pooling (``last``, ``mean``, ``max`` over real steps) and the dense head,
    then softmax / logistic, or the targets' standardisation undone.
 
-The cells are those of :mod:`._cells`, whose module docstring holds their
-equations and gate blocks (the parameter layout of :mod:`._params`); each
-step function below names its variables as there.
-
-A new cell needs its step in :data:`CELL_STEPS` (the tests check that every
-cell of :data:`._cells.CELLS` has one). Initial states are zero.
+The cells are those of :data:`._cells.CELLS`: each cell's module holds its
+equations and its PyTorch step (``torch_input``, ``torch_step``), named as
+there, on the parameter layout of :mod:`._params`. Initial states are zero.
 
 PyTorch is imported by this module only, and this module only by
 ``to_torch``: the package itself runs without PyTorch.
@@ -34,6 +31,7 @@ PyTorch is imported by this module only, and this module only by
 
 import numpy as np
 
+from . import _cells
 from ._input import INPUT_CLIP
 
 try:
@@ -47,38 +45,6 @@ _INSTALL = (
     "`pip install torch` (a CPU build is enough), or use torch_state_dict(), "
     "which returns NumPy arrays."
 )
-
-
-def _lstm_step(xw_t, state, U, n_hidden):
-    """One lstm step: ``xw_t = x_t W + b`` of shape (n, 4H); state ``(h, c)``."""
-    h, c = state
-    a = xw_t + h @ U
-    H = n_hidden
-    i = torch.sigmoid(a[:, :H])
-    f = torch.sigmoid(a[:, H : 2 * H])
-    g = torch.tanh(a[:, 2 * H : 3 * H])
-    o = torch.sigmoid(a[:, 3 * H :])
-    c = f * c + i * g
-    h = o * torch.tanh(c)
-    return h, (h, c)
-
-
-def _gated_memory_step(xw_t, state, U, n_hidden):
-    """One gated_memory step: ``xw_t = x_t W + b`` of shape (n, 4H); state ``(m,)``."""
-    (m,) = state
-    H = n_hidden
-    z = torch.tanh(xw_t[:, :H])
-    gates = torch.sigmoid(xw_t[:, H:] + m @ U)
-    r, f, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
-    m = f * m + r * z
-    return o * m, (m,)
-
-
-# Per cell: its step function and the number of state tensors it carries.
-CELL_STEPS = {
-    "lstm": (_lstm_step, 2),
-    "gated_memory": (_gated_memory_step, 1),
-}
 
 
 def _require_torch():
@@ -104,13 +70,13 @@ class RecurrentLayer(_Base):
 
     def forward(self, x):
         """Outputs at every step, shape (n, T, H), of ``x`` of shape (n, T, n_inputs)."""
-        step, n_states = CELL_STEPS[self.cell]
-        xw = x @ self.W + self.b  # every step's input part at once
+        cell = _cells.get(self.cell)
+        xw = cell.torch_input(x, self.W, self.b)  # every step's input part at once
         zeros = x.new_zeros((x.shape[0], self.n_hidden))
-        state = (zeros,) * n_states
+        state = (zeros,) * cell.n_states
         outs = []
         for t in range(x.shape[1]):
-            out, state = step(xw[:, t], state, self.U, self.n_hidden)
+            out, state = cell.torch_step(xw[:, t], state, self.U, self.b, self.n_hidden)
             outs.append(out)
         return torch.stack(outs, dim=1)
 
@@ -279,19 +245,12 @@ def to_torch(estimator):
     members = getattr(estimator, "estimators_", None)
     if members:
         return EnsembleNetwork([to_torch(member) for member in members])
-    arch = estimator._fitted_architecture
-    if arch["cell"] not in CELL_STEPS:
-        raise NotImplementedError(
-            f"to_torch has no PyTorch version of cell={arch['cell']!r} yet; "
-            "add its step to sklearn_gatedmem._torch.CELL_STEPS."
-        )
-    p = int(getattr(estimator, "patch_size_", 1))
+    network = estimator._network
+    p = network.patch_size
     mean = np.asarray(estimator.x_mean_, dtype=np.float64)
     scale = np.asarray(estimator.x_scale_, dtype=np.float64)
-    differences = bool(getattr(estimator, "differences_", False))
-    instance_norm = getattr(estimator, "instance_norm_", None)
-    widen = (1 + differences) * (2 if instance_norm == "append" else 1)
-    n_features = mean.shape[0] // (p * widen)  # raw features per step
+    differences, instance_norm = network.differences, network.instance_norm
+    n_features = mean.shape[0] // (p * network.widen)  # raw features per step
     half = np.finfo(np.float64).max / 2
     stats = {
         "x_mean": mean,
@@ -308,10 +267,10 @@ def to_torch(estimator):
     else:  # as predict_proba: one logistic output is a binary classifier
         output = "binary" if n_outputs == 1 else "multilabel"
     config = {
-        "cell": arch["cell"],
-        "n_layers": len(arch["hidden"]),
-        "n_directions": arch["n_directions"],
-        "pooling": arch["pooling"],
+        "cell": network.cell,
+        "n_layers": len(network.hidden),
+        "n_directions": network.n_directions,
+        "pooling": network.pooling,
         "variable_length": bool(estimator.variable_length),
         "channels_first": getattr(estimator, "data_format", "channels_last")
         == "channels_first",

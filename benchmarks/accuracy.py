@@ -216,6 +216,8 @@ def lstm_estimator(pkg, model, task, seed, params, quick):
     cls = pkg.LSTMClassifier if task == "classification" else pkg.LSTMRegressor
     if kw.get("differences") == "flip":  # the other setting of this estimator's default
         kw["differences"] = not cls().differences
+    if kw.get("max_iter") == "flip":  # the classifier's 100, the regressor's 200
+        kw["max_iter"] = {100: 200, 200: 100}[cls().max_iter]
     return cls(**kw), kw
 
 

@@ -5,7 +5,8 @@ client's memory in a fit on a dask array (README, "One fit on a Dask cluster").
     python benchmarks/cluster.py --sizes 5000 --reps 1 --rss-n 20000   # smoke run
 
 The standard workload of the README's Benchmarks: sequences of 32 steps x 8
-features, float64, 32 hidden units, a binary LSTMClassifier. X is generated on
+features, float64, 32 hidden units, a binary LSTMClassifier reading the raw steps
+(``instance_norm=None``, as ``run.py``). X is generated on
 the workers (``dask.array.random``, blocks of ``--rows`` sequences).
 
 * **eval**: per size, the seconds of one evaluation of the objective exactly
@@ -89,23 +90,19 @@ def _worker_cpu_s(client):
 def cluster_eval(client, X, y, reps):
     """Seconds per evaluation of the objective a fit on the cluster uses."""
     from sklearn_gatedmem import LSTMClassifier, _dask
-    from sklearn_gatedmem._base import _chunk_size
+    from sklearn_gatedmem._memory import plan
     from sklearn_gatedmem._params import initialize
 
-    est = LSTMClassifier(hidden_layer_sizes=HIDDEN, n_ensemble=1, random_state=0)
+    # the network of run.py's project_setup: the raw steps (no instance_norm)
+    est = LSTMClassifier(hidden_layer_sizes=HIDDEN, instance_norm=None, n_ensemble=1,
+                         random_state=0)
     t0 = time.perf_counter()
-    with _dask.prepared(est, X, y, None) as (blocks, _, _, _, fitted):
+    with _dask.prepared(est, X, y, None) as (blocks, _, _, _, network, _):
         prepare_s = time.perf_counter() - t0
-        spec = est._make_spec(
-            blocks.shape[2], fitted["n_outputs_"], fitted["out_activation_"],
-            blocks.dtype, fitted["x_mean_"], fitted["x_scale_"],
-        )
-        chunk = _chunk_size(
-            "auto", blocks.shape[1], spec["hidden"], blocks.dtype.itemsize,
-            spec["n_directions"], n_features=blocks.shape[2], cell=spec["cell"],
-        )
-        fun = blocks.objective(1e-4, spec, chunk)
-        theta = initialize(spec["layout"], "lstm", np.random.RandomState(0))
+        chunk = plan(network, blocks.shape[0], blocks.shape[1], blocks.dtype.itemsize,
+                     "auto").chunk_rows
+        fun = blocks.objective(1e-4, network, chunk)
+        theta = initialize(network.layout, network.cell, np.random.RandomState(0))
         fun(theta)  # the workers' buffers, as a fit's first evaluation
         sent, cpu, seconds = _worker_bytes_sent(client), _worker_cpu_s(client), []
         for _ in range(reps):
@@ -153,7 +150,8 @@ def rss_child(n, rows, n_workers):
     with cluster, client:
         X, y = _dask_data(n, rows)
         est = LSTMClassifier(
-            hidden_layer_sizes=HIDDEN, max_iter=2, tol=0.0, n_ensemble=1, random_state=0
+            hidden_layer_sizes=HIDDEN, instance_norm=None, max_iter=2, tol=0.0,
+            n_ensemble=1, random_state=0,
         )
         est.get_params()
         before_peak, before = _peak_rss_mb(), _rss_mb()

@@ -13,7 +13,7 @@ subprocess so that its peak resident memory is its own):
     peak in this very run, the roofline against which both sides are read.
 ``eval``
     One L-BFGS evaluation (loss + gradient over the whole training set), the
-    four workloads of ``PERFORMANCE.md`` in float64 and float32: the project's
+    four workloads of ``WORKLOADS`` below in float64 and float32: the project's
     ``_objective.loss_grad`` exactly as ``fit`` calls it, against
     ``torch.nn.LSTM(batch_first=True)`` + ``nn.Linear`` forward and autograd
     backward of the same weighted log loss on the same data, same dtype, same
@@ -108,21 +108,21 @@ def make_data(n, t, d, dtype, seed=0):
 def project_setup(X, y, h, n_directions=1):
     """What ``fit`` hands to ``loss_grad``, built by the estimator's own code."""
     from sklearn_gatedmem import LSTMClassifier
-    from sklearn_gatedmem._base import _chunk_size
     from sklearn_gatedmem._input import weighted_mean_scale
+    from sklearn_gatedmem._memory import plan
     from sklearn_gatedmem._params import initialize
 
-    est = LSTMClassifier(hidden_layer_sizes=h, cell="lstm", bidirectional=n_directions == 2)
+    # the raw steps, as the network of this workload reads them (no patches,
+    # no instance_norm: X is handed to loss_grad as it is)
+    est = LSTMClassifier(hidden_layer_sizes=h, cell="lstm", bidirectional=n_directions == 2,
+                         patch_size=None, instance_norm=None)
     n, t, d = X.shape
     Y, out_activation, _ = est._encode_targets(y)
     sw = np.ones(n)
     x_mean, x_scale = weighted_mean_scale(X, sw)
-    spec = est._make_spec(d, Y.shape[1], out_activation, X.dtype, x_mean, x_scale)
-    theta = initialize(spec["layout"], "lstm", np.random.RandomState(0))
-    chunk = _chunk_size(
-        "auto", t, spec["hidden"], X.dtype.itemsize, spec["n_directions"],
-        n_features=d, cell=spec["cell"],
-    )
+    spec = est._network_of(t, d, Y.shape[1], out_activation, x_mean, x_scale)
+    theta = initialize(spec.layout, spec.cell, np.random.RandomState(0))
+    chunk = plan(spec, n, t, X.dtype.itemsize).chunk_rows
     return {"X": X, "Y": Y, "sw": sw, "spec": spec, "theta": theta, "chunk": chunk, "ws": {}}
 
 

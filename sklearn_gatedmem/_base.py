@@ -1,17 +1,14 @@
 """The estimator base shared by LSTMClassifier and LSTMRegressor."""
 
+import dataclasses
 import numbers
 import re
-import time
 import warnings
 from abc import ABCMeta, abstractmethod
-from contextlib import contextmanager
 
 import numpy as np
-from scipy.optimize import OptimizeResult, minimize
-from sklearn.base import BaseEstimator, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -21,19 +18,18 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import ThreadpoolController
 
 from . import _dask, _objective
 from ._cells import CELLS
 from ._input import (
     DATA_FORMATS,
     canonical_rows,
-    check_label_types,
     check_predict_layout,
     check_training_weights,
     clip_to_fitted_range,
-    make_patches,
     has_nan,
+    INSTANCE_NORMS,
+    make_patches,
     nan_error,
     ragged_error,
     read_sequences,
@@ -44,8 +40,10 @@ from ._input import (
     warn_layout,
     weighted_mean_scale,
 )
-from ._memory import check_memory, fit_bytes, predict_bytes
-from ._params import initialize, make_layout, unpack
+from ._memory import check_memory, plan
+from ._network import Network, widen
+from ._optimize import ValidationMonitor, fit_lbfgs
+from ._params import initialize, pack, unpack
 
 # Fitted attributes of one network: an ensemble keeps them in each member.
 _NETWORK_ATTRS = (
@@ -53,18 +51,10 @@ _NETWORK_ATTRS = (
     "best_validation_score_",
 )
 # Private fitted state that describes the data, shared by an ensemble's members.
-_SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_fitted_architecture")
+_SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_network")
 
 # What validate_data(reset=True) sets on the estimator before fit can fail.
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
-
-# Work arrays per chunk are bounded by this many bytes (the BPTT cache grows
-# as n_samples * n_steps * n_hidden; the objective is summed over chunks).
-# Measured: time per sample falls until chunks of about 500 sequences and is
-# flat from there to several thousand; this budget gives 500 or more for
-# networks up to 64 hidden units over 64 steps, and bounds fit's memory.
-_CHUNK_BYTES = 256 * 2**20
-
 
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     """Base class for LSTM estimators. Use the derived classes."""
@@ -80,6 +70,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None
         ],
         "differences": ["boolean"],
+        "instance_norm": [StrOptions(set(INSTANCE_NORMS)), None],
         "data_format": [StrOptions(set(DATA_FORMATS))],
         "bidirectional": ["boolean"],
         "pooling": [StrOptions({"last", "mean", "max"})],
@@ -106,6 +97,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         n_steps,
         patch_size,
         differences,
+        instance_norm,
         data_format,
         bidirectional,
         pooling,
@@ -128,6 +120,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.n_steps = n_steps
         self.patch_size = patch_size
         self.differences = differences
+        self.instance_norm = instance_norm
         self.data_format = data_format
         self.bidirectional = bidirectional
         self.pooling = pooling
@@ -151,13 +144,36 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _encode_targets(self, y):
         """Return ``(Y, out_activation, fitted_attrs)`` for validated ``y``.
 
-        ``Y`` is a float64 array of shape (n_samples, n_outputs); regression
-        targets (``out_activation="identity"``) are standardised by ``fit``.
+        ``Y`` is a float64 array of shape (n_samples, n_outputs), the head's
+        targets; ``out_activation`` fixes the loss (see :mod:`._objective`).
         """
+
+    def _scale_targets(self, Y, sample_weight, moments=None):
+        """Return ``(Y, fitted_attrs)``: the targets as the head fits them,
+        from the canonical rows and their weights (the regressor
+        standardises them). ``moments``, when ``Y`` is only a block of the
+        rows (a fit on a Dask cluster), are those of all of them: the
+        blocks' :meth:`_target_moments` combined."""
+        return Y, {}
+
+    def _target_moments(self, Y, sample_weight):
+        """What :meth:`_scale_targets` reads of the rows ``Y``, in a form
+        that blocks of rows combine (:func:`~._input.combine_moments`); None when it
+        reads nothing."""
+        return None
 
     def _class_sample_weight(self, y):
         """Per-sample factors from ``class_weight`` (classifier only)."""
         return None
+
+    def _stratify(self, Y, out_activation):
+        """Labels to stratify the early-stopping split by, or None."""
+        return None
+
+    @abstractmethod
+    def _validation_score(self, Z, Y, sample_weight, out_activation):
+        """The estimator's ``score`` from head outputs ``Z`` of rows whose
+        encoded targets are ``Y`` (NaN when ``Z`` is not finite)."""
 
     # -- input ------------------------------------------------------------
 
@@ -225,31 +241,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _check_memory(self, shape, dtype, steps_features, reset):
         """Refuse a fit (``reset``) or prediction on a 2-D ``shape`` that
         cannot fit in memory, with a ValueError giving the estimate in GB."""
-        n_samples, n_columns = (int(s) for s in shape)
-        if reset:
-            try:
-                n_steps, n_features = resolve_layout(n_columns, self.n_steps, steps_features)
-            except ValueError:
-                return  # validation says what is wrong with the layout
-            n_outputs = 1  # not known yet; the head is small anyway
-            arch = self._architecture()
-        else:
-            n_steps, n_features = self.n_steps_, self.n_step_features_
-            if self.variable_length and steps_features is not None:
-                n_steps = steps_features[0]  # predictions of any length
-            n_outputs = self.n_outputs_
-            arch = self._fitted_architecture
-        # the network reads patches: fewer, wider steps
-        patch = resolve_patch_size(self.patch_size, n_steps) if reset else self.patch_size_
-        # (an upper bound: twice the features with differences)
-        n_steps, n_features = -(-n_steps // patch), n_features * patch * 2
-        hidden, n_directions = arch["hidden"], arch["n_directions"]
-        itemsize = 4 if dtype == np.float32 else 8
-        chunk = _chunk_size(self.chunk_size, n_steps, hidden, itemsize, n_directions)
-        estimate = (fit_bytes if reset else predict_bytes)(
-            n_samples, n_steps, n_features, hidden, n_outputs, n_directions,
-            arch["cell"], itemsize, chunk,
-        )
+        estimate = self._resource_plan(shape, dtype, steps_features, reset)
+        if estimate is None:
+            return  # validation says what is wrong with the layout
         if reset:
             hint = (
                 "Use fewer or smaller hidden layers (hidden_layer_sizes), shorter "
@@ -257,7 +251,56 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             )
         else:
             hint = "Predict fewer samples at a time, or use a smaller chunk_size."
-        check_memory(estimate, "fit" if reset else "prediction", hint)
+        check_memory(estimate.parts, "fit" if reset else "prediction", hint)
+
+    def _resource_plan(self, shape, dtype, steps_features, reset):
+        """The :func:`plan` of a fit (``reset``) or prediction on input of
+        2-D ``shape`` and ``dtype``, before validation; None when the layout
+        is invalid."""
+        n_samples, n_columns = (int(s) for s in shape)
+        if reset:
+            try:
+                n_steps, n_features = resolve_layout(n_columns, self.n_steps, steps_features)
+            except ValueError:
+                return None
+            # n_outputs is not known yet; the head is small anyway
+            network = self._network_of(n_steps, n_features, n_outputs=1)
+        else:
+            n_steps, n_features = self.n_steps_, self.n_step_features_
+            if self.variable_length and steps_features is not None:
+                n_steps = steps_features[0]  # predictions of any length
+            network = self._network
+        itemsize = 4 if dtype == np.float32 else 8
+        net_steps, net_features = network.input_shape(n_steps, n_features)
+        reshaped = (net_steps, net_features) != (n_steps, n_features)
+        return plan(
+            network, n_samples, net_steps, itemsize, self.chunk_size, fit=reset,
+            n_raw_values=n_steps * n_features if reshaped else None,
+            converts=dtype not in (np.float32, np.float64),
+        )
+
+    def _network_of(self, n_steps, n_features, n_outputs, out_activation=None,
+                    x_mean=None, x_scale=None):
+        """The :class:`Network` that the parameters give for raw sequences of
+        ``n_steps`` steps of ``n_features`` features."""
+        patch_size = resolve_patch_size(self.patch_size, n_steps)
+        differences = bool(self.differences and n_steps > 1)  # one step: all 0
+        # one step has no spread to normalise (every z-score would be 0)
+        instance_norm = self.instance_norm if n_steps > 1 else None
+        return Network(
+            cell=self.cell,
+            hidden=_check_hidden_layer_sizes(self.hidden_layer_sizes),
+            n_directions=2 if self.bidirectional else 1,
+            pooling=self.pooling,
+            patch_size=patch_size,
+            differences=differences,
+            n_features=n_features * patch_size * widen(differences, instance_norm),
+            n_outputs=n_outputs,
+            out_activation=out_activation,
+            instance_norm=instance_norm,
+            x_mean=x_mean,
+            x_scale=x_scale,
+        )
 
     # -- fit --------------------------------------------------------------
 
@@ -377,8 +420,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         X, y = self._validate_X(X, y, reset=True)
         n_samples, n_steps, n_features = X.shape
         sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
-        if is_classifier(self):
-            check_label_types(y)
         try:
             Y, out_activation, target_attrs = self._encode_targets(y)
         except OverflowError as exc:  # a Python int beyond float64, say
@@ -393,59 +434,62 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             X.reshape(n_samples, -1), Y, sample_weight
         )
         X = X2.reshape(-1, n_steps, n_features)
+        bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation)
         # the network reads patches of steps (1: the steps themselves)
-        patch_size = resolve_patch_size(self.patch_size, n_steps)
-        differences = self.differences and n_steps > 1  # one step: all 0
-        X, lengths = self._network_input(X, patch_size, differences)
+        X, lengths = self._network_input(X, bare)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
-        if out_activation == "identity":  # regression targets: standardised too
-            y_mean, y_scale = weighted_mean_scale(Y[:, None, :], sample_weight, name="y")
-            Y = (Y - y_mean) / y_scale
-            target_attrs.update(y_mean_=y_mean, y_scale_=y_scale)
-        fitted = dict(
-            n_steps_=n_steps, n_step_features_=n_features, patch_size_=patch_size,
-            differences_=differences, x_mean_=x_mean, x_scale_=x_scale,
-            **target_attrs, n_outputs_=Y.shape[1], out_activation_=out_activation,
-        )
-        return self._fit_network(X, lengths, Y, sample_weight, fitted)
+        if self.variable_length:  # longest first: the objective's chunks of
+            # similar lengths are then slices of X, not copies (chunk_plan)
+            order = np.argsort(-lengths, kind="stable")
+            X, lengths, Y, sample_weight = (a[order] for a in (X, lengths, Y, sample_weight))
+        Y, scale_attrs = self._scale_targets(Y, sample_weight)
+        network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale)
+        fitted = dict(n_steps_=n_steps, n_step_features_=n_features,
+                      **target_attrs, **scale_attrs)
+        return self._fit_network(X, lengths, Y, sample_weight, network, fitted)
 
-    def _fit_network(self, X, lengths, Y, sample_weight, fitted):
-        """Fit the weights to prepared data; set the fitted attributes.
+    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted):
+        """Fit the weights of ``network`` to prepared data; set the fitted
+        attributes.
 
         ``X, lengths, Y, sample_weight`` are what the objective reads (for a
-        dask ``X``, a :class:`_dask.Blocks` and three None); ``fitted`` holds
-        the attributes that describe the data (``n_steps_``, ``x_mean_``,
-        ..., ``n_outputs_``, ``out_activation_``).
+        dask ``X``, a :class:`_dask.Blocks` and three None); ``network`` is
+        the fitted :class:`Network`, with the standardisation; ``fitted``
+        holds the attributes that describe the data and are not the
+        network's (``n_steps_``, ``n_step_features_``, the targets').
         """
-        architecture = self._architecture()
-        spec = self._make_spec(
-            X.shape[2], fitted["n_outputs_"], fitted["out_activation_"], X.dtype,
-            fitted["x_mean_"], fitted["x_scale_"], architecture,
-        )
-        theta0 = self._initial_theta(spec["layout"])
-        theta, n_iter, loss, curve, validation = self._minimize(
-            theta0, X, lengths, Y, sample_weight, spec
-        )
+        theta0 = self._initial_theta(network)
+        result = self._minimize(theta0, X, lengths, Y, sample_weight, network)
 
+        self.patch_size_, self.differences_ = network.patch_size, network.differences
+        self.instance_norm_ = network.instance_norm
+        self.x_mean_, self.x_scale_ = network.x_mean, network.x_scale
         for name, value in fitted.items():
             setattr(self, name, value)
-        self.coefs_ = {k: v.copy() for k, v in unpack(theta, spec["layout"]).items()}
-        self.n_iter_, self.loss_, self.loss_curve_ = n_iter, loss, curve
-        self._fitted_architecture = architecture
-        self.validation_scores_, self.best_validation_score_ = validation or (None, None)
+        self.n_outputs_ = network.n_outputs
+        self.out_activation_ = network.out_activation
+        self.coefs_ = {k: v.copy() for k, v in unpack(result.x, network.layout).items()}
+        self.n_iter_, self.loss_ = result.n_iter, result.loss
+        self.loss_curve_ = result.loss_curve
+        self.validation_scores_ = result.validation_scores
+        self.best_validation_score_ = result.best_validation_score
+        self._network = network
+        self._interrupted = result.interrupted
         return self
 
-    def _network_input(self, X, patch_size, differences):
-        """What the network reads of sequences ``X`` (:func:`make_patches`),
+    def _network_input(self, X, network):
+        """What ``network`` reads of sequences ``X`` (:func:`make_patches`),
         and each sequence's length in patch steps, ``ceil(length / p)``.
 
         The lengths are found on ``X`` itself, so bad padding is reported in
         its steps, and once: the patches' lengths follow from them.
         """
         lengths = self._lengths(X)
-        return make_patches(X, patch_size, differences), -(-lengths // patch_size)
+        p = network.patch_size
+        patches = make_patches(X, p, network.differences, network.instance_norm)
+        return patches, -(-lengths // p)
 
     def _lengths(self, X):
         """Real steps per sequence: from the NaN padding, or all steps."""
@@ -453,149 +497,63 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return sequence_lengths(X)
         return np.full(X.shape[0], X.shape[1])
 
-    def _architecture(self):
-        """The network's shape as the parameters say now. ``fit`` builds it
-        and keeps it (``_fitted_architecture``): predictions use what was
-        fitted, whatever ``set_params`` changed since."""
-        return {
-            "cell": self.cell,
-            "hidden": _check_hidden_layer_sizes(self.hidden_layer_sizes),
-            "n_directions": 2 if self.bidirectional else 1,
-            "pooling": self.pooling,
-        }
-
-    def _make_spec(
-        self, n_features, n_outputs, out_activation, dtype, x_mean, x_scale,
-        architecture=None,
-    ):
-        arch = self._architecture() if architecture is None else architecture
-        layout = make_layout(
-            arch["cell"], n_features, arch["hidden"], n_outputs, arch["n_directions"]
-        )
-        return _objective.make_spec(
-            arch["cell"],
-            arch["hidden"],
-            out_activation,
-            layout,
-            dtype,
-            x_mean,
-            x_scale,
-            n_directions=arch["n_directions"],
-            pooling=arch["pooling"],
-        )
-
-    def _initial_theta(self, layout):
+    def _initial_theta(self, network):
         """Warm start from the previous solution, or a fresh draw."""
+        layout = network.layout
         if self.warm_start and hasattr(self, "coefs_"):
             previous = {k: v.shape for k, v in self.coefs_.items()}
             wanted = {k: shape for k, (_, _, shape) in layout.items()}
             if previous == wanted:
-                return np.concatenate([self.coefs_[k].ravel() for k in layout])
-        return initialize(layout, self.cell, check_random_state(self.random_state))
+                return pack(self.coefs_, layout)
+        return initialize(layout, network.cell, check_random_state(self.random_state))
 
-    def _minimize(self, theta0, X, lengths, Y, sample_weight, spec):
-        """SciPy's L-BFGS-B over the flat vector, as MLPClassifier does.
-
-        With ``early_stopping``, a held-out split of the rows is scored after
-        every iteration by the callback, on the candidate weights; it raises
-        StopIteration (which SciPy >= 1.11 honours) after ``n_iter_no_change``
-        iterations without a strict improvement, and the best weights are
-        returned.
+    def _minimize(self, theta0, X, lengths, Y, sample_weight, network):
+        """L-BFGS over the flat vector (:func:`fit_lbfgs`), with early
+        stopping on a held-out split of the rows when asked.
 
         Returns
         -------
-        theta : ndarray of shape (n_params,)
-        n_iter : int
-        loss : float
-            The objective (on the training rows) at ``theta``.
-        curve : list of float
-            The objective after each iteration.
-        validation : tuple of (list of float, float) or None
-            With early stopping, the validation score after each iteration
-            and the best one (that of ``theta``); else None.
+        result : LBFGSResult
         """
-        chunk = _chunk_size(
-            self.chunk_size, X.shape[1], spec["hidden"], X.dtype.itemsize,
-            spec["n_directions"], n_features=X.shape[2], cell=spec["cell"],
-        )
+        chunk = plan(network, X.shape[0], X.shape[1], X.dtype.itemsize,
+                     self.chunk_size).chunk_rows
         monitor = None
         if self.early_stopping:
-            train, val = self._validation_split(Y, spec["out_activation"])
-            monitor = _ValidationMonitor(
-                X[val], lengths[val], Y[val], sample_weight[val], spec, chunk
-            )
+            train, val = self._validation_split(Y, network.out_activation)
+            X_val, lengths_val, Y_val, sw_val = X[val], lengths[val], Y[val], sample_weight[val]
+
+            def score(theta):
+                Z = _objective.decision(theta, X_val, network, chunk, lengths_val)
+                return self._validation_score(Z, Y_val, sw_val, network.out_activation)
+
+            monitor = ValidationMonitor(score)
             X, lengths, Y, sample_weight = (
                 X[train], lengths[train], Y[train], sample_weight[train]
             )
         ws = {}  # work buffers reused by every evaluation of this fit
-        curve, start = [], time.perf_counter()
 
         if isinstance(X, _dask.Blocks):  # each block evaluated where it lives
-            fun = X.objective(self.alpha, spec, chunk)
+            fun = X.objective(self.alpha, network, chunk)
         else:
             def fun(theta):
                 return _objective.loss_grad(
-                    theta, X, Y, sample_weight, self.alpha, spec, chunk, ws, lengths
+                    theta, X, Y, sample_weight, self.alpha, network, chunk, ws, lengths
                 )
 
-        def callback(intermediate_result):
-            curve.append(float(intermediate_result.fun))
-            line = f"Iteration {len(curve)}, loss = {curve[-1]:.8f}"
-            if monitor is not None:
-                score = monitor.update(intermediate_result.x, len(curve))
-                line += f", validation score = {score:.6f}"
-            if self.verbose:
-                print(f"{line}, elapsed = {time.perf_counter() - start:.2f} s")
-            if monitor is not None and monitor.patience_lost(
-                len(curve), self.n_iter_no_change
-            ):
-                if self.verbose:
-                    print(
-                        "Validation score did not improve for "
-                        f"{self.n_iter_no_change} consecutive iterations. Stopping "
-                        f"at the best, iteration {monitor.best_iter}."
-                    )
-                raise StopIteration
-
-        # Reliability (see _FitGuard): every evaluation is checked and the last
-        # iterate kept, so Ctrl-C or an overflowing objective ends the fit at
-        # that iterate with a warning; NaN never reaches the weights.
-        guard = _FitGuard(theta0)
-        self._interrupted = False
-        with _lbfgs_blas_threads(fun) as fun:
-            result = guard.minimize(
-                guard.objective(fun),
-                theta0,
-                method="L-BFGS-B",
-                jac=True,
-                callback=guard.callback(callback),
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-            )
-        self._interrupted = guard.interrupted
-        if guard.stopped or (monitor is not None and monitor.stopped):  # warned
-            n_iter = int(result.nit)
-        else:
-            n_iter = _check_lbfgs_result(result, self.max_iter, self.max_fun, self.tol)
-        if monitor is None:
-            return result.x, n_iter, float(result.fun), curve, None
-        if not monitor.scores:  # converged before a first iteration
-            return result.x, n_iter, float(result.fun), curve, ([], monitor.score(result.x))
-        loss = curve[monitor.best_iter - 1]
-        return monitor.best_theta, n_iter, loss, curve, (monitor.scores, monitor.best_score)
+        return fit_lbfgs(
+            fun, theta0, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
+            monitor=monitor, n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
+        )
 
     def _validation_split(self, Y, out_activation):
         """Indices of the training and held-out rows for early stopping.
 
-        Stratified by class for single-label classification; drawn from
-        ``random_state``, so an int gives the same split every time.
+        Stratified as the subclass says (by class for single-label
+        classification); drawn from ``random_state``, so an int gives the
+        same split every time.
         """
         n_rows = Y.shape[0]
-        if out_activation == "softmax":
-            stratify = Y.argmax(axis=1)
-        elif out_activation == "logistic" and Y.shape[1] == 1:
-            stratify = Y[:, 0]
-        else:  # regression and multilabel: not stratified, as in MLP
-            stratify = None
+        stratify = self._stratify(Y, out_activation)
         n_val = int(np.ceil(self.validation_fraction * n_rows))
         problem = None
         if n_val < 2 or n_rows - n_val < 2:
@@ -624,25 +582,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Head outputs before the output activation, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        X, lengths = self._network_input(X, self.patch_size_, self.differences_)
+        network = self._network
+        X, lengths = self._network_input(X, network)
         # finite but absurd values must not overflow the network
         X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
-        spec = self._make_spec(
-            X.shape[2],
-            self.n_outputs_,
-            self.out_activation_,
-            X.dtype,
-            self.x_mean_,
-            self.x_scale_,
-            self._fitted_architecture,
-        )
-        theta = np.concatenate([self.coefs_[k].ravel() for k in spec["layout"]])
-        chunk = _chunk_size(
-            self.chunk_size, X.shape[1], spec["hidden"], X.dtype.itemsize,
-            spec["n_directions"], n_features=X.shape[2], cell=spec["cell"],
-        )
+        chunk = plan(network, X.shape[0], X.shape[1], X.dtype.itemsize,
+                     self.chunk_size, fit=False).chunk_rows
+        theta = pack(self.coefs_, network.layout)
         with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
-            return _objective.decision(theta, X, spec, chunk, lengths)
+            return _objective.decision(theta, X, network, chunk, lengths)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -689,231 +637,3 @@ def _check_hidden_layer_sizes(value):
             f"of positive ints, got {value!r}."
         )
     return tuple(int(s) for s in sizes)
-
-
-def _check_lbfgs_result(result, max_iter, max_fun, tol):
-    """The iterations run; a ConvergenceWarning when L-BFGS did not converge.
-
-    The warning says what stopped the fit, at which iteration, and what to
-    change. Unlike scikit-learn's generic text it gives no advice to scale
-    the data: the estimators standardise it already.
-
-    Parameters
-    ----------
-    result : OptimizeResult
-        From ``scipy.optimize.minimize(method="L-BFGS-B")``.
-    max_iter, max_fun : int
-    tol : float
-
-    Returns
-    -------
-    n_iter : int
-    """
-    n_iter = min(int(result.nit), max_iter)
-    if result.status == 0:
-        return n_iter
-    if n_iter >= max_iter:
-        cause = f"it reached max_iter={max_iter} iterations"
-        change = (
-            f"Raise max_iter (now {max_iter}) to fit further, raise tol (now "
-            f"{tol:g}) to accept a larger gradient, or set early_stopping=True "
-            "to stop on a held-out score instead."
-        )
-    elif result.nfev >= max_fun:
-        cause = f"it reached max_fun={max_fun} loss evaluations"
-        change = (
-            f"Raise max_fun (now {max_fun}), raise tol (now {tol:g}), or set "
-            "early_stopping=True to stop on a held-out score instead."
-        )
-    else:  # status 2: the line search found no lower objective
-        cause = "the line search could not lower the objective any further"
-        change = (
-            "More iterations will not help (max_iter is not the limit): the "
-            f"largest gradient component is still above tol={tol:g}, at the "
-            "precision of the arithmetic. Raise tol to accept this point, add "
-            "regularisation (alpha), or set early_stopping=True."
-        )
-    warnings.warn(
-        f"L-BFGS did not converge: the fit stopped at iteration {n_iter} because "
-        f"{cause} (SciPy: {result.message}). The estimator keeps the weights of "
-        f"that iteration. {change}",
-        ConvergenceWarning,
-        stacklevel=4,
-    )
-    return n_iter
-
-
-class _NonFiniteObjective(ArithmeticError):
-    """The objective or its gradient is NaN or infinite."""
-
-
-class _FitGuard:
-    """Keeps a fit's weights usable whatever happens inside L-BFGS.
-
-    * :meth:`objective` evaluates under silenced floating-point warnings
-      (saturated gates underflow ``exp``; an overflow shows in the result) and
-      checks the result: a NaN or infinite loss or gradient raises
-      :class:`_NonFiniteObjective` instead of reaching L-BFGS.
-    * :meth:`callback` records every iterate before the fit's own callback
-      runs (L-BFGS iterates only lower the objective: the last is the best).
-    * :meth:`minimize` ends the fit at that iterate, with a ConvergenceWarning
-      naming the iteration, on KeyboardInterrupt or a non-finite objective;
-      a non-finite objective at the initial weights is a ValueError.
-    """
-
-    def __init__(self, theta0):
-        self.x, self.fun, self.nit, self.stopped = theta0.copy(), np.nan, 0, False
-        self.interrupted = False
-
-    def objective(self, fun):
-        def checked(theta):
-            if not np.isfinite(theta).all():  # SciPy's own arithmetic overflowed
-                raise _NonFiniteObjective(
-                    "L-BFGS stepped to non-finite weights: the objective, "
-                    f"{self.fun:.3g} at the last iterate, is too large for it"
-                )
-            with np.errstate(all="ignore"):
-                loss, grad = fun(theta)
-            if not (np.isfinite(loss) and np.isfinite(grad).all()):
-                raise _NonFiniteObjective(
-                    f"loss = {float(loss):.3g}, {np.count_nonzero(~np.isfinite(grad))} of "
-                    f"{grad.size} gradient entries NaN or infinite"
-                )
-            if np.isnan(self.fun):  # the first evaluation: L-BFGS starts at theta0
-                self.fun = float(loss)
-            return loss, grad
-
-        return checked
-
-    def callback(self, callback):
-        def recording(intermediate_result):
-            self.x = intermediate_result.x.copy()  # SciPy reuses its array
-            self.fun, self.nit = float(intermediate_result.fun), self.nit + 1
-            callback(intermediate_result)
-
-        return recording
-
-    def minimize(self, *args, **kwargs):
-        """``scipy.optimize.minimize(*args, **kwargs)``, guarded."""
-        try:
-            return minimize(*args, **kwargs)
-        except KeyboardInterrupt:
-            problem = "was interrupted (KeyboardInterrupt)"
-            self.interrupted = True
-        except _NonFiniteObjective as exc:
-            if np.isnan(self.fun):  # not even the initial weights evaluate
-                raise ValueError(
-                    f"The objective is not finite at the initial weights ({exc}): "
-                    "it overflows. Scale down sample_weight or alpha, or rescale "
-                    "X and y."
-                ) from None
-            problem = f"stopped because the objective overflowed ({exc})"
-        self.stopped = True
-        kept = f"those of iteration {self.nit}" if self.nit else "its initial ones"
-        warnings.warn(
-            f"The fit {problem} at iteration {self.nit + 1}; the estimator keeps "
-            f"the best weights reached, {kept}.",
-            ConvergenceWarning,
-        )
-        return OptimizeResult(
-            x=self.x, fun=self.fun, nit=self.nit, success=False, status=99,
-            message=problem,
-        )
-
-
-class _ValidationMonitor:
-    """Scores held-out rows on candidate weights; keeps the best weights.
-
-    Scoring goes through :func:`_objective.decision`, the prediction path of
-    the estimators, without touching any fitted attribute.
-    """
-
-    def __init__(self, X, lengths, Y, sample_weight, spec, chunk):
-        self.X, self.lengths, self.Y, self.sample_weight = X, lengths, Y, sample_weight
-        self.spec, self.chunk = spec, chunk
-        self.scores, self.best_score, self.best_iter = [], -np.inf, 0
-        self.best_theta, self.stopped = None, False
-
-    def score(self, theta):
-        """The estimator's score of the held-out rows with weights ``theta``."""
-        Z = _objective.decision(theta, self.X, self.spec, self.chunk, self.lengths)
-        return _score_decision(Z, self.Y, self.sample_weight, self.spec["out_activation"])
-
-    def update(self, theta, iteration):
-        """Score ``theta`` after ``iteration``; keep it if strictly better."""
-        score = self.score(theta)
-        self.scores.append(score)
-        best = self.best_score
-        if score > best or (np.isnan(best) and not np.isnan(score)) or iteration == 1:
-            # theta may be SciPy's work array, overwritten by the next step
-            self.best_theta, self.best_score, self.best_iter = theta.copy(), score, iteration
-        return score
-
-    def patience_lost(self, iteration, n_iter_no_change):
-        """True, once, when ``n_iter_no_change`` iterations brought nothing better."""
-        self.stopped = iteration - self.best_iter >= n_iter_no_change
-        return self.stopped
-
-
-def _score_decision(Z, Y, sample_weight, out_activation):
-    """The estimator's ``score`` computed from head outputs ``Z``.
-
-    Accuracy (exact match of all labels) for classifiers, R^2 for regressors,
-    as MLP's ``_score``, on the encoded targets ``Y``: labels map one to one to
-    their encoding (the predicted class is the argmax of a softmax head, or
-    ``z > 0`` for a logistic one), and per-output R^2 does not change under the
-    standardisation of the targets. NaN when ``Z`` is not finite.
-    """
-    if not np.isfinite(Z).all():
-        return np.nan
-    if out_activation == "identity":
-        return float(r2_score(Y, Z, sample_weight=sample_weight))
-    if out_activation == "softmax":
-        hit = Z.argmax(axis=1) == Y.argmax(axis=1)
-    else:
-        hit = ((Z > 0) == (Y > 0.5)).all(axis=1)
-    return float(np.average(hit, weights=sample_weight))
-
-
-_BLAS = None  # the ThreadpoolController of this process, made once
-
-
-@contextmanager
-def _lbfgs_blas_threads(fun):
-    """L-BFGS's own vector arithmetic on one BLAS thread, ``fun`` on all.
-
-    SciPy's L-BFGS-B calls BLAS on vectors of the size of the weights, and
-    SciPy's wheels bring their own OpenBLAS, whose worker threads keep
-    spinning on the cores for a while after each call: the next evaluation of
-    the objective then ran at up to half speed (measured on 2 cores: 44 ms
-    evaluations took 70 to 120 ms inside ``minimize``). So BLAS is limited to
-    one thread while ``minimize`` runs, and ``fun`` (yielded, wrapped) gets
-    back the threads BLAS had (those a user's own limit allows).
-    """
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    blas = _BLAS.select(user_api="blas")
-    n_threads = max((lib.num_threads for lib in blas.lib_controllers), default=1)
-
-    def with_threads(theta):
-        with blas.limit(limits=n_threads):
-            return fun(theta)
-
-    with blas.limit(limits=1):
-        yield with_threads
-
-
-def _chunk_size(
-    chunk_size, n_steps, hidden, itemsize, n_directions=1, n_features=1,
-    cell="gated_memory",
-):
-    """Samples per chunk: ``chunk_size`` itself, or for ``"auto"`` as many as
-    keep a fit's work arrays within ``_CHUNK_BYTES`` (``cell`` defaults to the
-    one that needs more)."""
-    if chunk_size != "auto":
-        return int(chunk_size)
-    per_sample = _objective.work_bytes_per_sample(
-        cell, n_steps, n_features, hidden, n_directions, itemsize
-    )
-    return max(1, _CHUNK_BYTES // per_sample)

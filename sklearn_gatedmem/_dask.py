@@ -7,12 +7,18 @@ things coming from here instead (see ``BaseLSTM._fit``):
 * the prepared data and what describes it (:func:`prepared`): every block is
   validated on its worker by the local fit's own functions (same errors),
   its targets encoded there with the label set of all blocks, its rows put in
-  canonical order (within the block), patched, and kept in the workers'
-  memory as futures; the standardisation comes from one tree reduction of
-  the blocks' weighted moments (:func:`~._input.weighted_moments`,
-  :func:`~._input.combine_moments`);
+  canonical order (within the block), made what the network reads
+  (``_network_input``: instance_norm, differences, patches), sorted longest
+  first with ``variable_length`` (as a local fit sorts all rows, so that
+  the objective's chunks of similar lengths are slices), and kept in the
+  workers' memory as futures; the standardisation of the inputs and the
+  regressor's targets comes from one tree reduction of the blocks' weighted
+  moments (:func:`~._input.weighted_moments`,
+  :func:`~._input.combine_moments`; the targets' through the estimator's
+  ``_target_moments`` and ``_scale_targets``);
 * the ``fun(theta) -> (loss, grad)`` handed to L-BFGS
-  (:meth:`Blocks.objective`): theta is broadcast to the workers, each block's
+  (:meth:`Blocks.objective`): the fitted ``Network`` is scattered once,
+  theta is broadcast to the workers every evaluation, each block's
   unnormalised loss and gradient sums are computed where the block lives
   (:func:`~._objective.weighted_sums`, one task per worker for all its
   blocks), and the sums are added in block order, so a fit is deterministic
@@ -24,7 +30,8 @@ all rows by content (:func:`~._input.canonical_rows`), so it is the same bit
 for bit whatever the row order. Here each block does that within itself, and
 blocks are summed in their order: the fit does not depend on the order of
 the rows within a block, bit for bit, and on the order of the rows overall or
-on the chunking only to rounding (an integer weight is the same as repeating
+on the chunking only to rounding (the objective's chunks, of similar lengths
+with ``variable_length``, are planned within each block) (an integer weight is the same as repeating
 a row within a block, and to rounding across blocks). With one block the fit
 is the local fit, bit for bit.
 
@@ -36,6 +43,7 @@ schedulers cannot do without bringing them into this process. Predictions
 Dask and distributed are imported only when a dask collection is passed.
 """
 
+import dataclasses
 import numbers
 import operator
 import sys
@@ -62,7 +70,6 @@ from ._input import (
     combine_moments,
     mean_scale,
     resolve_layout,
-    resolve_patch_size,
     warn_layout,
     weighted_moments,
 )
@@ -171,7 +178,8 @@ def prepared(est, X, y, sample_weight):
     """Prepare a fit of ``est`` on a dask ``X`` on the current cluster.
 
     Yields what ``BaseLSTM._fit_network`` takes: ``(blocks, None, None, None,
-    fitted)``, a :class:`Blocks` and the attributes that describe the data.
+    network, fitted)``, a :class:`Blocks`, the fitted ``Network`` (with the
+    standardisation) and the other attributes that describe the data.
     The blocks are released when the context ends. Sets ``n_features_in_``,
     as ``validate_data`` does.
 
@@ -186,8 +194,8 @@ def prepared(est, X, y, sample_weight):
     """
     blocks = None
     try:
-        blocks, fitted = _prepare(est, X, y, sample_weight)
-        yield blocks, None, None, None, fitted
+        blocks, network, fitted = _prepare(est, X, y, sample_weight)
+        yield blocks, None, None, None, network, fitted
     finally:
         if blocks is not None:
             blocks.close()
@@ -222,8 +230,6 @@ def _prepare(est, X, y, sample_weight):
     n_steps, n_features = resolve_layout(n_columns, est.n_steps, steps_features)
     vars(est).pop("feature_names_in_", None)  # as validate_data on an array
     est.n_features_in_ = n_columns
-    patch_size = resolve_patch_size(est.patch_size, n_steps)
-    differences = est.differences and n_steps > 1
 
     # blocks of no rows are left out (validation refuses them), unless all
     # are: then validation says that X has no samples
@@ -246,22 +252,28 @@ def _prepare(est, X, y, sample_weight):
     checked = client.map(_check_block, x_parts, y_parts, sw_parts, est=template, pure=False)
     del x_parts, y_parts, sw_parts  # the checked blocks replace them
     encoder = _target_encoder(client, est, checked, y)
+    # what the network reads of the raw sequences (patches, differences,
+    # instance_norm), before the standardisation is known
+    bare = est._network_of(n_steps, n_features, encoder["n_outputs"],
+                           encoder["out_activation"])
 
     encoded = client.map(_encode_block, checked, est=template, encoder=encoder,
-                         patch_size=patch_size, differences=differences, pure=False)
+                         network=bare, pure=False)
     del checked
     data = client.map(operator.itemgetter(0), encoded, pure=False)
     summary = _tree(
         client, _combine_summaries, client.map(operator.itemgetter(1), encoded, pure=False)
     ).result()
     del encoded
-    x_mean, x_scale, y_stats, sw_sum = _statistics(summary)
-    attrs = dict(encoder["attrs"])
-    if y_stats is not None:
-        attrs.update(y_mean_=y_stats[0], y_scale_=y_stats[1])
+    x_mean, x_scale, sw_sum = _statistics(summary)
+    # the targets' scaling from all blocks' moments (the estimator's errors,
+    # here before any block is touched); the attributes of no rows of Y
+    _, scale_attrs = est._scale_targets(
+        np.zeros((0, encoder["n_outputs"])), np.zeros(0), moments=summary["y"]
+    )
 
     data = client.map(_finish_block, data, x_mean=x_mean, x_scale=x_scale,
-                      y_stats=y_stats, pure=False)
+                      est=template, y_moments=summary["y"], pure=False)
     distributed.wait(data)  # the blocks are ready before the first evaluation
     for future in data:
         if future.status == "error":  # a block's error, as a local fit raises it
@@ -269,13 +281,11 @@ def _prepare(est, X, y, sample_weight):
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     # clip_to_fitted_range computes in float64 what float32 cannot standardise
     dtype = clip_to_fitted_range(np.zeros((1, 1, x_mean.size), dtype), x_mean, x_scale).dtype
-    shape = (summary["n_rows"], -(-n_steps // patch_size), x_mean.size)
-    fitted = dict(
-        n_steps_=n_steps, n_step_features_=n_features, patch_size_=patch_size,
-        differences_=differences, x_mean_=x_mean, x_scale_=x_scale, **attrs,
-        n_outputs_=encoder["n_outputs"], out_activation_=encoder["out_activation"],
-    )
-    return Blocks(client, data, shape, dtype, sw_sum), fitted
+    shape = (summary["n_rows"], bare.input_shape(n_steps, n_features)[0], x_mean.size)
+    network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale)
+    fitted = dict(n_steps_=n_steps, n_step_features_=n_features,
+                  **encoder["attrs"], **scale_attrs)
+    return Blocks(client, data, shape, dtype, sw_sum), network, fitted
 
 
 def _target_encoder(client, est, checked, y):
@@ -314,8 +324,8 @@ def _target_encoder(client, est, checked, y):
 
 
 def _statistics(summary):
-    """``x_mean, x_scale, (y_mean, y_scale) or None, sum of weights`` from the
-    reduced block summaries, with the errors of a local fit."""
+    """``x_mean, x_scale, sum of weights`` from the reduced block summaries,
+    with the errors of a local fit."""
     if not summary["any_weight"]:  # scikit-learn's error for all-zero weights
         _check_sample_weight(np.zeros(1), np.zeros((1, 1)))
     total = summary["sw_sum"]
@@ -327,8 +337,7 @@ def _statistics(summary):
             " scale them down."
         )
     x_mean, x_scale = mean_scale(summary["x"], "X")
-    y_stats = None if summary["y"] is None else mean_scale(summary["y"], "y")
-    return x_mean, x_scale, y_stats, total
+    return x_mean, x_scale, total
 
 
 class Blocks:
@@ -343,7 +352,7 @@ class Blocks:
         self.shape, self.dtype, self.sw_sum = shape, np.dtype(dtype), sw_sum
         self.token = uuid.uuid4().hex  # names this fit's work buffers on the workers
 
-    def objective(self, alpha, spec, chunk_size):
+    def objective(self, alpha, network, chunk_size):
         """``fun(theta) -> (loss, grad)``, the full-data objective of
         :func:`~._objective.loss_grad`, each block evaluated on its worker.
 
@@ -355,7 +364,7 @@ class Blocks:
         scheduler's time: an evaluation is ``n_workers + 1`` of them.
         """
         client = self.client
-        spec_future = client.scatter(spec, broadcast=True, hash=False)
+        network_future = client.scatter(network, broadcast=True, hash=False)
 
         def fun(theta):
             theta_future = client.scatter(theta, broadcast=True, hash=False)
@@ -365,14 +374,14 @@ class Blocks:
             per_worker = [
                 client.submit(
                     _worker_sums, [self.parts[k] for k in indices], indices, theta_future,
-                    spec_future, chunk_size, self.token, workers=None if where is None
+                    network_future, chunk_size, self.token, workers=None if where is None
                     else [where], allow_other_workers=where is None, pure=False,
                 )
                 for where, indices in sorted(by_worker.items(), key=lambda kv: kv[1])
             ]
             loss, grad = client.submit(_add_in_block_order, *per_worker, pure=False).result()
             return _objective.penalised_mean(
-                theta, loss, np.array(grad), self.sw_sum, alpha, spec
+                theta, loss, np.array(grad), self.sw_sum, alpha, network
             )
 
         return fun
@@ -419,17 +428,24 @@ def _label_set(block):
     return np.unique(y, axis=0), None, False
 
 
-def _encode_block(block, est, encoder, patch_size, differences):
+def _encode_block(block, est, encoder, network):
     """A block made what the objective reads, and its summary.
+
+    The steps of a local fit, in its order: canonical rows, what ``network``
+    reads of them (``est._network_input``), the inputs' moments, then with
+    ``variable_length`` the rows sorted longest first, and the targets'
+    moments (``est._target_moments``) of the rows in that order.
 
     Returns
     -------
     data : tuple of (X, lengths, Y, sample_weight)
         In canonical row order within the block (:func:`canonical_rows`),
-        patched; X not yet clipped, Y not yet standardised.
+        then longest first with ``variable_length``; X not yet clipped, Y
+        not yet scaled.
     summary : dict
-        Weighted moments of X (and of Y for regression), the weights' sum
-        and largest value, and the rows kept.
+        Weighted moments of X and what ``_scale_targets`` needs of Y (None
+        for a classifier), the weights' sum and largest value, and the rows
+        kept.
     """
     X, y, sample_weight = block
     any_weight = bool(sample_weight.any())  # before class_weight, as in a local fit
@@ -455,13 +471,15 @@ def _encode_block(block, est, encoder, patch_size, differences):
     else:  # every row dropped, as canonical_rows drops rows of zero weight
         X2 = X[:0].reshape(0, n_steps * n_features)
         Y, sample_weight = Y[:0], sample_weight[:0]
-    X, lengths = est._network_input(
-        X2.reshape(-1, n_steps, n_features), patch_size, differences
-    )
+    X, lengths = est._network_input(X2.reshape(-1, n_steps, n_features), network)
+    del X2
+    x_moments = weighted_moments(X, sample_weight)
+    if est.variable_length:  # as a local fit: chunks of similar lengths are slices
+        order = np.argsort(-lengths, kind="stable")
+        X, lengths, Y, sample_weight = (a[order] for a in (X, lengths, Y, sample_weight))
     summary = {
-        "x": weighted_moments(X, sample_weight),
-        "y": (weighted_moments(Y[:, None, :], sample_weight, name="y")
-              if binarizer is None else None),
+        "x": x_moments,
+        "y": est._target_moments(Y, sample_weight),  # None for no rows
         "any_weight": any_weight,
         "sw_sum": float(sample_weight.sum()),
         "sw_max": float(sample_weight.max(initial=0.0)),
@@ -483,14 +501,14 @@ def _combine_summaries(*summaries):
     return total
 
 
-def _finish_block(data, x_mean, x_scale, y_stats):
-    """Clip X to the fitted range and standardise regression targets, as a
-    local fit does after its statistics."""
+def _finish_block(data, x_mean, x_scale, est, y_moments):
+    """Clip X to the fitted range and scale the targets by the moments of
+    all blocks (``est._scale_targets``), as a local fit does after its
+    statistics."""
     X, lengths, Y, sample_weight = data
     if X.shape[0]:
         X = clip_to_fitted_range(X, x_mean, x_scale)
-    if y_stats is not None:
-        Y = (Y - y_stats[0]) / y_stats[1]
+    Y, _ = est._scale_targets(Y, sample_weight, moments=y_moments)
     return X, lengths, Y, sample_weight
 
 
@@ -514,14 +532,14 @@ def _release_workspaces(token):
         del _WORKSPACES[key]
 
 
-def _worker_sums(parts, indices, theta, spec, chunk_size, token):
+def _worker_sums(parts, indices, theta, network, chunk_size, token):
     """Each block's ``sum_n s_n loss_n`` and its gradient, by block index."""
     ws = _workspace(token)
     sums = {}
     for index, (X, lengths, Y, sample_weight) in zip(indices, parts):
         with np.errstate(all="ignore"):  # the client checks the total (_FitGuard)
             sums[index] = _objective.weighted_sums(
-                theta, X, Y, sample_weight, spec, chunk_size, ws, lengths
+                theta, X, Y, sample_weight, network, chunk_size, ws, lengths
             )
     return sums
 

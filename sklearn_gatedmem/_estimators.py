@@ -3,14 +3,16 @@
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from . import _dask
+from . import _cells, _dask
 from ._base import BaseLSTM
+from ._input import check_label_types, mean_scale, weighted_moments
 
 _SHARED_DOC = """
     Each sample is a sequence. The network unrolls ``cell`` over its steps
@@ -32,12 +34,15 @@ _SHARED_DOC = """
         few thousand weights, so full-batch L-BFGS converges in a few hundred
         iterations at modest cost; add a second layer for hierarchical
         patterns.
-    cell : {"lstm", "gated_memory"}, default="lstm"
+    cell : {%(cells)s}, default="lstm"
         ``"lstm"``: the standard LSTM with a forget gate, as ``torch.nn.LSTM``
         (gates i, f, g, o; ``c_t = f*c_{t-1} + i*g``; ``h_t = o*tanh(c_t)``).
-        ``"gated_memory"``: the cell of the design notes, where only the memory
-        is carried (``m_t = f*m_{t-1} + r*tanh(M_in x_t + b_in)``;
-        ``out_t = o*m_t``). Equations in :mod:`sklearn_gatedmem._cells`.
+        ``"gated_memory"``: a cell where only the memory is carried
+        (``m_t = f*m_{t-1} + r*tanh(M_in x_t + b_in)``; ``out_t = o*m_t``).
+        ``"gru"``: the gated recurrent unit, as ``torch.nn.GRU`` (gates r, z,
+        n; ``n = tanh(W_n x + b_in + r*(U_n h + b_hn))``; ``h_t = (1-z)*n +
+        z*h_{t-1}``). Each cell's equations are in its module under
+        :mod:`sklearn_gatedmem._cells`.
     n_steps : int, default=None
         How a 2-D ``X`` of width ``n_columns`` is read: ``None`` makes each row
         a univariate sequence of ``n_columns`` steps; ``k`` makes each row ``k``
@@ -73,6 +78,18 @@ _SHARED_DOC = """
         x_{t-1}`` (0 at the first step), as derivative DTW and MultiRocket
         do: twice the features per step. Ignored for sequences of one step.
         %(differences_why)s
+    instance_norm : {"append", "replace"} or None, default="append"
+        Also give the network each sequence's features z-normalised over its
+        own real steps (``(x_t - mean) / std``, a constant feature reading 0):
+        "append" adds them to the raw values (twice the features per step),
+        "replace" reads them alone, None reads the raw values only. The raw
+        values, standardised over the whole training set, keep each series'
+        level and amplitude; the z-scores give its shape at any level, as
+        1-NN baselines and UCR practice read series (and as RevIN's instance
+        normalisation, Kim et al. 2022, does for forecasting). "append" gives
+        the network both: on the development series it was as accurate as
+        the better of the two, or more, on every set (PLAID 0.44 to 0.69;
+        README, Choosing the defaults). Ignored for sequences of one step.
     pooling : {"last", "mean", "max"}, default=%(pooling)s
         What the head reads of the last layer: its output at each sequence's
         last real step (for a bidirectional layer, each direction's final
@@ -92,21 +109,21 @@ _SHARED_DOC = """
     alpha : float, default=%(alpha)s
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``. %(alpha_why)s
-    max_iter : int, default=200
+    max_iter : int, default=%(max_iter)s
         Maximum number of L-BFGS iterations. Reaching it raises a
-        ConvergenceWarning. 200 is enough for the default network to fit
-        typical baselines; raise it for larger networks.
+        ConvergenceWarning. %(max_iter_why)s
     tol : float, default=1e-4
         L-BFGS stops when the largest gradient component is below ``tol``.
     max_fun : int, default=15000
         Maximum number of loss+gradient evaluations.
-    n_ensemble : int, default=5
+    n_ensemble : int, default=3
         Networks fitted, each from its own seed drawn from ``random_state``,
         whose predicted probabilities (classifier) or values (regressor) are
         averaged. It costs ``n_ensemble`` fits and predictions; on the
-        development data, 5 networks gained 1 to 10 points of accuracy over
-        one (README, Choosing the defaults). 1 fits a single network, with
-        ``coefs_`` on the estimator itself.
+        development data, 3 networks gained up to 8 points of accuracy over
+        one, and 5 at most 1 more than 3, at 5/3 of the cost (README,
+        Choosing the defaults). 1 fits a single network, with ``coefs_`` on
+        the estimator itself.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score it after
         every L-BFGS iteration, stop when the score has not improved for
@@ -128,6 +145,8 @@ _SHARED_DOC = """
     verbose : int, default=0
         Print one line per L-BFGS iteration when positive."""
 
+_CELL_CHOICES = ", ".join(f'"{name}"' for name in _cells.CELLS)
+
 _SHARED_ATTRIBUTES = """
     n_features_in_ : int
         Width of ``X`` seen in fit, flattened (``n_steps * n_features``).
@@ -142,10 +161,14 @@ _SHARED_ATTRIBUTES = """
         ``predict`` uses.
     differences_ : bool
         Whether the network reads the first differences too.
+    instance_norm_ : {"append", "replace"} or None
+        How the network reads each sequence's z-normalised features (None
+        for sequences of one step).
     x_mean_, x_scale_ : ndarray of shape (n_inputs,)
         The internal standardisation of each value of a step that the network
         reads, ``n_inputs = patch_size_ * n_step_features_ * (1 +
-        differences_)`` (see :func:`sklearn_gatedmem.make_patches`).
+        differences_) * (2 if instance_norm_ == "append" else 1)`` (see
+        :func:`sklearn_gatedmem.make_patches`).
     estimators_ : list of estimator
         With ``n_ensemble > 1``, the fitted members, each an estimator of one
         network; ``coefs_``, ``loss_``, ``loss_curve_`` and the validation
@@ -175,7 +198,7 @@ _SHARED_ATTRIBUTES = """
 
 class _TorchExport:
     """``to_torch`` for every fitted estimator; ``torch_state_dict`` for
-    those that a plain ``torch.nn.LSTM`` can hold."""
+    those that a plain ``torch.nn.LSTM`` or ``torch.nn.GRU`` can hold."""
 
     def to_torch(self):
         """The fitted network as a ``torch.nn.Module`` that takes raw input.
@@ -186,8 +209,8 @@ class _TorchExport:
         ``(n_samples, n_features_in_)`` as in fit. It returns what
         ``predict_proba`` (classifier) or ``predict`` (regressor) returns, in
         float64, to rounding. Standardisation, patching, pooling,
-        bidirectional layers and the cell (``"lstm"`` or ``"gated_memory"``)
-        are built in; the weights are trainable ``nn.Parameter`` s acting on
+        bidirectional layers and the cell (any of ``cell``'s values) are
+        built in; the weights are trainable ``nn.Parameter`` s acting on
         standardised inputs, as ``coefs_``. The module works with
         ``torch.jit.trace``. PyTorch is imported only here.
 
@@ -207,29 +230,33 @@ class _TorchExport:
         return to_torch(self)
 
     def torch_state_dict(self):
-        """Weights for ``torch.nn.LSTM(batch_first=True)`` plus ``torch.nn.Linear``.
+        """Weights for ``torch.nn.LSTM`` (or ``nn.GRU``) plus ``torch.nn.Linear``.
 
         The internal standardisation of ``X`` (and of ``y`` for the regressor)
         is folded into the first layer (and into the head), so the modules take
-        raw inputs. Keys are those of a module holding an ``nn.LSTM`` named
-        ``lstm`` (``batch_first=True``, ``num_layers=len(hidden_layer_sizes)``
-        when the sizes are equal, ``bidirectional`` as here) and an
-        ``nn.Linear`` named ``head``; PyTorch's two biases are one parameter
-        here, given in ``bias_ih`` with zeros in ``bias_hh``. The head reads
+        raw inputs. Keys are those of a module holding an ``nn.LSTM`` (for
+        ``cell="gru"``, an ``nn.GRU``) named ``lstm`` (``batch_first=True``,
+        ``num_layers=len(hidden_layer_sizes)`` when the sizes are equal,
+        ``bidirectional`` as here) and an ``nn.Linear`` named ``head``;
+        PyTorch's two biases of a gate are one parameter here, given in
+        ``bias_ih`` with zeros in ``bias_hh`` (except the gru's ``b_hn``,
+        which is in ``bias_hh``). The head reads
         what ``pooling`` says: for ``"last"``, ``output[:, -1]`` of a
-        unidirectional LSTM, or ``h_n`` of the last layer's two directions
+        unidirectional module, or ``h_n`` of the last layer's two directions
         concatenated. The head's output is the logit (classifier) or the
-        prediction (regressor). The LSTM reads what the network reads:
-        ``make_patches(X, patch_size_, differences_)`` of channels-last batches
-        ``(n_samples, n_steps, n_features)``, whatever ``data_format`` was (with
-        ``patch_size_ == 1`` and no differences, ``X`` itself). For any other
+        prediction (regressor). The module reads what the network reads:
+        ``make_patches(X, patch_size_, differences_, instance_norm_)`` of
+        channels-last batches ``(n_samples, n_steps, n_features)``, whatever
+        ``data_format`` was (with ``patch_size_ == 1``, no differences and no
+        instance_norm, ``X`` itself). For any other
         network (``gated_memory``, layers of different sizes, an ensemble), or
         to have every step built in, use :meth:`to_torch`.
 
         Returns
         -------
         state : dict of str to ndarray
-            ``"lstm.weight_ih_l0"`` of shape (4 * hidden, n_features), ...,
+            ``"lstm.weight_ih_l0"`` of shape (4 * hidden, n_features) (3 *
+            hidden for the gru), ...,
             ``"head.weight"`` of shape (n_outputs, hidden), ``"head.bias"``.
         """
         if self._ensemble():
@@ -239,38 +266,41 @@ class _TorchExport:
                 "each member, estimator.estimators_[k].torch_state_dict(), use "
                 "to_torch(), which averages them, or fit with n_ensemble=1."
             )
-        arch = self._fitted_architecture  # not set_params' since
+        network = self._network  # the fitted one, not set_params' since
+        cell = network.cell_spec
         problem = None
-        if arch["cell"] != "lstm":
+        if cell.torch_module is None:
             problem = (
-                f"it was fitted with cell={arch['cell']!r}, which torch.nn.LSTM "
-                "does not implement"
+                f"it was fitted with cell={cell.name!r}, which no torch.nn "
+                "module implements"
             )
-        elif len(set(arch["hidden"])) > 1:
+        elif len(set(network.hidden)) > 1:
             problem = (
                 f"its layers have different sizes, hidden_layer_sizes="
-                f"{arch['hidden']}, and torch.nn.LSTM has one hidden size"
+                f"{network.hidden}, and torch.nn.{cell.torch_module} has one hidden size"
             )
         if problem is not None:
             raise ValueError(
-                f"torch_state_dict needs a network that a plain torch.nn.LSTM "
-                f"holds, but {problem}. Use to_torch(), which builds any fitted "
-                "network as a torch.nn.Module."
+                f"torch_state_dict needs a network that a plain torch.nn "
+                f"recurrent module holds, but {problem}. Use to_torch(), which "
+                "builds any fitted network as a torch.nn.Module."
             )
         state = {}
         for name in self.coefs_:
             if not name.startswith("W"):
                 continue
             layer, d = name[1:].split(".")
-            W, U, b = (self.coefs_[k + name[1:]] for k in "WUb")
+            W, U, b_ih, b_hh = cell.torch_weights(
+                *(self.coefs_[k + name[1:]] for k in "WUb")
+            )
             if layer == "0":  # fold x_std = (x - mean) / scale into layer 0
-                b = b - (self.x_mean_ / self.x_scale_) @ W
+                b_ih = b_ih - (self.x_mean_ / self.x_scale_) @ W
                 W = W / self.x_scale_[:, None]
             suffix = f"l{layer}" + ("_reverse" if d == "1" else "")
             state[f"lstm.weight_ih_{suffix}"] = np.ascontiguousarray(W.T)
             state[f"lstm.weight_hh_{suffix}"] = np.ascontiguousarray(U.T)
-            state[f"lstm.bias_ih_{suffix}"] = b.copy()
-            state[f"lstm.bias_hh_{suffix}"] = np.zeros_like(b)
+            state[f"lstm.bias_ih_{suffix}"] = np.array(b_ih)
+            state[f"lstm.bias_hh_{suffix}"] = np.array(b_hh)
         weight, bias = self.coefs_["head.W"].T, self.coefs_["head.b"]
         y_scale = getattr(self, "y_scale_", None)
         if y_scale is not None:
@@ -280,7 +310,36 @@ class _TorchExport:
         return state
 
 
-class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
+class _DaskScore:
+    """``score`` on dask arrays too, for both estimators (before scikit-learn's
+    mixin in the bases, whose ``score`` it calls for any other input)."""
+
+    def score(self, X, y, sample_weight=None):
+        """The estimator's score: accuracy for the classifier (the weighted
+        share of samples whose labels are all right), R^2 averaged over
+        outputs for the regressor.
+
+        As scikit-learn's ``score``; for a dask ``X`` the predictions are made
+        block by block and the score reduced with dask (y and sample_weight
+        dask or NumPy), then computed.
+
+        Parameters
+        ----------
+        X : array-like or dask array of shape (n_samples, n_steps, n_features) \
+                or (n_samples, n_columns), or list of array-like
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        if _dask.is_dask_collection(X):
+            return _dask.score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)
+
+
+class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
     __doc__ = (
         """Recurrent classifier: an LSTM fitted by full-batch L-BFGS.
 
@@ -288,6 +347,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
     the loss is the weighted mean log loss.
     """
         + _SHARED_DOC % dict(
+            cells=_CELL_CHOICES,
             differences="False",
             differences_why=(
                 "Off for the classifier: on the development data it lost\n"
@@ -295,6 +355,12 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
                 "        defaults)."
             ),
             pooling='"max"',
+            max_iter="100",
+            max_iter_why=(
+                "The classifier's default: on the development\n"
+                "        series, 3 networks of 100 iterations were as accurate as 3 of 200,\n"
+                "        or more, at half the cost (README, Choosing the defaults)."
+            ),
             alpha="1.0",
             alpha_why=(
                 "The classifier's default: on\n"
@@ -348,15 +414,16 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         n_steps=None,
         patch_size="auto",
         differences=False,
+        instance_norm="append",
         data_format="channels_last",
         bidirectional=False,
         pooling="max",
         variable_length=False,
         alpha=1.0,
-        max_iter=200,
+        max_iter=100,
         tol=1e-4,
         max_fun=15000,
-        n_ensemble=5,
+        n_ensemble=3,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -372,6 +439,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             n_steps=n_steps,
             patch_size=patch_size,
             differences=differences,
+            instance_norm=instance_norm,
             data_format=data_format,
             bidirectional=bidirectional,
             pooling=pooling,
@@ -392,6 +460,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         self.class_weight = class_weight
 
     def _encode_targets(self, y):
+        check_label_types(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -422,6 +491,37 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             raise ValueError("class_weight is not supported for multilabel y.")
         return compute_sample_weight(self.class_weight, y)
 
+    def _stratify(self, Y, out_activation):
+        if out_activation == "softmax":
+            return Y.argmax(axis=1)
+        if Y.shape[1] == 1:
+            return Y[:, 0]
+        return None  # multilabel: not stratified, as in MLP
+
+    @staticmethod
+    def _decide(Z, out_activation):
+        """The decision rule on head outputs ``Z``: the class index (the argmax
+        of a softmax head, ``z > 0`` for one logistic output), or for
+        multilabel the label indicators ``z > 0``. ``predict`` and early
+        stopping both use it."""
+        if out_activation == "softmax":
+            return Z.argmax(axis=1)
+        if Z.shape[1] == 1:
+            return (Z[:, 0] > 0).astype(int)
+        return Z > 0
+
+    def _validation_score(self, Z, Y, sample_weight, out_activation):
+        """Accuracy (exact match of all labels), as ``score`` and MLP's
+        ``_score``, on the encoded targets ``Y``: labels map one to one to
+        their encoding, which the decision rule reads back once centred on 0
+        (one-hot or 0/1 minus 1/2)."""
+        if not np.isfinite(Z).all():
+            return np.nan
+        hit = self._decide(Z, out_activation) == self._decide(Y - 0.5, out_activation)
+        if hit.ndim == 2:
+            hit = hit.all(axis=1)
+        return float(np.average(hit, weights=sample_weight))
+
     def predict(self, X):
         """Predict class labels.
 
@@ -447,12 +547,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             if multilabel:
                 return (P > 0.5).astype(self._label_binarizer.classes_.dtype)
             return self.classes_[np.argmax(P, axis=1)]
-        Z = self._decision(X)
+        decided = self._decide(self._decision(X), self.out_activation_)
         if multilabel:
-            return (Z > 0).astype(self._label_binarizer.classes_.dtype)
-        if Z.shape[1] == 1:
-            return self.classes_[(Z[:, 0] > 0).astype(int)]
-        return self.classes_[np.argmax(Z, axis=1)]
+            return decided.astype(self._label_binarizer.classes_.dtype)
+        return self.classes_[decided]
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -476,7 +574,10 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         members = self._ensemble()
         if members:
             return np.mean([member.predict_proba(X) for member in members], axis=0)
-        Z = self._decision(X)
+        return self._proba(self._decision(X))
+
+    def _proba(self, Z):
+        """Probabilities from head outputs ``Z``."""
         if self.out_activation_ == "softmax":
             return softmax(Z, axis=1)
         if Z.shape[1] == 1:
@@ -510,30 +611,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
             return log_softmax(Z, axis=1)
         if Z.shape[1] == 1:
             return -np.logaddexp(0, np.hstack([Z, -Z]))
-        return np.log(self.predict_proba(X))
-
-
-    def score(self, X, y, sample_weight=None):
-        """Accuracy: the weighted share of samples whose labels are all right.
-
-        As scikit-learn's ``score``; for a dask ``X`` the predictions are made
-        block by block and the score reduced with dask (y and sample_weight
-        dask or NumPy), then computed.
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_samples, n_steps, n_features) \
-                or (n_samples, n_columns), or list of array-like
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        if _dask.is_dask_collection(X):
-            return _dask.score(self, X, y, sample_weight)
-        return super().score(X, y, sample_weight)
+        return np.log(self._proba(Z))  # multilabel: clipped, as predict_proba
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -541,7 +619,7 @@ class LSTMClassifier(ClassifierMixin, _TorchExport, BaseLSTM):
         return tags
 
 
-class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
+class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
     __doc__ = (
         """Recurrent regressor: an LSTM fitted by full-batch L-BFGS.
 
@@ -550,6 +628,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
     predictions are mapped back.
     """
         + _SHARED_DOC % dict(
+            cells=_CELL_CHOICES,
             differences="True",
             differences_why=(
                 "On for the regressor: a quantity read off the shape of a\n"
@@ -557,6 +636,12 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
                 "        raw values keep its level (forecasting)."
             ),
             pooling='"last"',
+            max_iter="200",
+            max_iter_why=(
+                "The regressor's default: on the development\n"
+                "        spectra 100 iterations were not enough (Tecator RMSE 2.4 against\n"
+                "        1.3 for one network)."
+            ),
             alpha="1e-4",
             alpha_why=(
                 "The regressor's default: a\n"
@@ -601,6 +686,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         n_steps=None,
         patch_size="auto",
         differences=True,
+        instance_norm="append",
         data_format="channels_last",
         bidirectional=False,
         pooling="last",
@@ -609,7 +695,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         max_iter=200,
         tol=1e-4,
         max_fun=15000,
-        n_ensemble=5,
+        n_ensemble=3,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -624,6 +710,7 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             n_steps=n_steps,
             patch_size=patch_size,
             differences=differences,
+            instance_norm=instance_norm,
             data_format=data_format,
             bidirectional=bidirectional,
             pooling=pooling,
@@ -647,6 +734,24 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         return Y, "identity", {"_y_ndim": y.ndim}
 
+    def _target_moments(self, Y, sample_weight):
+        return weighted_moments(Y[:, None, :], sample_weight, name="y")
+
+    def _scale_targets(self, Y, sample_weight, moments=None):
+        # standardised as the inputs are, mapped back by predict; from the
+        # moments, this is weighted_mean_scale(Y[:, None, :], ...) bit for bit
+        if moments is None:
+            moments = self._target_moments(Y, sample_weight)
+        y_mean, y_scale = mean_scale(moments, name="y")
+        return (Y - y_mean) / y_scale, {"y_mean_": y_mean, "y_scale_": y_scale}
+
+    def _validation_score(self, Z, Y, sample_weight, out_activation):
+        """R^2, as ``score`` and MLP's ``_score``; per-output R^2 does not
+        change under the standardisation of the targets."""
+        if not np.isfinite(Z).all():
+            return np.nan
+        return float(r2_score(Y, Z, sample_weight=sample_weight))
+
     def predict(self, X):
         """Predict targets.
 
@@ -669,29 +774,6 @@ class LSTMRegressor(RegressorMixin, _TorchExport, BaseLSTM):
             return np.mean([member.predict(X) for member in members], axis=0)
         Y = self._decision(X) * self.y_scale_ + self.y_mean_
         return Y[:, 0] if self._y_ndim == 1 else Y
-
-
-    def score(self, X, y, sample_weight=None):
-        """R^2 of the predictions, averaged over outputs.
-
-        As scikit-learn's ``score``; for a dask ``X`` the predictions are made
-        block by block and the score reduced with dask (y and sample_weight
-        dask or NumPy), then computed.
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_samples, n_steps, n_features) \
-                or (n_samples, n_columns), or list of array-like
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        if _dask.is_dask_collection(X):
-            return _dask.score(self, X, y, sample_weight)
-        return super().score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -451,13 +451,16 @@ def resolve_patch_size(patch_size, n_steps):
     return int(patch_size)
 
 
-def make_patches(X, patch_size, differences=False):
+def make_patches(X, patch_size, differences=False, instance_norm=None):
     """Read sequences in patches: ``patch_size`` consecutive steps become one.
 
-    This is what the estimators' network reads (with their ``patch_size_``
-    and ``differences_``): with ``differences``, each feature's first
-    difference ``x_t - x_{t-1}`` (0 at the first step) is first appended to
-    every step, then the steps are patched. A patch of ``p`` steps of ``d``
+    This is what the estimators' network reads (with their ``patch_size_``,
+    ``differences_`` and ``instance_norm_``), made in this order: with
+    ``instance_norm``, each sequence's features are z-normalised over its own
+    real steps (see below), appended to the raw ones ("append") or in their
+    place ("replace"); with ``differences``, each feature's first difference
+    ``x_t - x_{t-1}`` (0 at the first step) is appended to every step; then
+    the steps are patched. A patch of ``p`` steps of ``d``
     features is one step of ``p * d`` values, step-major (``patch[k * d + j]`` is step ``k`` of the patch, feature
     ``j``), so long sequences unroll over few steps.
 
@@ -477,12 +480,17 @@ def make_patches(X, patch_size, differences=False):
     patch_size : int
         Steps per patch, at least 1; 1 returns ``X`` unchanged.
     differences : bool, default=False
-        Append the first differences first (``2 * n_features`` values a step).
+        Append the first differences (twice the features per step).
+    instance_norm : {"append", "replace"} or None, default=None
+        Per sequence and feature, ``(x_t - mean) / std`` over the sequence's
+        real steps (population std; a feature whose std is at most
+        ``sqrt(eps) * max|x|`` over the sequence is constant and reads 0).
+        "append" doubles the features per step, "replace" keeps their number.
 
     Returns
     -------
     patches : ndarray of shape (n_samples, ceil(n_steps / patch_size), \
-            patch_size * n_features * (1 + differences))
+            patch_size * n_features * (1 + differences) * (2 if "append" else 1))
 
     Examples
     --------
@@ -505,6 +513,8 @@ def make_patches(X, patch_size, differences=False):
         )
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
+    if instance_norm is not None:
+        X = _with_instance_norm(X, instance_norm)
     if differences:
         X = _with_differences(X)
     p = int(patch_size)
@@ -523,6 +533,39 @@ def make_patches(X, patch_size, differences=False):
     out = np.take_along_axis(X, source[:, :, None], axis=1)
     out[t >= -(-lengths[:, None] // p) * p] = np.nan
     return out.reshape(n_samples, n_patches, p * n_features)
+
+
+INSTANCE_NORMS = ("append", "replace")
+
+
+def _with_instance_norm(X, mode):
+    """Each sequence's features z-normalised over its real steps, appended
+    to ``X`` ("append") or instead of it ("replace"); padding stays NaN.
+
+    Why: the global standardisation keeps each series' level and amplitude,
+    which some tasks need; the per-series z-scores give the shape alone, at
+    every level, as 1-NN baselines and UCR practice read series. With both,
+    the network has either (README, Choosing the defaults). A constant
+    feature (spread within rounding of its size) reads 0, not noise.
+    """
+    if mode not in INSTANCE_NORMS:
+        raise ValueError(
+            f"instance_norm must be one of {INSTANCE_NORMS} or None, got {mode!r}."
+        )
+    real = ~np.isnan(X)
+    count = np.maximum(real.sum(axis=1, keepdims=True), 1)  # real steps, per feature
+    X64 = np.where(real, X, 0.0).astype(np.float64, copy=False)
+    # z-scores do not change with the scale: dividing by each feature's
+    # largest magnitude first keeps the squares finite, from 1e-300 to 1e300
+    size = np.abs(X64).max(axis=1, keepdims=True)
+    X64 = X64 / np.where(size > 0, size, 1.0)
+    mean = X64.sum(axis=1, keepdims=True) / count
+    dev = np.where(real, X64 - mean, 0.0)
+    std = np.sqrt((dev * dev).sum(axis=1, keepdims=True) / count)
+    constant = std <= np.sqrt(np.finfo(X.dtype).eps)
+    Z = dev / np.where(constant, 1.0, std)
+    Z = np.where(real, Z, np.nan).astype(X.dtype, copy=False)
+    return Z if mode == "replace" else np.concatenate([X, Z], axis=2)
 
 
 def _with_differences(X):

@@ -1,112 +1,171 @@
-"""A guard against fits and predictions that cannot fit in memory.
+"""The resource plan of a fit or prediction: chunk size and peak memory.
 
-Before anything large is allocated, :func:`fit_bytes` or :func:`predict_bytes`
-adds up what the call will hold at its peak, and :func:`check_memory` turns a
-request beyond the memory available into a ``ValueError`` that gives the
-estimate in GB, instead of a ``MemoryError`` (or the kernel's OOM killer)
-part-way through. The estimates are deliberately rough, within a small
-factor, and never below the arrays that certainly exist:
+:func:`plan` is the one place that sizes the objective's chunks and
+estimates what a call holds at its peak; the fit and predict paths take
+their chunk size from it, and the memory guard (:func:`check_memory`) its
+estimate, so that the two cannot disagree. Before anything large is
+allocated, the estimators turn a request beyond the memory available into a
+``ValueError`` that gives the estimate in GB, instead of a ``MemoryError``
+(or the kernel's OOM killer) part-way through.
+
+The estimate follows what the code allocates (the tests compare it with the
+peak that ``tracemalloc`` measures, within a factor of 1.5 either way):
 
 * the weights: the flat vector and its copies (gradient, L-BFGS's history of
   10 pairs, penalty mask, work copies, the fitted ``coefs_``);
-* copies of ``X``: the validated array, and in fit the canonical rows;
-* one chunk's work arrays, exactly as the objective allocates them
-  (:func:`sklearn_gatedmem._objective.work_bytes_per_sample`, the same model
-  that sizes the automatic chunks), plus the time-major input.
+* copies of ``X`` that live through the call: the validated array when
+  validation converts the input's dtype, in fit the canonical rows, and the
+  patches the network reads when there are patches or differences;
+* the larger of two phases that do not overlap: the standardisation's
+  statistics (in fit; float64 temporaries over row chunks of at most
+  ``_STATS_ROWS``), and one chunk's work arrays, exactly as the objective
+  allocates them (:func:`work_bytes_per_sample`), with the weight
+  gradient's GEMM output.
 """
 
+import dataclasses
+import math
 import os
 
-from ._cells import n_recurrent_columns
-from ._objective import work_bytes_per_sample
+from . import _cells
+from ._params import n_params
+
+# Work arrays per chunk are bounded by this many bytes (the BPTT cache grows
+# as n_samples * n_steps * n_hidden; the objective is summed over chunks).
+# Measured: time per sample falls until chunks of about 500 sequences and is
+# flat from there to several thousand; this budget gives 500 or more for
+# networks up to 64 hidden units over 64 steps, and bounds fit's memory.
+CHUNK_BYTES = 256 * 2**20
 
 # Float64 vectors of the size of the weights alive at a fit's peak: theta0,
 # SciPy's x, gradient and L-BFGS's 2 * 10 correction pairs and work arrays,
 # penalty mask, penalised copy, scaled copies, best iterate, coefs_.
 _FIT_WEIGHT_COPIES = 32
 _PREDICT_WEIGHT_COPIES = 4
-# Float64-sized copies of X alive in fit: the validated array (a converted
-# copy, for integer input), canonical_rows' selection of rows, and a clipped
-# copy when some value is far outside the training range.
-_FIT_X_COPIES = 3
-_PREDICT_X_COPIES = 2
+# weighted_mean_scale works over chunks of this many rows, and holds about
+# this many float64 temporaries of a chunk's size (the chunk in float64, the
+# weights broadcast over it, the scaled values, their function, NaN to 0).
+_STATS_ROWS = 4096
+_STATS_COPIES = 5
 _GB = 2.0**30
 # Below this, a request is let through without asking the system (predict may
 # be called in a loop on single samples).
 _SMALL = 256 * 2**20
 
 
-def n_weights(cell, n_features, hidden, n_outputs, n_directions):
-    """Length of the flat weight vector (as :func:`_params.make_layout`)."""
-    total, width = 0, n_features
-    for h in hidden:
-        total += n_directions * (width * 4 * h + h * n_recurrent_columns(cell, h) + 4 * h)
-        width = n_directions * h
-    return total + width * n_outputs + n_outputs
+@dataclasses.dataclass(frozen=True)
+class ResourcePlan:
+    """What one fit or prediction will use.
+
+    Attributes
+    ----------
+    chunk_rows : int
+        Samples per chunk of the objective (or of the prediction).
+    parts : dict of str to float
+        Peak bytes by part: ``"weights"``, ``"copies of X"``, ``"work arrays"``.
+    """
+
+    chunk_rows: int
+    parts: dict
+
+    @property
+    def total(self):
+        """Peak bytes, all parts."""
+        return sum(self.parts.values())
 
 
-def _work_bytes(n_samples, n_steps, n_features, hidden, n_directions, cell,
-                itemsize, chunk_rows, backward):
-    """One chunk's work arrays, from the objective's own exact model, plus
-    the chunk's time-major copy of the input."""
-    per_sample = work_bytes_per_sample(
-        cell, n_steps, n_features, hidden, n_directions, itemsize, backward
-    ) + n_steps * n_features * itemsize
-    return float(min(n_samples, chunk_rows)) * per_sample
+def work_bytes_per_sample(network, n_steps, itemsize, backward=True):
+    """Bytes of the work arrays of one chunk, per sample in the chunk.
 
-
-def fit_bytes(
-    n_samples, n_steps, n_features, hidden, n_outputs, n_directions, cell,
-    itemsize, chunk_rows,
-):
-    """Peak bytes of a fit, by part.
+    What :func:`sklearn_gatedmem._objective.loss_grad` (``backward``) or
+    :func:`~sklearn_gatedmem._objective.decision` allocates per chunk, from
+    :func:`sklearn_gatedmem._cells.work_shapes`, plus the outputs'
+    gradients; the rest (weights, the weight-gradient GEMM's output) does not
+    grow with the chunk.
 
     Parameters
     ----------
-    n_samples, n_steps, n_features : int
-        Shape of the training sequences.
-    hidden : tuple of int
-    n_outputs : int
-        Width of the head (at least 1).
-    n_directions : {1, 2}
-    cell : str
+    network : Network
+    n_steps : int
+        Steps that the network reads (after patching).
     itemsize : int
         Bytes per element of the compute dtype.
-    chunk_rows : int
-        Samples per chunk of the objective.
+    backward : bool
+    """
+    total, width = 0, network.n_features
+    for layer, n_hidden in enumerate(network.hidden):
+        shapes = _cells.work_shapes(network.cell, n_steps, width, n_hidden, 1, backward)
+        per_direction = sum(math.prod(shape) for shape in shapes.values())
+        if backward:  # dout, and above the first layer dx (the layer's input)
+            per_direction += n_steps * (n_hidden + (width if layer else 0))
+        total += network.n_directions * per_direction
+        width = network.n_directions * n_hidden
+    return total * itemsize
+
+
+def _gradient_gemm_bytes(network, n_steps, itemsize):
+    """The weight gradient's batched GEMM output, ``(n_steps, width + 1 +
+    n_hidden, n_rows * n_hidden)``, the largest over the layers (one buffer,
+    whatever the chunk)."""
+    n_rows, largest, width = network.cell_spec.n_rows, 0, network.n_features
+    for n_hidden in network.hidden:
+        largest = max(largest, n_steps * (width + 1 + n_hidden) * n_rows * n_hidden)
+        width = network.n_directions * n_hidden
+    return largest * itemsize
+
+
+def plan(network, n_samples, n_steps, itemsize, chunk_size="auto", fit=True,
+         n_raw_values=None, converts=False):
+    """The chunk size and the peak memory of a fit or prediction.
+
+    Parameters
+    ----------
+    network : Network
+        What will be fitted or predicted with (its ``n_features``: the inputs
+        per step that the network reads).
+    n_samples : int
+    n_steps : int
+        Steps that the network reads (after patching).
+    itemsize : int
+        Bytes per element of the compute dtype.
+    chunk_size : int or "auto"
+        The estimator's parameter: "auto" takes as many samples as keep a
+        fit's work arrays within ``CHUNK_BYTES`` (predictions chunk alike).
+    fit : bool
+        A fit (with backward's work arrays) or a prediction.
+    n_raw_values : int, default=None
+        Values per sample of the raw sequences (steps times features) when
+        the network reads patches or differences of them; None when it reads
+        them as they are.
+    converts : bool, default=False
+        Whether validation converts the input to the compute dtype (a copy).
 
     Returns
     -------
-    parts : dict of str to float
-        ``{"weights": ..., "copies of X": ..., "work arrays": ...}`` in bytes.
+    plan : ResourcePlan
     """
-    n_params = n_weights(cell, n_features, hidden, n_outputs, n_directions)
-    return {
-        "weights": 8.0 * n_params * _FIT_WEIGHT_COPIES,
-        "copies of X": 8.0 * n_samples * n_steps * n_features * _FIT_X_COPIES,
-        "work arrays": _work_bytes(
-            n_samples, n_steps, n_features, hidden, n_directions, cell,
-            itemsize, chunk_rows, backward=True,
-        ),
+    if chunk_size == "auto":
+        per_fit_sample = work_bytes_per_sample(network, n_steps, itemsize, backward=True)
+        chunk = max(1, CHUNK_BYTES // per_fit_sample)
+    else:
+        chunk = int(chunk_size)
+    n_values = n_steps * network.n_features  # per sample, what the network reads
+    raw = n_values if n_raw_values is None else n_raw_values
+    copies = (converts + fit) * raw + (n_raw_values is not None) * n_values
+    work = float(min(n_samples, chunk)) * work_bytes_per_sample(
+        network, n_steps, itemsize, backward=fit
+    )
+    if fit:
+        work += _gradient_gemm_bytes(network, n_steps, itemsize)
+        stats = 8.0 * _STATS_COPIES * min(n_samples, _STATS_ROWS) * n_values
+        work = max(work, stats)
+    parts = {
+        "weights": 8.0 * n_params(network.layout)
+        * (_FIT_WEIGHT_COPIES if fit else _PREDICT_WEIGHT_COPIES),
+        "copies of X": float(itemsize) * n_samples * copies,
+        "work arrays": work,
     }
-
-
-def predict_bytes(
-    n_samples, n_steps, n_features, hidden, n_outputs, n_directions, cell,
-    itemsize, chunk_rows,
-):
-    """Peak bytes of a prediction, by part; parameters as :func:`fit_bytes`."""
-    n_params = n_weights(cell, n_features, hidden, n_outputs, n_directions)
-    return {
-        "weights": 8.0 * n_params * _PREDICT_WEIGHT_COPIES,
-        "copies of X": (
-            float(itemsize) * n_samples * n_steps * n_features * _PREDICT_X_COPIES
-        ),
-        "work arrays": _work_bytes(
-            n_samples, n_steps, n_features, hidden, n_directions, cell,
-            itemsize, chunk_rows, backward=False,
-        ),
-    }
+    return ResourcePlan(chunk_rows=chunk, parts=parts)
 
 
 def available_bytes():
@@ -152,7 +211,7 @@ def check_memory(parts, action, hint, available=None):
     Parameters
     ----------
     parts : dict of str to float
-        From :func:`fit_bytes` or :func:`predict_bytes`.
+        ``ResourcePlan.parts`` of :func:`plan`.
     action : str
         What would need it, e.g. ``"fit"``.
     hint : str

@@ -3,24 +3,25 @@
 SciPy's L-BFGS sees a single vector ``theta``. :func:`make_layout` fixes, once
 per fit, where each named array lives in it; :func:`unpack` returns views into
 ``theta`` (no copies), so that a gradient written through the views of a
-zero vector is already packed.
+zero vector is already packed; :func:`pack` is its inverse.
 
 Names, for recurrent layer ``l`` (0 is nearest the input) and direction ``d``
-(0 forwards, 1 backwards when bidirectional)::
+(0 forwards, 1 backwards when bidirectional); the widths are those of the
+cell's blocks (:class:`sklearn_gatedmem._cells.Cell`, e.g. 4 of ``n_hidden``
+each for the lstm)::
 
-    "W{l}.{d}"  input weights      (n_inputs_l, 4 * n_hidden_l)
-    "U{l}.{d}"  recurrent weights  (n_hidden_l, n_recurrent_columns)
-    "b{l}.{d}"  bias               (4 * n_hidden_l,)
+    "W{l}.{d}"  input weights      (n_inputs_l, len(W_blocks) * n_hidden_l)
+    "U{l}.{d}"  recurrent weights  (n_hidden_l, len(U_blocks) * n_hidden_l)
+    "b{l}.{d}"  bias               (len(b_blocks) * n_hidden_l,)
     "head.W"    output weights     (n_directions * n_hidden_last, n_outputs)
     "head.b"    output bias        (n_outputs,)
-
-Gate blocks are the column blocks of ``W``, ``U`` and ``b`` in the order given
-in :mod:`sklearn_gatedmem._cells`.
 """
+
+import math
 
 import numpy as np
 
-from ._cells import CELLS, n_recurrent_columns
+from . import _cells
 
 
 def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1):
@@ -28,7 +29,8 @@ def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1):
 
     Parameters
     ----------
-    cell : {"lstm", "gated_memory"}
+    cell : str or Cell
+        A key of :data:`sklearn_gatedmem._cells.CELLS`.
     n_inputs : int
         Features per time step of the input sequences.
     hidden_layer_sizes : tuple of int
@@ -43,21 +45,19 @@ def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1):
     layout : dict
         ``{name: (start, stop, shape)}`` in packing order.
     """
+    cell = _cells.get(cell)
     shapes = []
     width = n_inputs
     for layer, n_hidden in enumerate(hidden_layer_sizes):
         for d in range(n_directions):
-            shapes += [
-                (f"W{layer}.{d}", (width, 4 * n_hidden)),
-                (f"U{layer}.{d}", (n_hidden, n_recurrent_columns(cell, n_hidden))),
-                (f"b{layer}.{d}", (4 * n_hidden,)),
-            ]
+            for kind, shape in cell.param_shapes(width, n_hidden).items():
+                shapes.append((f"{kind}{layer}.{d}", shape))
         width = n_directions * n_hidden
     shapes += [("head.W", (width, n_outputs)), ("head.b", (n_outputs,))]
 
     layout, start = {}, 0
     for name, shape in shapes:
-        stop = start + int(np.prod(shape))
+        stop = start + math.prod(shape)  # Python ints: no wrap-around
         layout[name] = (start, stop, shape)
         start = stop
     return layout
@@ -76,6 +76,12 @@ def unpack(theta, layout):
     }
 
 
+def pack(params, layout):
+    """The flat vector of named arrays ``params`` (a copy), as :func:`unpack`
+    reads it."""
+    return np.concatenate([params[name].ravel() for name in layout])
+
+
 def penalty_mask(layout):
     """1.0 where a parameter is a weight (L2-penalised), 0.0 on biases."""
     mask = np.zeros(n_params(layout))
@@ -89,23 +95,24 @@ def initialize(layout, cell, random_state):
     """Draw a starting vector from ``random_state``, depending on shapes only.
 
     Glorot-uniform input and head weights, an orthogonal block per gate for
-    the recurrent weights, zero biases except the forget gate's, which start at
-    1 so that memory is kept by default early in training.
+    the recurrent weights, zero biases except those of the cell's
+    ``bias_init`` (the forget gate's 1, so that memory is kept by default
+    early in training).
 
     Parameters
     ----------
     layout : dict
         From :func:`make_layout`.
-    cell : {"lstm", "gated_memory"}
+    cell : str or Cell
     random_state : numpy.random.RandomState
 
     Returns
     -------
     theta : ndarray of shape (n_params,), float64
     """
+    cell = _cells.get(cell)
     theta = np.zeros(n_params(layout))
     params = unpack(theta, layout)
-    forget_block = CELLS[cell]["forget_block"]
     for name, array in params.items():
         if name.startswith(("W", "head.W")):
             fan_in, fan_out = array.shape
@@ -117,8 +124,9 @@ def initialize(layout, cell, random_state):
                 block = slice(k * n_hidden, (k + 1) * n_hidden)
                 array[:, block] = _orthogonal(n_hidden, random_state)
         elif name.startswith("b"):
-            n_hidden = array.shape[0] // 4
-            array[forget_block * n_hidden : (forget_block + 1) * n_hidden] = 1.0
+            n_hidden = array.shape[0] // len(cell.b_blocks)
+            for block, value in cell.bias_init.items():
+                array[cell.block("b", block, n_hidden)] = value
     return theta
 
 

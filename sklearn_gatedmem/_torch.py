@@ -9,7 +9,9 @@ order:
    step-major, as in fit; a 3-D batch is read channels-first when the
    estimator was (``data_format="channels_first"``);
 2. lengths: with ``variable_length=True``, trailing all-NaN steps are padding;
-3. with ``differences_``, each feature's first difference appended to every
+3. with ``instance_norm_``, each sequence's features z-normalised over its
+   real steps, appended ("append") or in place of the raw ones ("replace");
+   with ``differences_``, each feature's first difference appended to every
    step (0 at the first); then patching (``patch_size_ = p > 1``): steps are grouped ``p`` at a time,
    step-major, a sequence's last partial patch completed with its last real
    step; a sequence of ``L`` real steps has ``ceil(L / p)`` patches;
@@ -19,12 +21,9 @@ order:
 6. pooling (``last``, ``mean``, ``max`` over real steps) and the dense head,
    then softmax / logistic, or the targets' standardisation undone.
 
-The cells are those of :mod:`._cells`, whose module docstring holds their
-equations and gate blocks (the parameter layout of :mod:`._params`); each
-step function below names its variables as there.
-
-A new cell needs its step in :data:`CELL_STEPS` (the tests check that every
-cell of :data:`._cells.CELLS` has one). Initial states are zero.
+The cells are those of :data:`._cells.CELLS`: each cell's module holds its
+equations and its PyTorch step (``torch_input``, ``torch_step``), named as
+there, on the parameter layout of :mod:`._params`. Initial states are zero.
 
 PyTorch is imported by this module only, and this module only by
 ``to_torch``: the package itself runs without PyTorch.
@@ -32,6 +31,7 @@ PyTorch is imported by this module only, and this module only by
 
 import numpy as np
 
+from . import _cells
 from ._input import INPUT_CLIP
 
 try:
@@ -45,38 +45,6 @@ _INSTALL = (
     "`pip install torch` (a CPU build is enough), or use torch_state_dict(), "
     "which returns NumPy arrays."
 )
-
-
-def _lstm_step(xw_t, state, U, n_hidden):
-    """One lstm step: ``xw_t = x_t W + b`` of shape (n, 4H); state ``(h, c)``."""
-    h, c = state
-    a = xw_t + h @ U
-    H = n_hidden
-    i = torch.sigmoid(a[:, :H])
-    f = torch.sigmoid(a[:, H : 2 * H])
-    g = torch.tanh(a[:, 2 * H : 3 * H])
-    o = torch.sigmoid(a[:, 3 * H :])
-    c = f * c + i * g
-    h = o * torch.tanh(c)
-    return h, (h, c)
-
-
-def _gated_memory_step(xw_t, state, U, n_hidden):
-    """One gated_memory step: ``xw_t = x_t W + b`` of shape (n, 4H); state ``(m,)``."""
-    (m,) = state
-    H = n_hidden
-    z = torch.tanh(xw_t[:, :H])
-    gates = torch.sigmoid(xw_t[:, H:] + m @ U)
-    r, f, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
-    m = f * m + r * z
-    return o * m, (m,)
-
-
-# Per cell: its step function and the number of state tensors it carries.
-CELL_STEPS = {
-    "lstm": (_lstm_step, 2),
-    "gated_memory": (_gated_memory_step, 1),
-}
 
 
 def _require_torch():
@@ -102,13 +70,13 @@ class RecurrentLayer(_Base):
 
     def forward(self, x):
         """Outputs at every step, shape (n, T, H), of ``x`` of shape (n, T, n_inputs)."""
-        step, n_states = CELL_STEPS[self.cell]
-        xw = x @ self.W + self.b  # every step's input part at once
+        cell = _cells.get(self.cell)
+        xw = cell.torch_input(x, self.W, self.b)  # every step's input part at once
         zeros = x.new_zeros((x.shape[0], self.n_hidden))
-        state = (zeros,) * n_states
+        state = (zeros,) * cell.n_states
         outs = []
         for t in range(x.shape[1]):
-            out, state = step(xw[:, t], state, self.U, self.n_hidden)
+            out, state = cell.torch_step(xw[:, t], state, self.U, self.b, self.n_hidden)
             outs.append(out)
         return torch.stack(outs, dim=1)
 
@@ -165,6 +133,8 @@ class SequenceNetwork(_Base):
             lengths = n_steps - pad.flip(1).long().cumprod(dim=1).sum(dim=1)
         else:
             lengths = torch.full((n_samples,), n_steps, dtype=torch.long, device=x.device)
+        if self.instance_norm is not None:
+            x = self._instance_norm(x)
         if self.differences:
             d = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
             x = torch.cat([x, d], dim=2)
@@ -187,6 +157,21 @@ class SequenceNetwork(_Base):
         r = self._pool(x, lengths, real)
         z = r @ self.head_W + self.head_b
         return self._output(z)
+
+    def _instance_norm(self, x):
+        """Each sequence's features z-normalised over its real (non-NaN)
+        steps, as :func:`sklearn_gatedmem.make_patches` does."""
+        real = ~torch.isnan(x)
+        count = real.sum(dim=1, keepdim=True).clamp(min=1)
+        x0 = torch.where(real, x, 0.0)
+        size = x0.abs().amax(dim=1, keepdim=True)  # scaled first, as there
+        x0 = x0 / torch.where(size > 0, size, 1.0)
+        mean = x0.sum(dim=1, keepdim=True) / count
+        dev = torch.where(real, x0 - mean, 0.0)
+        std = torch.sqrt((dev * dev).sum(dim=1, keepdim=True) / count)
+        constant = std <= float(np.sqrt(np.finfo(np.float64).eps))
+        z = torch.where(real, dev / torch.where(constant, 1.0, std), torch.nan)
+        return z if self.instance_norm == "replace" else torch.cat([x, z], dim=2)
 
     def _patches(self, x, lengths):
         """Patches of ``patch_size`` steps, step-major; the last partial patch
@@ -260,17 +245,12 @@ def to_torch(estimator):
     members = getattr(estimator, "estimators_", None)
     if members:
         return EnsembleNetwork([to_torch(member) for member in members])
-    arch = estimator._fitted_architecture
-    if arch["cell"] not in CELL_STEPS:
-        raise NotImplementedError(
-            f"to_torch has no PyTorch version of cell={arch['cell']!r} yet; "
-            "add its step to sklearn_gatedmem._torch.CELL_STEPS."
-        )
-    p = int(getattr(estimator, "patch_size_", 1))
+    network = estimator._network
+    p = network.patch_size
     mean = np.asarray(estimator.x_mean_, dtype=np.float64)
     scale = np.asarray(estimator.x_scale_, dtype=np.float64)
-    differences = bool(getattr(estimator, "differences_", False))
-    n_features = mean.shape[0] // (p * (1 + differences))  # raw features per step
+    differences, instance_norm = network.differences, network.instance_norm
+    n_features = mean.shape[0] // (p * network.widen)  # raw features per step
     half = np.finfo(np.float64).max / 2
     stats = {
         "x_mean": mean,
@@ -287,15 +267,16 @@ def to_torch(estimator):
     else:  # as predict_proba: one logistic output is a binary classifier
         output = "binary" if n_outputs == 1 else "multilabel"
     config = {
-        "cell": arch["cell"],
-        "n_layers": len(arch["hidden"]),
-        "n_directions": arch["n_directions"],
-        "pooling": arch["pooling"],
+        "cell": network.cell,
+        "n_layers": len(network.hidden),
+        "n_directions": network.n_directions,
+        "pooling": network.pooling,
         "variable_length": bool(estimator.variable_length),
         "channels_first": getattr(estimator, "data_format", "channels_last")
         == "channels_first",
         "patch_size": p,
         "differences": differences,
+        "instance_norm": instance_norm,
         "n_features": n_features,
         "n_steps_2d": estimator.n_features_in_ // n_features,
         "output": output,

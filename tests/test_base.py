@@ -1,4 +1,6 @@
-"""Fit orchestration: early stopping on a held-out split, and progress lines."""
+"""Fit orchestration: early stopping on a held-out split, progress lines, and
+the ``chunk_size`` parameter (no chunking changes a fit or a prediction
+beyond rounding; the plan itself is tested in test_memory.py)."""
 
 import re
 import warnings
@@ -6,17 +8,13 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
 
+from conftest import sequences
 from sklearn_gatedmem import LSTMClassifier, LSTMRegressor
 from sklearn_gatedmem._input import canonical_rows
 
 SMALL = dict(hidden_layer_sizes=6, random_state=0, n_ensemble=1)
-
-
-def _sequences(n_samples=150, n_steps=6, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.normal(size=(n_samples, n_steps, 2))
-    return X, (X[:, :2, 0].sum(axis=1) > 0).astype(int), X[:, :, 0].sum(axis=1)
 
 
 def _held_out(est, X, y):
@@ -33,7 +31,7 @@ def _held_out(est, X, y):
 
 
 def test_without_early_stopping_the_validation_attributes_are_none():
-    X, y, _ = _sequences(60)
+    X, y, _ = sequences(60)
     clf = LSTMClassifier(max_iter=5, **SMALL)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -44,7 +42,7 @@ def test_without_early_stopping_the_validation_attributes_are_none():
 
 @pytest.mark.parametrize("Estimator, target", [(LSTMClassifier, 1), (LSTMRegressor, 2)])
 def test_early_stopping_keeps_the_best_iteration(Estimator, target):
-    data = _sequences()
+    data = sequences(150)
     X, y = data[0], data[target]
     patience = 4
     with warnings.catch_warnings():
@@ -98,7 +96,7 @@ def test_validation_split_is_stratified_and_reproducible():
 
 
 def test_early_stopping_does_not_depend_on_row_order():
-    X, y, _ = _sequences(80)
+    X, y, _ = sequences(80)
     order = np.random.RandomState(0).permutation(len(X))
     kwargs = dict(early_stopping=True, n_iter_no_change=3, max_iter=40, **SMALL)
     with warnings.catch_warnings():
@@ -111,7 +109,7 @@ def test_early_stopping_does_not_depend_on_row_order():
 
 
 def test_early_stopping_multilabel_and_multioutput():
-    X, y, total = _sequences(80)
+    X, y, total = sequences(80)
     multilabel = np.column_stack([y, X[:, -1, 1] > 0]).astype(int)
     clf = LSTMClassifier(early_stopping=True, n_iter_no_change=3, max_iter=30, **SMALL)
     reg = LSTMRegressor(early_stopping=True, n_iter_no_change=3, max_iter=30, **SMALL)
@@ -132,14 +130,14 @@ def test_early_stopping_multilabel_and_multioutput():
     ],
 )
 def test_too_few_rows_for_a_split_is_a_clear_error(n_samples, y, match):
-    X, y_default, _ = _sequences(n_samples)
+    X, y_default, _ = sequences(n_samples)
     y = y_default if y is None else y
     with pytest.raises(ValueError, match=f"early_stopping=True.*{match}"):
         LSTMClassifier(early_stopping=True, **SMALL).fit(X, y)
 
 
 def test_silent_by_default(capsys):
-    X, _, total = _sequences(40)
+    X, _, total = sequences(40)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         LSTMRegressor(max_iter=3, early_stopping=True, **SMALL).fit(X, total)
@@ -148,7 +146,7 @@ def test_silent_by_default(capsys):
 
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_verbose_prints_one_line_per_iteration(capsys, early_stopping):
-    X, y, _ = _sequences(60)
+    X, y, _ = sequences(60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = LSTMClassifier(
@@ -180,7 +178,7 @@ def _one_warning(record):
 
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_convergence_warning_at_max_iter_says_what_to_change(Estimator):
-    X, y, total = _sequences()
+    X, y, total = sequences(150)
     target = y if Estimator is LSTMClassifier else total
     with pytest.warns(ConvergenceWarning) as record:
         est = Estimator(max_iter=3, tol=0, **SMALL).fit(X, target)
@@ -193,7 +191,7 @@ def test_convergence_warning_at_max_iter_says_what_to_change(Estimator):
 
 
 def test_convergence_warning_at_max_fun_names_max_fun():
-    X, y, _ = _sequences()
+    X, y, _ = sequences(150)
     with pytest.warns(ConvergenceWarning) as record:
         LSTMClassifier(max_iter=100, max_fun=4, tol=0, **SMALL).fit(X, y)
     message = _one_warning(record)
@@ -202,19 +200,37 @@ def test_convergence_warning_at_max_fun_names_max_fun():
     assert "scale" not in message.lower()
 
 
-def test_convergence_warning_after_a_failed_line_search():
-    from scipy.optimize import OptimizeResult
+# -- chunk_size ----------------------------------------------------------------
 
-    from sklearn_gatedmem._base import _check_lbfgs_result
 
-    result = OptimizeResult(status=2, nit=7, nfev=30, message="ABNORMAL: ")
-    with pytest.warns(ConvergenceWarning) as record:
-        assert _check_lbfgs_result(result, max_iter=200, max_fun=15000, tol=1e-4) == 7
-    message = _one_warning(record)
-    assert "iteration 7" in message and "line search" in message
-    assert "tol" in message and "early_stopping" in message
-    assert "scale" not in message.lower()
-    converged = OptimizeResult(status=0, nit=5, nfev=9, message="CONVERGENCE")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert _check_lbfgs_result(converged, 200, 15000, 1e-4) == 5
+@pytest.mark.parametrize("chunk_size", [0, -3, 2.5, "big", None])
+def test_invalid_chunk_size_is_refused(chunk_size):
+    X, y, _ = sequences(10)
+    with pytest.raises((InvalidParameterError, ValueError, TypeError)):
+        LSTMClassifier(hidden_layer_sizes=3, chunk_size=chunk_size, max_iter=2,
+                       n_ensemble=1).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator, target", [(LSTMClassifier, 1), (LSTMRegressor, 2)])
+def test_fit_and_predict_do_not_depend_on_chunk_size(Estimator, target, cell):
+    data = sequences(n_steps=7, n_features=3)
+    X, y = data[0], data[target]
+    fitted = {}
+    for chunk_size in ("auto", 1, 7):
+        est = Estimator(
+            hidden_layer_sizes=4, cell=cell, chunk_size=chunk_size, max_iter=8,
+            random_state=0, n_ensemble=1,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted[chunk_size] = est.fit(X, y)
+    ref = fitted["auto"]
+    for chunk_size in (1, 7):
+        est = fitted[chunk_size]
+        for name, coef in ref.coefs_.items():
+            np.testing.assert_allclose(est.coefs_[name], coef, rtol=1e-7, atol=1e-9)
+    # prediction of one model with other chunk sizes: the same to rounding
+    Z_ref = ref._decision(X)
+    for chunk_size in (1, 3, 1000):
+        Z = ref.set_params(chunk_size=chunk_size)._decision(X)
+        np.testing.assert_allclose(Z, Z_ref, rtol=1e-12, atol=1e-12)

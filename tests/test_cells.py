@@ -1,6 +1,8 @@
-"""The cells in isolation: forward against the docstring's equations, written
-out naively; backward (with the fused weights' gradient mapping) against
-finite differences; saturation of the one-``tanh`` gates."""
+"""The cells in isolation: the registry's description of each cell; forward
+against the equations of the cell's docstring, written out naively; backward
+(with the fused weights' gradient mapping) against finite differences;
+saturation of the one-``tanh`` gates. Every test runs on every registered
+cell (the ``cell`` fixture, conftest.py)."""
 
 import warnings
 
@@ -10,7 +12,6 @@ from scipy.special import expit
 
 from sklearn_gatedmem import _cells
 
-CELL_NAMES = ["lstm", "gated_memory"]
 METHODS = sorted(_cells.ACTIVATIONS)  # the ``method`` fixture: conftest.py
 
 
@@ -18,10 +19,11 @@ def _random_cell(cell, n_steps=5, n_samples=3, n_features=2, n_hidden=4, seed=0)
     """Unscaled weights and a time-major input, large enough to leave the
     linear regime of every gate."""
     rng = np.random.RandomState(seed)
+    shapes = _cells.get(cell).param_shapes(n_features, n_hidden)
     X = rng.normal(size=(n_steps, n_samples, n_features))
-    W = rng.normal(scale=0.8, size=(n_features, 4 * n_hidden))
-    U = rng.normal(scale=0.8, size=(n_hidden, _cells.n_recurrent_columns(cell, n_hidden)))
-    b = rng.normal(scale=0.5, size=4 * n_hidden)
+    W = rng.normal(scale=0.8, size=shapes["W"])
+    U = rng.normal(scale=0.8, size=shapes["U"])
+    b = rng.normal(scale=0.5, size=shapes["b"])
     return X, W, U, b
 
 
@@ -46,54 +48,95 @@ def _run_cells(cell, X, W, U, b, backward=False):
     return out.transpose(0, 2, 1), state.transpose(0, 2, 1), cache, weights
 
 
+def _lstm_step(x, state, W, U, b, blk):
+    h_prev, c_prev = state
+    i = expit(x @ W[:, blk[0]] + h_prev @ U[:, blk[0]] + b[blk[0]])
+    f = expit(x @ W[:, blk[1]] + h_prev @ U[:, blk[1]] + b[blk[1]])
+    g = np.tanh(x @ W[:, blk[2]] + h_prev @ U[:, blk[2]] + b[blk[2]])
+    o = expit(x @ W[:, blk[3]] + h_prev @ U[:, blk[3]] + b[blk[3]])
+    c = f * c_prev + i * g
+    h = o * np.tanh(c)
+    return h, (h, c), c
+
+
+def _gated_memory_step(x, state, W, U, b, blk):
+    (m_prev,) = state
+    # U holds the m columns of [M_R, M_F, M_out]: blocks 0, 1, 2 of U
+    z = np.tanh(x @ W[:, blk[0]] + b[blk[0]])
+    r = expit(x @ W[:, blk[1]] + m_prev @ U[:, blk[0]] + b[blk[1]])
+    f = expit(x @ W[:, blk[2]] + m_prev @ U[:, blk[1]] + b[blk[2]])
+    o = expit(x @ W[:, blk[3]] + m_prev @ U[:, blk[2]] + b[blk[3]])
+    m = f * m_prev + r * z
+    return o * m, (m,), m
+
+
+def _gru_step(x, state, W, U, b, blk):
+    (h_prev,) = state
+    r = expit(x @ W[:, blk[0]] + h_prev @ U[:, blk[0]] + b[blk[0]])
+    z = expit(x @ W[:, blk[1]] + h_prev @ U[:, blk[1]] + b[blk[1]])
+    n = np.tanh(x @ W[:, blk[2]] + b[blk[2]] + r * (h_prev @ U[:, blk[2]] + b[blk[3]]))
+    h = (1 - z) * n + z * h_prev
+    return h, (h,), h
+
+
+# Per cell, one step from the equations of its module's docstring:
+# ``(x, state, W, U, b, blocks) -> (output, state, carried memory)``.
+REFERENCE_STEPS = {
+    "lstm": _lstm_step, "gated_memory": _gated_memory_step, "gru": _gru_step,
+}
+
+
 def _reference(cell, X, W, U, b):
-    """Step by step from the equations of the ``_cells`` docstring."""
+    """Step by step from the equations of the cell's docstring."""
     n_steps, n_samples, _ = X.shape
     H = U.shape[0]
-    sig, tanh = expit, np.tanh
     blk = [slice(k * H, (k + 1) * H) for k in range(4)]
-    state = np.zeros((n_samples, H))  # c (lstm) or m (gated_memory)
-    out = np.zeros((n_samples, H))  # h (lstm) or out (gated_memory)
+    spec = _cells.get(cell)
+    state = (np.zeros((n_samples, H)),) * spec.n_states
     states, outs = [], []
     for t in range(n_steps):
-        x = X[t]
-        if cell == "lstm":
-            h_prev, c_prev = out, state
-            i = sig(x @ W[:, blk[0]] + h_prev @ U[:, blk[0]] + b[blk[0]])
-            f = sig(x @ W[:, blk[1]] + h_prev @ U[:, blk[1]] + b[blk[1]])
-            g = tanh(x @ W[:, blk[2]] + h_prev @ U[:, blk[2]] + b[blk[2]])
-            o = sig(x @ W[:, blk[3]] + h_prev @ U[:, blk[3]] + b[blk[3]])
-            c = f * c_prev + i * g
-            h = o * tanh(c)
-            state, out = c, h
-        else:
-            m_prev = state
-            # U holds the m columns of [M_R, M_F, M_out]: blocks 0, 1, 2 of U
-            z = tanh(x @ W[:, blk[0]] + b[blk[0]])
-            r = sig(x @ W[:, blk[1]] + m_prev @ U[:, blk[0]] + b[blk[1]])
-            f = sig(x @ W[:, blk[2]] + m_prev @ U[:, blk[1]] + b[blk[2]])
-            o = sig(x @ W[:, blk[3]] + m_prev @ U[:, blk[2]] + b[blk[3]])
-            m = f * m_prev + r * z
-            state, out = m, o * m
-        states.append(state)
+        out, state, memory = REFERENCE_STEPS[cell](X[t], state, W, U, b, blk)
+        states.append(memory)
         outs.append(out)
     return np.array(outs), np.array(states)
 
 
+def test_every_cell_has_a_reference():
+    assert set(REFERENCE_STEPS) == set(_cells.CELLS)
+
+
+def test_the_registry_describes_each_cell(cell):
+    """Each parameter block is used by exactly one row block of ``M`` (its
+    zero blocks are no parameters), the recurrent rows are contiguous, and
+    the parameter shapes follow the blocks."""
+    spec = _cells.get(cell)
+    assert spec.name == cell and _cells.get(spec) is spec
+    assert len(spec.row_kinds) == spec.n_rows == len(spec.rows)
+    for k, kind in enumerate("WbU"):
+        used = [row[k] for row in spec.rows if row[k] is not None]
+        assert sorted(used) == sorted(getattr(spec, f"{kind}_blocks")), kind
+    first, stop = spec.recurrent_rows
+    assert stop - first == len(spec.U_blocks)
+    shapes = spec.param_shapes(3, 5)
+    assert shapes == {
+        "W": (3, 5 * len(spec.W_blocks)), "U": (5, 5 * len(spec.U_blocks)),
+        "b": (5 * len(spec.b_blocks),),
+    }
+    assert set(spec.bias_init) <= set(spec.b_blocks)
+
+
 @pytest.mark.parametrize("backward", [False, True])
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_forward_matches_the_equations(cell, backward, method):
     X, W, U, b = _random_cell(cell)
     out, state, _, _ = _run_cells(cell, X, W, U, b, backward)
     ref_out, ref_state = _reference(cell, X, W, U, b)
     np.testing.assert_allclose(out, ref_out, rtol=0, atol=1e-14)
-    assert len(state) == (1 if cell == "lstm" and not backward else len(ref_state))
+    assert len(state) in (1 if not backward else len(ref_state), len(ref_state))
     np.testing.assert_allclose(state, ref_state[-len(state) :], rtol=0, atol=1e-14)
     # not a trivial regime: outputs spread over a good part of (-1, 1)
     assert np.ptp(ref_out) > 0.5
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_forward_without_backward_arrays_is_the_same(cell, method):
     """Prediction allocates no backward arrays (for the lstm, two step blocks
     instead of one per step) and computes the same."""
@@ -107,16 +150,6 @@ def test_forward_without_backward_arrays_is_the_same(cell, method):
         assert cache["gates"].shape[0] == 2 < cache_b["gates"].shape[0]
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
-def test_recurrent_width(cell):
-    """The lstm's U feeds all 4 gate blocks; gated_memory's only the 3 gates
-    (``z_t`` sees the input alone)."""
-    H = 5
-    expected = 4 * H if cell == "lstm" else 3 * H
-    assert _cells.n_recurrent_columns(cell, H) == expected
-
-
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_backward_matches_finite_differences(cell, method):
     """A random weighted sum of every step's output (Karpathy's check): its
     gradient with respect to every input, ``W``, ``U`` and ``b`` through
@@ -153,7 +186,6 @@ def test_backward_matches_finite_differences(cell, method):
         assert rel <= 1e-8, (k, rel)
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_backward_does_not_modify_dout(cell):
     X, W, U, b = _random_cell(cell, n_steps=3)
     _, _, cache, fused = _run_cells(cell, X, W, U, b, backward=True)
@@ -163,7 +195,6 @@ def test_backward_does_not_modify_dout(cell):
     np.testing.assert_array_equal(dout, before)
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_live_steps_skip_only_zero_gradients(cell):
     """``live`` marks the steps where ``dout`` may be nonzero; with ``dout``
     zero elsewhere the result is the same as without it."""
@@ -177,7 +208,6 @@ def test_live_steps_skip_only_zero_gradients(cell):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_gates_saturate_without_warning(cell, dtype, method):
     """Pre-activations of +-1e4 (and 1e30) saturate every gate to exactly 0 or
     1 (tanh to +-1): no overflow, no warning, no NaN, in either dtype."""
@@ -199,12 +229,13 @@ def test_gates_saturate_without_warning(cell, dtype, method):
         assert out.dtype == dA.dtype == dtype
         assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= n_steps)
         assert np.all(np.isfinite(dA))
-        gates = cache["gates"][:n_steps, : 4 * H]
+        spec = _cells.get(cell)
+        activated = [k for k, kind in enumerate(spec.row_kinds) if kind is not None]
+        gates = cache["gates"][:n_steps].reshape(n_steps, -1, H, n_samples)[:, activated]
         saturated = np.isin(gates, [-1, 0, 1]).mean()
         assert saturated > 0.9, saturated
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_activation_methods_agree(cell):
     """Every method gives the same forward and backward, to rounding, over a
     longer sequence with saturated and unsaturated gates."""

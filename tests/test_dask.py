@@ -119,11 +119,15 @@ def test_fit_on_cluster_predicts_as_local_fit(client, case):
         _assert_close(ours.predict(X), local.predict(X))
 
 
-def test_one_block_is_the_local_fit_bit_for_bit(client):
-    _, _, X, y, kwargs = _binary()
-    params = dict(hidden_layer_sizes=4, max_iter=10, n_ensemble=1, random_state=0)
-    local = _fit(LSTMClassifier(**params), X, y, **kwargs)
-    ours = _fit(LSTMClassifier(**params), _on_workers(X, len(X)), y, **kwargs)
+@pytest.mark.parametrize("case", ["binary", "regression", "variable_length"])
+def test_one_block_is_the_local_fit_bit_for_bit(client, case):
+    # regression: the targets' scaling from the block's moments;
+    # variable_length: the rows sorted longest first within the block
+    cls, params, X, y, kwargs = CASES[case]()
+    params = dict(hidden_layer_sizes=4, max_iter=10, n_ensemble=1, random_state=0,
+                  **params)
+    local = _fit(cls(**params), X, y, **kwargs)
+    ours = _fit(cls(**params), _on_workers(X, len(X)), y, **kwargs)
     for name in local.coefs_:
         np.testing.assert_array_equal(ours.coefs_[name], local.coefs_[name])
     assert ours.loss_curve_ == local.loss_curve_

@@ -16,17 +16,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
+from conftest import sequences
 from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective, make_patches
 
 SMALL = dict(hidden_layer_sizes=4, max_iter=8, random_state=0, n_ensemble=1)
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-def _sequences(n_samples=40, n_steps=6, n_features=2, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.normal(size=(n_samples, n_steps, n_features))
-    y = (X[:, 0, 0] + 0.5 * X[:, 1, -1] > 0).astype(int)
-    return X, y
 
 
 def _coefs_bytes(est):
@@ -46,7 +40,6 @@ def _memory_task(n_samples, seed, n_signal=3, n_noise=21):
 
 
 @quiet
-@pytest.mark.parametrize("cell", ["lstm", "gated_memory"])
 def test_remembers_the_start_of_long_sequences(cell):
     X, y = _memory_task(200, seed=0)
     X_test, y_test = _memory_task(400, seed=1)
@@ -67,7 +60,7 @@ def test_remembers_the_start_of_long_sequences(cell):
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_2d_with_n_steps_equals_3d(Estimator):
-    X, y = _sequences(n_steps=5, n_features=3)
+    X, y, _ = sequences(n_steps=5, n_features=3)
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     est3 = Estimator(**SMALL).fit(X, target)
     est2 = Estimator(n_steps=5, **SMALL).fit(X.reshape(len(X), -1), target)
@@ -83,7 +76,7 @@ def test_2d_with_n_steps_equals_3d(Estimator):
 
 @quiet
 def test_2d_without_n_steps_is_univariate():
-    X, y = _sequences(n_features=1)
+    X, y, _ = sequences(n_features=1)
     a = LSTMClassifier(**SMALL).fit(X[:, :, 0], y)
     b = LSTMClassifier(**SMALL).fit(X, y)
     assert (a.n_steps_, a.n_step_features_) == (6, 1)
@@ -96,7 +89,7 @@ def test_2d_without_n_steps_is_univariate():
 @quiet
 def test_dataframe_sets_feature_names():
     pd = pytest.importorskip("pandas")
-    X, y = _sequences(n_steps=3, n_features=2)
+    X, y, _ = sequences(n_steps=3, n_features=2)
     columns = [f"t{t}_f{j}" for t in range(3) for j in range(2)]
     df = pd.DataFrame(X.reshape(len(X), -1), columns=columns)
     clf = LSTMClassifier(n_steps=3, **SMALL).fit(df, y)
@@ -108,7 +101,7 @@ def test_dataframe_sets_feature_names():
 
 @quiet
 def test_list_input_and_int_input():
-    X, y = _sequences()
+    X, y, _ = sequences()
     ref = LSTMClassifier(**SMALL).fit(X, y)
     from_list = LSTMClassifier(**SMALL).fit(X.tolist(), y.tolist())
     assert _coefs_bytes(from_list) == _coefs_bytes(ref)
@@ -124,7 +117,7 @@ def test_list_input_and_int_input():
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_float32_input_computes_in_float32(Estimator, monkeypatch):
-    X, y = _sequences()
+    X, y, _ = sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 1].sum(axis=1)
     dtypes = []
     original = _objective.loss_grad
@@ -150,7 +143,7 @@ def test_float32_input_computes_in_float32(Estimator, monkeypatch):
 
 @quiet
 def test_fortran_ordered_and_read_only_memmaps(tmp_path):
-    X, y = _sequences()
+    X, y, _ = sequences()
     ref = LSTMClassifier(**SMALL).fit(X, y)
     fortran = LSTMClassifier(**SMALL).fit(np.asfortranarray(X), y)
     assert _coefs_bytes(fortran) == _coefs_bytes(ref)
@@ -178,14 +171,14 @@ def test_fortran_ordered_and_read_only_memmaps(tmp_path):
 
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_sparse_input_is_a_type_error(Estimator):
-    X, y = _sequences()
+    X, y, _ = sequences()
     with pytest.raises(TypeError, match="[Ss]parse"):
         Estimator(**SMALL).fit(sparse.csr_matrix(X.reshape(len(X), -1)), y)
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_input_is_a_value_error(value):
-    X, y = _sequences()
+    X, y, _ = sequences()
     X[3, 2, 1] = value
     with pytest.raises(ValueError, match="NaN|infinity"):
         LSTMClassifier(**SMALL).fit(X, y)
@@ -194,7 +187,7 @@ def test_non_finite_input_is_a_value_error(value):
 
 
 def test_non_finite_at_predict_is_a_value_error():
-    X, y = _sequences()
+    X, y, _ = sequences()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = LSTMClassifier(**SMALL).fit(X, y)
@@ -211,7 +204,7 @@ def test_empty_input_is_a_value_error(shape):
 
 @quiet
 def test_wrong_width_at_predict():
-    X, y = _sequences()
+    X, y, _ = sequences()
     clf = LSTMClassifier(**SMALL).fit(X.reshape(len(X), -1), y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(np.zeros((3, 11)))
@@ -223,14 +216,14 @@ def test_wrong_width_at_predict():
     ids=["fewer_steps", "more_features", "same_width_other_layout", "same_width_2"],
 )
 def test_wrong_3d_layout_at_predict_mentions_steps(shape):
-    X, y = _sequences(n_steps=6, n_features=2)
+    X, y, _ = sequences(n_steps=6, n_features=2)
     clf = LSTMClassifier(**SMALL).fit(X, y)
     with pytest.raises(ValueError, match="steps"):
         clf.predict(np.zeros(shape))
 
 
 def test_n_steps_not_dividing_width_fails_in_fit_only():
-    X, y = _sequences(n_steps=5, n_features=2)
+    X, y, _ = sequences(n_steps=5, n_features=2)
     clf = LSTMClassifier(n_steps=3, **SMALL)  # no error here
     clf.set_params(n_steps=4)  # nor here
     assert clf.get_params()["n_steps"] == 4
@@ -239,7 +232,7 @@ def test_n_steps_not_dividing_width_fails_in_fit_only():
 
 
 def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
-    X, y = _sequences(n_steps=5)
+    X, y, _ = sequences(n_steps=5)
     with pytest.raises(ValueError, match="n_steps"):
         LSTMClassifier(n_steps=4, **SMALL).fit(X, y)
 
@@ -249,7 +242,7 @@ def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
     "param, value",
     [
         ("alpha", -1),
-        ("cell", "gru"),
+        ("cell", "rnn"),
         ("hidden_layer_sizes", (0,)),
         ("hidden_layer_sizes", ()),
         ("hidden_layer_sizes", 0),
@@ -268,7 +261,7 @@ def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
     ],
 )
 def test_invalid_parameters_name_the_parameter(Estimator, param, value):
-    X, y = _sequences()
+    X, y, _ = sequences()
     est = Estimator(**{**SMALL, param: value})  # no validation in __init__
     assert est.get_params()[param] == value
     with pytest.raises(ValueError, match=param):
@@ -277,13 +270,13 @@ def test_invalid_parameters_name_the_parameter(Estimator, param, value):
 
 
 def test_single_class_is_a_value_error_mentioning_class():
-    X, _ = _sequences()
+    X, _, _ = sequences()
     with pytest.raises(ValueError, match="class"):
         LSTMClassifier(**SMALL).fit(X, np.ones(len(X), dtype=int))
 
 
 def test_zero_total_sample_weight_is_a_value_error():
-    X, y = _sequences()
+    X, y, _ = sequences()
     with pytest.raises(ValueError):
         LSTMClassifier(**SMALL).fit(X, y, sample_weight=np.zeros(len(X)))
 
@@ -312,7 +305,7 @@ def _failing_fit(est, name, X, y):
 
 @pytest.mark.parametrize("name", list(FAILING_FITS))
 def test_fresh_estimator_whose_fit_failed_is_not_fitted(name):
-    X, y = _sequences()
+    X, y, _ = sequences()
     clf = LSTMClassifier(**SMALL)
     with pytest.raises(ValueError):
         _failing_fit(clf, name, X, y)
@@ -326,10 +319,10 @@ def test_fresh_estimator_whose_fit_failed_is_not_fitted(name):
 def test_failed_refit_leaves_no_half_fitted_state(name):
     """After a failed refit, the estimator is either not fitted at all or the
     previous model, whole; never a mix of the two fits."""
-    X, y = _sequences()
+    X, y, _ = sequences()
     clf = LSTMClassifier(**SMALL).fit(X, y)
     before = clf.predict_proba(X)
-    X_other, y_other = _sequences(n_steps=4, n_features=2, seed=1)
+    X_other, y_other, _ = sequences(n_steps=4, n_features=2, seed=1)
     with pytest.raises(ValueError):
         _failing_fit(clf, name, X_other, y_other)
     try:
@@ -344,9 +337,8 @@ def test_failed_refit_leaves_no_half_fitted_state(name):
 
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
-@pytest.mark.parametrize("cell", ["lstm", "gated_memory"])
 def test_same_random_state_same_coefs(Estimator, cell):
-    X, y = _sequences()
+    X, y, _ = sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     a = Estimator(cell=cell, **SMALL).fit(X, target)
     b = Estimator(cell=cell, **SMALL).fit(X, target)
@@ -362,7 +354,7 @@ def test_same_random_state_same_coefs(Estimator, cell):
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_row_order_does_not_matter(Estimator):
-    X, y = _sequences(n_samples=50)
+    X, y, _ = sequences(n_samples=50)
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     sw = np.random.RandomState(3).uniform(0.5, 2.0, size=len(X))
     ref = Estimator(**SMALL).fit(X, target, sample_weight=sw)
@@ -375,7 +367,7 @@ def test_row_order_does_not_matter(Estimator):
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_integer_sample_weight_equals_repeated_rows(Estimator):
-    X, y = _sequences(n_samples=30)
+    X, y, _ = sequences(n_samples=30)
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     counts = np.random.RandomState(0).randint(0, 4, size=len(X))
     counts[:2] = [1, 2]
@@ -391,7 +383,7 @@ def test_integer_sample_weight_equals_repeated_rows(Estimator):
 
 @quiet
 def test_chunk_size_does_not_change_predictions():
-    X, y = _sequences(n_samples=25)
+    X, y, _ = sequences(n_samples=25)
     clf = LSTMClassifier(**SMALL).fit(X, y)
     ref = clf.predict_proba(X)
     for chunk in (1, 4, 25, 100):
@@ -402,7 +394,7 @@ def test_chunk_size_does_not_change_predictions():
 @quiet
 def test_chunk_size_barely_changes_the_fit():
     """Chunks change only the summation order of the objective."""
-    X, y = _sequences(n_samples=25)
+    X, y, _ = sequences(n_samples=25)
     ref = LSTMClassifier(**SMALL).fit(X, y)
     chunked = LSTMClassifier(chunk_size=7, **SMALL).fit(X, y)
     assert chunked.n_iter_ == ref.n_iter_
@@ -416,7 +408,7 @@ def test_chunk_size_barely_changes_the_fit():
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_warm_start_continues(Estimator, monkeypatch):
-    X, y = _sequences()
+    X, y, _ = sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     est = Estimator(hidden_layer_sizes=4, max_iter=1, random_state=0, warm_start=True,
                     n_ensemble=1)
@@ -449,7 +441,7 @@ def test_warm_start_continues(Estimator, monkeypatch):
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_warm_start_of_an_ensemble_continues_each_network(Estimator):
-    X, y = _sequences()
+    X, y, _ = sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     est = Estimator(hidden_layer_sizes=4, max_iter=2, random_state=0, warm_start=True,
                     n_ensemble=3).fit(X, target)
@@ -466,11 +458,11 @@ def test_warm_start_of_an_ensemble_continues_each_network(Estimator):
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_an_ensemble_averages_networks_of_their_own_seeds(Estimator):
-    X, y = _sequences()
+    X, y, _ = sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     est = Estimator(hidden_layer_sizes=4, max_iter=8, random_state=0, n_ensemble=3)
     est.fit(X, target)
-    assert Estimator().n_ensemble == 5  # the default
+    assert Estimator().n_ensemble == 3  # the default
     assert len(est.estimators_) == 3 and not hasattr(est, "coefs_")
     seeds = [m.random_state for m in est.estimators_]
     assert len(set(seeds)) == 3
@@ -497,7 +489,7 @@ def test_an_ensemble_averages_networks_of_their_own_seeds(Estimator):
 
 
 def test_an_ensemble_warns_once_per_kind_of_convergence_warning():
-    X, y = _sequences()
+    X, y, _ = sequences()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         LSTMClassifier(hidden_layer_sizes=4, max_iter=2, tol=0, random_state=0,
@@ -510,7 +502,7 @@ def test_an_ensemble_warns_once_per_kind_of_convergence_warning():
 def test_an_interrupted_ensemble_keeps_the_networks_fitted_so_far(monkeypatch):
     from sklearn_gatedmem._base import BaseLSTM
 
-    X, y = _sequences()
+    X, y, _ = sequences()
     fits, calls = [], []
     original_fit, original_loss = BaseLSTM._fit, _objective.loss_grad
 
@@ -536,7 +528,7 @@ def test_an_interrupted_ensemble_keeps_the_networks_fitted_so_far(monkeypatch):
 
 @quiet
 def test_warm_start_with_other_classes_is_a_value_error():
-    X, y = _sequences()
+    X, y, _ = sequences()
     clf = LSTMClassifier(warm_start=True, **SMALL).fit(X, y)
     with pytest.raises(ValueError, match="classes"):
         clf.fit(X, y + 1)
@@ -547,7 +539,7 @@ def test_warm_start_with_other_classes_is_a_value_error():
 
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_loss_curve_and_convergence_warning(Estimator):
-    X, y = _sequences()
+    X, y, _ = sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     with pytest.warns(ConvergenceWarning):
         est = Estimator(hidden_layer_sizes=4, max_iter=6, tol=0, random_state=0, n_ensemble=1)
@@ -563,7 +555,7 @@ def test_loss_curve_and_convergence_warning(Estimator):
 
 
 def test_no_convergence_warning_when_converged():
-    X, y = _sequences()
+    X, y, _ = sequences()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         clf = LSTMClassifier(hidden_layer_sizes=3, max_iter=500, tol=1e-2, random_state=0,
@@ -579,7 +571,7 @@ def test_no_convergence_warning_when_converged():
 @quiet
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
 def test_predict_proba(task):
-    X, _ = _sequences(n_samples=45)
+    X, _, _ = sequences(n_samples=45)
     if task == "binary":
         y = (X[:, 0, 0] > 0).astype(int)
         n_classes = 2
@@ -613,7 +605,7 @@ def test_predict_proba(task):
 
 @quiet
 def test_saturated_multilabel_probabilities_stay_inside_0_1():
-    X, _ = _sequences(n_samples=30)
+    X, _, _ = sequences(n_samples=30)
     y = np.c_[X[:, 0, 0] > 0, X[:, 1, 1] > 0].astype(int)
     clf = LSTMClassifier(**SMALL).fit(X, y)
     clf.coefs_["head.b"][:] = [800.0, -800.0]  # saturate both labels
@@ -624,7 +616,7 @@ def test_saturated_multilabel_probabilities_stay_inside_0_1():
 
 @quiet
 def test_string_labels():
-    X, y = _sequences()
+    X, y, _ = sequences()
     labels = np.array(["cat", "dog"])[y]
     clf = LSTMClassifier(**SMALL).fit(X, labels)
     np.testing.assert_array_equal(clf.classes_, ["cat", "dog"])
@@ -640,7 +632,7 @@ def test_string_labels():
 @quiet
 @pytest.mark.parametrize("class_weight", ["balanced", {0: 1.0, 1: 3.0}])
 def test_class_weight_is_a_sample_weight(class_weight):
-    X, _ = _sequences(n_samples=40)
+    X, _, _ = sequences(n_samples=40)
     y = (X[:, 0, 0] > 0.9).astype(int)  # imbalanced
     assert 0.1 < y.mean() < 0.4
     weighted = LSTMClassifier(class_weight=class_weight, **SMALL).fit(X, y)
@@ -654,7 +646,7 @@ def test_class_weight_is_a_sample_weight(class_weight):
 
 
 def test_class_weight_with_multilabel_is_a_value_error():
-    X, _ = _sequences()
+    X, _, _ = sequences()
     y = np.c_[X[:, 0, 0] > 0, X[:, 1, 1] > 0].astype(int)
     with pytest.raises(ValueError, match="class_weight"):
         LSTMClassifier(class_weight="balanced", **SMALL).fit(X, y)
@@ -666,7 +658,7 @@ def test_class_weight_with_multilabel_is_a_value_error():
 @quiet
 @pytest.mark.parametrize("n_outputs", [None, 1, 2])
 def test_regressor_output_shapes(n_outputs):
-    X, _ = _sequences()
+    X, _, _ = sequences()
     base = 50 + 10 * X[:, :, 0].sum(axis=1)
     if n_outputs is None:
         y = base
@@ -695,7 +687,7 @@ def test_regressor_learns_a_sum():
 
 @quiet
 def test_grid_search_over_a_pipeline():
-    X, y = _sequences(n_samples=36, n_steps=4, n_features=2)
+    X, y, _ = sequences(n_samples=36, n_steps=4, n_features=2)
     pipe = make_pipeline(StandardScaler(), LSTMClassifier(n_steps=4, **SMALL))
     search = GridSearchCV(pipe, {"lstmclassifier__alpha": [1e-4, 1e-2]}, cv=2)
     search.fit(X.reshape(len(X), -1), y)
@@ -708,7 +700,7 @@ def test_grid_search_over_a_pipeline():
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_clone_and_pickle_round_trip(Estimator):
-    X, y = _sequences()
+    X, y, _ = sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     est = Estimator(**SMALL).fit(X, target)
     restored = pickle.loads(pickle.dumps(est))
@@ -725,7 +717,7 @@ def test_clone_and_pickle_round_trip(Estimator):
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_fit_does_not_modify_parameters(Estimator):
-    X, y = _sequences()
+    X, y, _ = sequences()
     target = y if Estimator is LSTMClassifier else X[:, :, 0].sum(axis=1)
     kwargs = dict(hidden_layer_sizes=[3, 2], max_iter=3, random_state=np.random.RandomState(0))
     if Estimator is LSTMClassifier:
@@ -757,11 +749,12 @@ def _ragged(n_samples=30, n_features=2, low=3, high=9, seed=0):
 @quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
-    X, y = _sequences(n_steps=70)
+    X, y, _ = sequences(n_steps=70)
     est = Estimator(**SMALL).fit(X, y)
     assert est.patch_size_ == 3  # 70 steps in at most 32 patches
-    width = 3 * X.shape[2] * (1 + est.differences_)
+    width = 3 * X.shape[2] * (1 + est.differences_) * 2  # instance_norm="append"
     assert est.differences_ == (Estimator is LSTMRegressor)  # the defaults
+    assert est.instance_norm_ == "append"
     assert est.x_mean_.shape == (width,)
     assert est.coefs_["W0.0"].shape[0] == width
     short = Estimator(**SMALL).fit(X[:, :20], y)
@@ -772,9 +765,11 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
 @quiet
 def test_patched_fit_is_the_fit_on_make_patches():
     """The estimator's network reads exactly make_patches(X, patch_size_)."""
-    X, y = _sequences(n_steps=9, n_features=2)
-    patched = LSTMClassifier(**SMALL, patch_size=4).fit(X, y)
-    direct = LSTMClassifier(**SMALL, patch_size=None).fit(make_patches(X, 4), y)
+    X, y, _ = sequences(n_steps=9, n_features=2)
+    patched = LSTMClassifier(**SMALL, patch_size=4, instance_norm=None).fit(X, y)
+    direct = LSTMClassifier(**SMALL, patch_size=None, instance_norm=None).fit(
+        make_patches(X, 4), y
+    )
     # equal to rounding: the rows' canonical order (by content) differs
     for name, value in patched.coefs_.items():
         np.testing.assert_allclose(value, direct.coefs_[name], rtol=1e-7, atol=1e-9)
@@ -785,7 +780,7 @@ def test_patched_fit_is_the_fit_on_make_patches():
 
 @quiet
 def test_predict_uses_the_fitted_patch_size():
-    X, y = _sequences(n_steps=9)
+    X, y, _ = sequences(n_steps=9)
     est = LSTMClassifier(**SMALL, patch_size=4).fit(X, y)
     before = est.predict_proba(X)
     est.set_params(patch_size=2)
@@ -795,7 +790,7 @@ def test_predict_uses_the_fitted_patch_size():
 
 @quiet
 def test_variable_length_patches_within_each_length():
-    X, y = _sequences(n_steps=9)
+    X, y, _ = sequences(n_steps=9)
     X[::3, 5:] = np.nan
     est = LSTMClassifier(**SMALL, patch_size=2, variable_length=True).fit(X, y)
     # each sequence's prediction is that of the sequence alone
@@ -805,11 +800,11 @@ def test_variable_length_patches_within_each_length():
 
 @quiet
 def test_differences_are_read_with_the_values():
-    X, y = _sequences(n_steps=5)
-    est = LSTMRegressor(**SMALL, patch_size=None).fit(X, y)
+    X, y, _ = sequences(n_steps=5)
+    est = LSTMRegressor(**SMALL, patch_size=None, instance_norm=None).fit(X, y)
     assert est.differences_ and est.x_mean_.shape == (2 * X.shape[2],)
     D = np.diff(X, axis=1, prepend=X[:, :1])
-    direct = LSTMRegressor(**SMALL, patch_size=None, differences=False).fit(
+    direct = LSTMRegressor(**SMALL, patch_size=None, differences=False, instance_norm=None).fit(
         np.concatenate([X, D], axis=2), y
     )
     np.testing.assert_allclose(est.predict(X), direct.predict(make_patches(X, 1, True)),
@@ -820,9 +815,34 @@ def test_differences_are_read_with_the_values():
 
 
 @quiet
+@pytest.mark.parametrize("mode", ["append", "replace"])
+def test_instance_norm_is_read_as_make_patches_gives_it(mode):
+    X, y, _ = sequences(n_steps=7, n_features=2)
+    X = X * [1.0, 50.0] + [3.0, -20.0]
+    est = LSTMClassifier(**SMALL, instance_norm=mode).fit(X, y)
+    assert est.instance_norm_ == mode
+    assert est.x_mean_.shape == ((2 if mode == "append" else 1) * X.shape[2],)
+    direct = LSTMClassifier(**SMALL, instance_norm=None).fit(
+        make_patches(X, 1, instance_norm=mode), y
+    )
+    np.testing.assert_allclose(
+        est.predict_proba(X),
+        direct.predict_proba(make_patches(X, 1, instance_norm=mode)),
+        rtol=1e-7, atol=1e-9,
+    )
+    # "replace" reads the shape alone: a series' level and scale do not matter
+    if mode == "replace":
+        moved = X * 7.0 - 2.0
+        np.testing.assert_allclose(est.predict_proba(moved), est.predict_proba(X), atol=1e-9)
+    # one step has no spread: nothing is normalised
+    one = LSTMClassifier(**SMALL, n_steps=1, instance_norm=mode).fit(X.reshape(len(X), -1), y)
+    assert one.instance_norm_ is None and one.x_mean_.shape == (14,)
+
+
+@quiet
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_channels_first_is_channels_last_transposed(Estimator):
-    X, y = _sequences(n_steps=7, n_features=3)  # (n, T, C)
+    X, y, _ = sequences(n_steps=7, n_features=3)  # (n, T, C)
     last = Estimator(**SMALL).fit(X, y)
     first = Estimator(data_format="channels_first", **SMALL).fit(X.transpose(0, 2, 1), y)
     assert first.n_steps_ == 7 and first.n_step_features_ == 3
@@ -895,7 +915,7 @@ def test_ragged_or_nan_input_without_variable_length_names_it(Estimator):
 
     with pytest.raises(ValueError, match="variable_length=True.*pad_sequences"):
         Estimator(**SMALL).fit(pad_sequences(seqs), y)
-    X, y = _sequences()
+    X, y, _ = sequences()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = Estimator(**SMALL).fit(X, y)
@@ -914,7 +934,7 @@ def test_pre_padding_fed_to_the_estimator_is_a_clear_error():
 
 @pytest.mark.parametrize("shape", [(40, 6, 2, 1), (40, 2, 3, 2, 1)])
 def test_4d_input_says_expected_2d_or_3d(shape):
-    X, y = _sequences()
+    X, y, _ = sequences()
     with pytest.raises(ValueError, match="expected 2-D or 3-D"):
         LSTMClassifier(**SMALL).fit(np.zeros(shape), y)
 
@@ -922,7 +942,7 @@ def test_4d_input_says_expected_2d_or_3d(shape):
 @quiet
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_one_sequence_at_predict_says_add_a_leading_axis(data_format):
-    X, y = _sequences(n_steps=8, n_features=3)
+    X, y, _ = sequences(n_steps=8, n_features=3)
     if data_format == "channels_first":
         X = X.transpose(0, 2, 1)
     clf = LSTMClassifier(data_format=data_format, **SMALL).fit(X, y)
@@ -934,3 +954,18 @@ def test_one_sequence_at_predict_says_add_a_leading_axis(data_format):
     with pytest.raises(ValueError, match="features") as info:  # any other width
         clf.predict(np.zeros((8, 5)))
     assert "X[None]" not in str(info.value)
+
+
+def test_multilabel_predict_log_proba_runs_the_network_once(monkeypatch):
+    X, _, _ = sequences(30)
+    Y = np.stack([X[:, 0, 0] > 0, X[:, 1, 1] > 0], axis=1).astype(int)
+    clf = LSTMClassifier(hidden_layer_sizes=3, max_iter=3, n_ensemble=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, Y)
+    calls, decision = [], clf._decision
+    monkeypatch.setattr(clf, "_decision", lambda X: calls.append(1) or decision(X))
+    log_proba = clf.predict_log_proba(X)
+    assert len(calls) == 1
+    np.testing.assert_allclose(log_proba, np.log(clf.predict_proba(X)), rtol=0, atol=1e-15)
+

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+from sklearn_gatedmem import _input
 from sklearn_gatedmem._input import (
     canonical_rows,
     check_predict_layout,
@@ -282,6 +283,36 @@ def test_make_patches_of_1_and_of_a_divisor():
     assert make_patches(X, 10).shape == (2, 1, 30)
 
 
+def test_instance_norm_z_scores_each_sequence_over_its_real_steps():
+    X = np.full((3, 5, 2), np.nan)
+    X[0] = np.c_[[1.0, 2, 3, 4, 5], [7.0] * 5]  # a constant feature reads 0
+    X[1, :2] = [[10.0, 0], [30, 1e-300]]  # tiny values are not constant
+    X[2, :1] = [[4.0, -4.0]]  # one real step: no spread
+    Z = make_patches(X, 1, instance_norm="replace")
+    expected = (X[0, :, 0] - 3) / np.sqrt(2)
+    np.testing.assert_allclose(Z[0, :, 0], expected, rtol=1e-15)
+    np.testing.assert_array_equal(Z[0, :, 1], 0.0)
+    np.testing.assert_allclose(Z[1, :2], [[-1, -1], [1, 1]], rtol=1e-15)
+    np.testing.assert_array_equal(Z[2, 0], [0.0, 0.0])
+    assert np.isnan(Z[1, 2:]).all() and np.isnan(Z[2, 1:]).all()  # padding stays
+    both = make_patches(X, 1, instance_norm="append")
+    np.testing.assert_array_equal(both[:, :, :2], X)
+    np.testing.assert_array_equal(both[:, :, 2:], Z)
+    # the same series at any level and scale reads the same
+    np.testing.assert_allclose(make_patches(X * 1e5, 1, instance_norm="replace"), Z, atol=1e-12)
+    np.testing.assert_allclose(make_patches(X * 1e-5, 1, instance_norm="replace"), Z, atol=1e-12)
+    huge = make_patches(np.array([[[0.0], [1e300], [-1e300]]]), 1, instance_norm="replace")
+    np.testing.assert_allclose(huge[0, :, 0], [0, 1, -1] / np.sqrt(2 / 3))  # no overflow
+    np.testing.assert_allclose(  # (not the 1e-300 one: 1e-300 - 3 is -3)
+        make_patches(X[[0, 2]] * 1e5 - 3, 1, instance_norm="replace"), Z[[0, 2]], atol=1e-12
+    )
+    # then differences, then patches: (2 + 2) * 2 features per patch of 2
+    assert make_patches(X, 2, True, "append").shape == (3, 3, 16)
+    assert make_patches(X.astype(np.float32), 2, instance_norm="append").dtype == np.float32
+    with pytest.raises(ValueError, match="instance_norm"):
+        make_patches(X, 1, instance_norm="series")
+
+
 @pytest.mark.parametrize(
     "X, patch_size, error, match",
     [
@@ -449,6 +480,55 @@ def test_has_nan():
     assert has_nan(X) and has_nan(X, chunk_rows=3)
     big = np.full((5, 2), np.finfo(np.float64).max)  # its sum overflows
     assert not has_nan(big)
+
+
+# -- canonical_rows ------------------------------------------------------------
+
+
+def _canonical_by_bytes(X, Y, w):
+    """The canonical rows ordered by their bytes, written out plainly."""
+    keep = w != 0
+    X, Y, w = X[keep], Y[keep], w[keep]
+    rows = np.hstack([X.astype(np.float64) + 0.0, Y.astype(np.float64) + 0.0])
+    rows = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1] * 8))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    merged = np.zeros(len(first))
+    for i in np.lexsort((w, inverse)):
+        merged[inverse[i]] += w[i]
+    return X[first] + 0.0, Y[first] + 0.0, merged
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_canonical_rows_after_a_hash_collision(dtype, monkeypatch):
+    """Rows of equal hash are told apart by their bytes: with every hash equal
+    the result is the plain sort by bytes, duplicates merged."""
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 3, size=(40, 3)).astype(dtype)
+    X[rng.rand(*X.shape) < 0.2] = -0.0
+    Y = rng.randint(0, 2, size=(40, 1)).astype(float)
+    w = rng.randint(0, 3, size=40).astype(float)
+    expected = _canonical_by_bytes(X, Y, w)
+    monkeypatch.setattr(_input, "_row_hashes", lambda X, Y, c: np.zeros(len(X), np.uint64))
+    Xc, Yc, wc = canonical_rows(X, Y, w, chunk_rows=6)
+    np.testing.assert_array_equal(Xc, expected[0])
+    np.testing.assert_array_equal(Yc, expected[1])
+    np.testing.assert_allclose(wc, expected[2], rtol=1e-15)
+
+
+def test_canonical_rows_are_the_same_bytes_for_any_order_with_signed_zeros():
+    rng = np.random.RandomState(1)
+    X = rng.randint(0, 2, size=(50, 4)).astype(float)
+    X[rng.rand(*X.shape) < 0.3] *= -0.0  # -0.0 where X is 0
+    Y = rng.randint(0, 2, size=(50, 1)).astype(float)
+    w = rng.uniform(0.5, 2, size=50)
+    ref = canonical_rows(X, Y, w)
+    assert not np.signbit(ref[0]).any()
+    assert len(ref[0]) == len(_canonical_by_bytes(X, Y, w)[0])
+    for seed in range(3):
+        perm = np.random.RandomState(seed).permutation(50)
+        out = canonical_rows(X[perm], Y[perm], w[perm], chunk_rows=11)
+        for a, b in zip(ref, out):
+            assert a.tobytes() == b.tobytes()
 
 
 def test_moments_of_blocks_combine_to_those_of_all_rows():

@@ -7,6 +7,8 @@ import pytest
 
 from sklearn_gatedmem import _cells, _objective, _params, make_patches
 from sklearn_gatedmem._input import sequence_lengths
+from sklearn_gatedmem._memory import plan
+from sklearn_gatedmem._network import Network
 
 N, T, D, H = 5, 4, 2, 3
 X_MEAN = np.array([2.5, -1.0])
@@ -20,7 +22,6 @@ OUTPUTS = [
     ("logistic", 3),  # multilabel
     ("softmax", 3),  # multiclass
 ]
-CELL_NAMES = ["lstm", "gated_memory"]
 HIDDEN = [(H,), (H, 2)]
 
 WORST = {}  # worst relative error of the gradient checks, by test
@@ -36,6 +37,17 @@ def _targets(kind, K, rng, n=N):
     return np.eye(K)[rng.randint(K, size=n)]
 
 
+def _network(cell, hidden, kind, K, n_features=D, n_directions=1, pooling="last",
+             x_mean=X_MEAN, x_scale=X_SCALE):
+    """The network that the objective evaluates (no patching: the objective
+    reads what the network reads)."""
+    return Network(
+        cell=cell, hidden=hidden, n_directions=n_directions, pooling=pooling,
+        patch_size=1, differences=False, n_features=n_features, n_outputs=K,
+        out_activation=kind, x_mean=np.asarray(x_mean), x_scale=np.asarray(x_scale),
+    )
+
+
 def _problem(cell, hidden, kind, K, n_directions=1, pooling="last", seed=0,
              dtype=np.float64, n=N):
     """A tiny problem off the trivial regime: raw X around X_MEAN, perturbed
@@ -44,14 +56,10 @@ def _problem(cell, hidden, kind, K, n_directions=1, pooling="last", seed=0,
     X = X_MEAN + X_SCALE * rng.normal(size=(n, T, D)) * 1.3 + 0.2
     Y = _targets(kind, K, rng, n)
     sw = rng.uniform(0.2, 2.0, size=n)
-    layout = _params.make_layout(cell, D, hidden, K, n_directions)
-    theta = _params.initialize(layout, cell, np.random.RandomState(seed))
+    network = _network(cell, hidden, kind, K, n_directions=n_directions, pooling=pooling)
+    theta = _params.initialize(network.layout, cell, np.random.RandomState(seed))
     theta += 0.5 * rng.normal(size=theta.shape)
-    spec = _objective.make_spec(
-        cell, hidden, kind, layout, dtype, X_MEAN, X_SCALE,
-        n_directions=n_directions, pooling=pooling,
-    )
-    return theta, X.astype(dtype), Y, sw, spec
+    return theta, X.astype(dtype), Y, sw, network
 
 
 def _numeric_grad(f, theta, eps=1e-6):
@@ -76,7 +84,7 @@ def _check_gradient(theta, X, Y, sw, alpha, spec, chunk, lengths=None, key=None)
     WORST[key] = rel
     print(f"gradient check {key}: relative error {rel:.3e}")
     # every block of the vector gets a non-trivial gradient
-    for name, g in _params.unpack(grad, spec["layout"]).items():
+    for name, g in _params.unpack(grad, spec.layout).items():
         assert np.any(np.abs(g) > 1e-8), name
     assert rel <= 1e-6, rel
     return rel
@@ -84,13 +92,11 @@ def _check_gradient(theta, X, Y, sw, alpha, spec, chunk, lengths=None, key=None)
 
 @pytest.mark.parametrize("kind, K", OUTPUTS)
 @pytest.mark.parametrize("hidden", HIDDEN, ids=["1layer", "2layers"])
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_gradient_matches_finite_differences(cell, hidden, kind, K):
     theta, X, Y, sw, spec = _problem(cell, hidden, kind, K)
     _check_gradient(theta, X, Y, sw, 0.3, spec, 2, key=(cell, hidden, kind, K))
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_gradient_every_activation_method(cell, method):
     """The gradient check with each activation method forced: two
     bidirectional layers, softmax head, mean pooling."""
@@ -99,7 +105,6 @@ def test_gradient_every_activation_method(cell, method):
     _check_gradient(theta, X, Y, sw, 0.3, spec, 2, key=(cell, method))
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_activation_methods_give_the_same_objective(cell):
     """Loss, gradient and decision agree to 1e-12 between methods in float64,
     on longer sequences than the gradient checks'."""
@@ -123,7 +128,6 @@ def test_activation_methods_give_the_same_objective(cell):
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
 @pytest.mark.parametrize("n_directions", [1, 2])
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_gradient_bidirectional_pooling_variable_length(cell, n_directions, pooling):
     """The other read-outs of the core, on NaN-padded sequences of their own
     lengths, also over the whole vector."""
@@ -147,7 +151,6 @@ def _pad(X):
 
 
 @pytest.mark.parametrize("n_directions", [1, 2])
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_gradient_on_patches_with_partial_last_patches(cell, n_directions):
     """What the estimators hand to the objective with ``patch_size``: patches
     of variable-length sequences, whose last patches are partial (lengths
@@ -159,13 +162,12 @@ def test_gradient_on_patches_with_partial_last_patches(cell, n_directions):
     lengths = sequence_lengths(X)
     assert X.shape == (N, 2, 3 * D) and list(lengths) == [2, 1, 1, 1, 2]
     hidden = (H,) if n_directions == 1 else (2, 2)
-    layout = _params.make_layout(cell, 3 * D, hidden, 3, n_directions)
-    theta = _params.initialize(layout, cell, np.random.RandomState(0))
-    theta += 0.5 * rng.normal(size=theta.shape)
-    spec = _objective.make_spec(
-        cell, hidden, "softmax", layout, np.float64, np.tile(X_MEAN, 3),
-        np.tile(X_SCALE, 3), n_directions=n_directions, pooling="mean",
+    spec = _network(
+        cell, hidden, "softmax", 3, 3 * D, n_directions, "mean",
+        np.tile(X_MEAN, 3), np.tile(X_SCALE, 3),
     )
+    theta = _params.initialize(spec.layout, cell, np.random.RandomState(0))
+    theta += 0.5 * rng.normal(size=theta.shape)
     Y = _targets("softmax", 3, rng)
     sw = rng.uniform(0.2, 2.0, size=N)
     _check_gradient(
@@ -210,7 +212,6 @@ def test_worst_gradient_error_is_recorded(capsys):
 
 
 @pytest.mark.parametrize("kind, K", OUTPUTS)
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_result_does_not_depend_on_chunk_size(cell, kind, K):
     theta, X, Y, sw, spec = _problem(cell, (H, 2), kind, K, seed=1)
     ws = {}
@@ -237,7 +238,6 @@ def test_reused_work_buffers_give_the_same_result():
 
 @pytest.mark.parametrize("kind, K", OUTPUTS)
 @pytest.mark.parametrize("hidden", HIDDEN, ids=["1layer", "2layers"])
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_decision_is_the_head_output_of_loss_grad(cell, hidden, kind, K, monkeypatch, method):
     theta, X, Y, sw, spec = _problem(cell, hidden, kind, K, seed=4)
     seen = []
@@ -266,7 +266,7 @@ def test_decision_recovered_from_the_identity_gradient():
         loss, grad = _objective.loss_grad(
             theta, X[n : n + 1], Y[n : n + 1], np.ones(1), 0.0, spec, 1
         )
-        db = _params.unpack(grad, spec["layout"])["head.b"]
+        db = _params.unpack(grad, spec.layout)["head.b"]
         np.testing.assert_allclose(2 * db + Y[n], Z[n], rtol=1e-12, atol=1e-12)
         assert loss == pytest.approx(0.25 * np.sum((Z[n] - Y[n]) ** 2), rel=1e-12)
 
@@ -285,26 +285,25 @@ def test_loss_values_match_the_docstring(kind, K):
     else:
         P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
         per = -(Y * np.log(P)).sum(axis=1)
-    weights = theta * _params.penalty_mask(spec["layout"])
+    weights = theta * _params.penalty_mask(spec.layout)
     expected = (per @ sw + 0.5 * alpha * weights @ weights) / sw.sum()
     loss, _ = _objective.loss_grad(theta, X, Y, sw, alpha, spec, 2)
     assert loss == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_penalty_excludes_biases(cell):
     theta, X, Y, sw, spec = _problem(cell, (H, 2), "softmax", 3, seed=7)
     loss0, grad0 = _objective.loss_grad(theta, X, Y, sw, 0.0, spec, 2)
     alpha = 0.9
     loss1, grad1 = _objective.loss_grad(theta, X, Y, sw, alpha, spec, 2)
-    mask = _params.penalty_mask(spec["layout"])
+    mask = _params.penalty_mask(spec.layout)
     np.testing.assert_allclose(
         grad1 - grad0, alpha * theta * mask / sw.sum(), rtol=1e-10, atol=1e-14
     )
     weights = theta * mask
     assert loss1 - loss0 == pytest.approx(0.5 * alpha * weights @ weights / sw.sum(), rel=1e-10)
     # biases: bit-identical gradients with and without the penalty
-    for name, (start, stop, _) in spec["layout"].items():
+    for name, (start, stop, _) in spec.layout.items():
         if name.startswith("b") or name == "head.b":
             np.testing.assert_array_equal(grad1[start:stop], grad0[start:stop])
         else:
@@ -327,13 +326,10 @@ def test_sample_weight_scale_invariance_and_integer_weights():
     np.testing.assert_allclose(grad_w, grad_r, rtol=1e-11, atol=1e-15)
 
 
-def test_spec_standardisation_is_applied():
+def test_network_standardisation_is_applied():
     """Shifting X and x_mean together changes nothing."""
     theta, X, Y, sw, spec = _problem("lstm", (H,), "identity", 1, seed=9)
-    shifted = _objective.make_spec(
-        "lstm", (H,), "identity", spec["layout"], np.float64,
-        X_MEAN + 10.0, X_SCALE,
-    )
+    shifted = _network("lstm", (H,), "identity", 1, x_mean=X_MEAN + 10.0)
     a = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 2)
     b = _objective.loss_grad(theta, X + 10.0, Y, sw, 0.1, shifted, 2)
     assert b[0] == pytest.approx(a[0], rel=1e-12)
@@ -344,12 +340,9 @@ def test_spec_standardisation_is_applied():
 
 
 @pytest.mark.parametrize("kind, K", OUTPUTS)
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_float32_input_is_close_to_float64(cell, kind, K):
     theta, X, Y, sw, spec64 = _problem(cell, (H, 2), kind, K, seed=10)
-    spec32 = _objective.make_spec(
-        cell, (H, 2), kind, spec64["layout"], np.float32, X_MEAN, X_SCALE
-    )
+    spec32 = spec64  # the compute dtype is that of X
     loss64, grad64 = _objective.loss_grad(theta, X, Y, sw, 0.3, spec64, 2)
     loss32, grad32 = _objective.loss_grad(theta, X.astype(np.float32), Y, sw, 0.3, spec32, 2)
     assert isinstance(loss32, float)
@@ -364,20 +357,11 @@ def test_float32_input_is_close_to_float64(cell, kind, K):
     np.testing.assert_allclose(Z32, Z64, rtol=1e-4, atol=1e-5)
 
 
-def test_output_activation():
-    Z = np.array([[-2.0, 0.0, 3.0], [1000.0, -1000.0, 0.0]])
-    np.testing.assert_array_equal(_objective.output_activation(Z, "identity"), Z)
-    P = _objective.output_activation(Z, "softmax")
-    np.testing.assert_allclose(P.sum(axis=1), 1.0)
-    L = _objective.output_activation(Z, "logistic")
-    np.testing.assert_allclose(L, 1 / (1 + np.exp(-np.clip(Z, -700, 700))), atol=1e-300)
-
-
 def test_extreme_logits_give_finite_loss_and_gradient():
     """log(1 + e^z) and logsumexp stay finite for saturated heads."""
     for kind, K in [("logistic", 2), ("softmax", 3)]:
         theta, X, Y, sw, spec = _problem("lstm", (H,), kind, K, seed=11)
-        head_b = _params.unpack(theta, spec["layout"])["head.b"]
+        head_b = _params.unpack(theta, spec.layout)["head.b"]
         head_b[:] = np.linspace(-800, 800, K)
         loss, grad = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 2)
         assert np.isfinite(loss) and np.all(np.isfinite(grad))
@@ -388,17 +372,14 @@ def test_extreme_logits_give_finite_loss_and_gradient():
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
-@pytest.mark.parametrize("cell", CELL_NAMES)
 def test_chunk_one_and_auto_chunk_agree(cell, pooling):
     """Chunks of one sequence against the estimator's automatic chunk size
     (all rows in one chunk here), bidirectional and variable length."""
-    from sklearn_gatedmem._base import _chunk_size
-
     theta, X, Y, sw, spec = _problem(
         cell, (H, 2), "softmax", 3, n_directions=2, pooling=pooling, seed=13
     )
     lengths = _pad(X)
-    auto = _chunk_size("auto", T, spec["hidden"], 8, 2, n_features=D, cell=cell)
+    auto = plan(spec, N, T, 8).chunk_rows
     assert auto >= N
     loss_a, grad_a = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, auto, lengths=lengths)
     loss_1, grad_1 = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 1, lengths=lengths)
@@ -407,29 +388,6 @@ def test_chunk_one_and_auto_chunk_agree(cell, pooling):
     Z_a = _objective.decision(theta, X, spec, auto, lengths)
     Z_1 = _objective.decision(theta, X, spec, 1, lengths)
     np.testing.assert_allclose(Z_1, Z_a, rtol=1e-12, atol=1e-13)
-
-
-@pytest.mark.parametrize("n_directions", [1, 2])
-@pytest.mark.parametrize("cell", CELL_NAMES)
-def test_memory_model_matches_what_is_allocated(cell, n_directions):
-    """``work_bytes_per_sample`` bounds, tightly, the work buffers that one
-    evaluation allocates per sample of a chunk."""
-    n, T, D, hidden = 30, 9, 3, (5, 4)
-    rng = np.random.RandomState(0)
-    X = rng.normal(size=(n, T, D))
-    Y = rng.normal(size=(n, 2))
-    layout = _params.make_layout(cell, D, hidden, 2, n_directions)
-    spec = _objective.make_spec(
-        cell, hidden, "identity", layout, np.float64, np.zeros(D), np.ones(D),
-        n_directions=n_directions,
-    )
-    theta = _params.initialize(layout, cell, rng)
-    ws = {}
-    _objective.loss_grad(theta, X, Y, np.ones(n), 0.1, spec, n, ws)
-    chunk_independent = {"G"}
-    allocated = sum(buf.nbytes for key, buf in ws.items() if key not in chunk_independent)
-    estimate = n * _objective.work_bytes_per_sample(cell, T, D, hidden, n_directions, 8)
-    assert 0.75 * estimate <= allocated <= estimate
 
 
 def test_chunks_are_balanced_and_cover_every_row():
@@ -443,7 +401,28 @@ def test_chunks_are_balanced_and_cover_every_row():
                 assert max(sizes) <= chunk_size and max(sizes) - min(sizes) <= 1
 
 
-@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_chunk_plan_groups_similar_lengths_and_runs_only_their_steps():
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(1, 101, size=500)
+    for ordered in (False, True):
+        L = np.sort(lengths)[::-1] if ordered else lengths
+        plan = _objective.chunk_plan(500, 100, 150, L)
+        rows = np.concatenate([np.arange(500)[r] for r, _ in plan])
+        np.testing.assert_array_equal(np.sort(rows), np.arange(500))  # each row once
+        assert all(isinstance(r, slice) == ordered for r, _ in plan)
+        for r, n_steps in plan:
+            chunk = L[r]
+            assert n_steps == chunk.max() and 0 < len(chunk) <= 150
+            # a group is at least _MIN_CHUNK_ROWS rows, the last takes what is left
+            if len(chunk) > 2 * _objective._MIN_CHUNK_ROWS:
+                assert chunk.min() >= n_steps / 2
+        # far fewer steps than every sequence run to the longest
+        assert sum(len(L[r]) * n for r, n in plan) < 0.7 * 500 * 100
+    # equal lengths, or none: the plain chunks over all steps
+    assert _objective.chunk_plan(10, 7, 4) == [(r, 7) for r in _objective._chunks(10, 4)]
+    assert _objective.chunk_plan(10, 7, 4, np.full(10, 7)) == _objective.chunk_plan(10, 7, 4)
+
+
 def test_float32_objective_at_a_realistic_size(cell):
     """Float32 compute (loss and gradient accumulated in float64) against
     float64, on a problem large enough for many steps and chunks to matter."""
@@ -451,15 +430,9 @@ def test_float32_objective_at_a_realistic_size(cell):
     rng = np.random.RandomState(1)
     X = rng.normal(size=(n, T, D)) * 2 + 1
     Y = (rng.rand(n, 1) > 0.5).astype(float)
-    layout = _params.make_layout(cell, D, (H,), 1, 2)
-    theta = _params.initialize(layout, cell, rng)
-    specs = {
-        dtype: _objective.make_spec(
-            cell, (H,), "logistic", layout, dtype, np.ones(D), 2 * np.ones(D),
-            n_directions=2, pooling="mean",
-        )
-        for dtype in (np.float32, np.float64)
-    }
+    network = _network(cell, (H,), "logistic", 1, D, 2, "mean", np.ones(D), 2 * np.ones(D))
+    theta = _params.initialize(network.layout, cell, rng)
+    specs = dict.fromkeys((np.float32, np.float64), network)  # the dtype is X's
     loss64, grad64 = _objective.loss_grad(theta, X, Y, np.ones(n), 1e-3, specs[np.float64], 64)
     X32 = X.astype(np.float32)
     loss32, grad32 = _objective.loss_grad(theta, X32, Y, np.ones(n), 1e-3, specs[np.float32], 64)

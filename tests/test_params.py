@@ -1,18 +1,14 @@
-"""The flat parameter layout: contiguity, views, penalty mask, initialisation."""
+"""The flat parameter layout: contiguity, views, pack, penalty mask,
+initialisation. The layouts are built for every registered cell."""
 
 import numpy as np
 import pytest
 
+from conftest import CELL_NAMES
 from sklearn_gatedmem import _cells, _params
 
-CASES = [
-    ("lstm", 3, (4,), 1, 1),
-    ("lstm", 2, (5, 3), 4, 1),
-    ("gated_memory", 3, (4,), 2, 1),
-    ("gated_memory", 1, (3, 6), 3, 1),
-    ("lstm", 2, (4, 3), 2, 2),
-    ("gated_memory", 2, (3,), 1, 2),
-]
+SHAPES = [(3, (4,), 1, 1), (2, (5, 3), 4, 1), (1, (3, 6), 3, 1), (2, (4, 3), 2, 2)]
+CASES = [(cell,) + shape for cell in CELL_NAMES for shape in SHAPES]
 
 
 def _layout(case):
@@ -34,11 +30,12 @@ def test_layout_is_contiguous_without_overlap(case):
     # shapes as documented in the module docstring
     width = n_inputs
     expected_names = []
+    spec = _cells.get(cell)
     for layer, H in enumerate(hidden):
         for d in range(n_directions):
-            assert layout[f"W{layer}.{d}"][2] == (width, 4 * H)
-            assert layout[f"U{layer}.{d}"][2] == (H, _cells.n_recurrent_columns(cell, H))
-            assert layout[f"b{layer}.{d}"][2] == (4 * H,)
+            assert layout[f"W{layer}.{d}"][2] == (width, len(spec.W_blocks) * H)
+            assert layout[f"U{layer}.{d}"][2] == (H, len(spec.U_blocks) * H)
+            assert layout[f"b{layer}.{d}"][2] == (len(spec.b_blocks) * H,)
             expected_names += [f"W{layer}.{d}", f"U{layer}.{d}", f"b{layer}.{d}"]
         width = n_directions * H
     assert layout["head.W"][2] == (width, n_outputs)
@@ -62,6 +59,20 @@ def test_unpack_returns_views(case):
     for array in params.values():
         array += 1
     np.testing.assert_array_equal(theta, np.ones_like(theta))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pack_inverts_unpack(case):
+    layout = _layout(case)
+    theta = np.random.RandomState(0).normal(size=_params.n_params(layout))
+    packed = _params.pack(_params.unpack(theta, layout), layout)
+    assert packed.tobytes() == theta.tobytes() and not np.shares_memory(packed, theta)
+
+
+def test_layout_of_absurd_sizes_does_not_wrap_around():
+    """Python ints (``math.prod``): ``np.prod((2**40, 4 * 2**40))`` wraps to 0."""
+    layout = _params.make_layout("lstm", 1, (2**40,), 1)
+    assert _params.n_params(layout) > 2**80
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -95,7 +106,7 @@ def test_initial_values(case):
     cell = case[0]
     layout = _layout(case)
     params = _params.unpack(_params.initialize(layout, cell, np.random.RandomState(0)), layout)
-    forget = _cells.CELLS[cell]["forget_block"]
+    spec = _cells.get(cell)
     for name, array in params.items():
         if name.startswith("U"):
             H = array.shape[0]
@@ -105,9 +116,10 @@ def test_initial_values(case):
                 np.testing.assert_allclose(block.T @ block, np.eye(H), atol=1e-12)
                 np.testing.assert_allclose(block @ block.T, np.eye(H), atol=1e-12)
         elif name.startswith("b"):
-            H = array.shape[0] // 4
-            expected = np.zeros(4 * H)
-            expected[forget * H : (forget + 1) * H] = 1.0
+            H = array.shape[0] // len(spec.b_blocks)
+            expected = np.zeros(array.shape)
+            for block, value in spec.bias_init.items():
+                expected[spec.block("b", block, H)] = value
             np.testing.assert_array_equal(array, expected, err_msg=name)
         elif name == "head.b":
             np.testing.assert_array_equal(array, 0.0)
@@ -120,7 +132,7 @@ def test_initial_values(case):
 
 @pytest.mark.parametrize("cell, block", [("lstm", 1), ("gated_memory", 2)])
 def test_forget_block(cell, block):
-    assert _cells.CELLS[cell]["forget_block"] == block
+    assert _cells.get(cell).bias_init == {"f": 1.0}
     layout = _params.make_layout(cell, 2, (3,), 1)
     b = _params.unpack(_params.initialize(layout, cell, np.random.RandomState(0)), layout)["b0.0"]
     np.testing.assert_array_equal(b.reshape(4, 3).sum(axis=1), np.eye(4)[block] * 3)

@@ -1,4 +1,4 @@
-"""Hostile input, extreme values, interruption and the memory guard.
+"""Hostile input, extreme values and interruption (the memory guard: test_memory.py).
 
 The property-based tests draw inputs with hypothesis and hold every case to
 one rule: ``fit`` either succeeds and ``predict`` returns finite values of the
@@ -12,6 +12,7 @@ overflow, division and invalid-operation errors raised).
 Run with ``--hypothesis-show-statistics`` to see how many cases each test drew.
 """
 
+import dataclasses
 import re
 import warnings
 
@@ -25,13 +26,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective
 from sklearn_gatedmem._input import INPUT_CLIP, weighted_mean_scale
-from sklearn_gatedmem._memory import (
-    available_bytes,
-    check_memory,
-    fit_bytes,
-    n_weights,
-)
-from sklearn_gatedmem._params import make_layout, n_params
+from sklearn_gatedmem._params import pack
+from conftest import CELL_NAMES
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -180,7 +176,7 @@ def hostile_X(draw, max_samples=6, max_steps=6, max_features=3):
 @given(
     X=hostile_X(),
     classifier=st.booleans(),
-    cell=st.sampled_from(["lstm", "gated_memory"]),
+    cell=st.sampled_from(CELL_NAMES),
     bidirectional=st.booleans(),
     pooling=st.sampled_from(["last", "mean", "max"]),
 )
@@ -206,7 +202,7 @@ def test_any_X_fits_and_predicts_finite_or_raises_a_clear_error(
 @settings(PROPERTY, max_examples=4)
 @given(
     n_steps=st.integers(1000, 4000),
-    cell=st.sampled_from(["lstm", "gated_memory"]),
+    cell=st.sampled_from(CELL_NAMES),
 )
 def test_thousands_of_steps_with_tiny_hidden_size(n_steps, cell):
     rng = np.random.RandomState(n_steps)
@@ -400,7 +396,7 @@ PARAMS = {
         ((), False), ((0,), False), ((2.5,), False), ("abc", False), (None, False),
         (True, False), ((True,), False), ([[2]], False), (2.0, False),
     ],
-    "cell": [("lstm", True), ("gated_memory", True), ("gru", False), (None, False)],
+    "cell": [(name, True) for name in CELL_NAMES] + [("rnn", False), (None, False)],
     "bidirectional": [(True, True), (np.bool_(False), True), (1, False), ("yes", False)],
     "pooling": [("last", True), ("mean", True), ("max", True), ("sum", False)],
     "variable_length": [(True, True), (False, True), (None, False)],
@@ -553,21 +549,20 @@ def test_predict_on_any_shape(fitted, which, shape, scale):
 # -- extreme values -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gated_memory"])
 def test_saturated_gates_give_finite_loss_gradient_and_predictions(cell):
     """Inputs of 1e4 and weights of 1e3 saturate every gate: no warning, all finite."""
     rng = np.random.RandomState(0)
     X = rng.normal(size=(10, 6, 2)) * 1e4
     y = np.arange(10) % 2
-    est = LSTMClassifier(n_ensemble=1, hidden_layer_sizes=3, cell=cell, max_iter=3, random_state=0)
+    est = LSTMClassifier(n_ensemble=1, hidden_layer_sizes=3, cell=cell, max_iter=3, random_state=0,
+                         instance_norm=None)  # the objective below reads X itself
     with Hostile() as outcome:
         est.fit(X, y)
         _check_predictions(est, X)
-        spec = est._make_spec(2, 1, "logistic", X.dtype, np.zeros(2), np.ones(2))
-        theta = np.concatenate([est.coefs_[k].ravel() for k in spec["layout"]])
-        theta = np.sign(theta) * 1e3  # far into saturation
+        network = dataclasses.replace(est._network, x_mean=np.zeros(2), x_scale=np.ones(2))
+        theta = np.sign(pack(est.coefs_, network.layout)) * 1e3  # far into saturation
         loss, grad = _objective.loss_grad(
-            theta, X, y[:, None].astype(float), np.ones(10), 1e-4, spec, 4
+            theta, X, y[:, None].astype(float), np.ones(10), 1e-4, network, 4
         )
         assert np.isfinite(loss) and np.isfinite(grad).all()
     _expect(outcome, None)
@@ -582,7 +577,14 @@ def test_X_of_extreme_magnitude_is_standardised_without_overflow(magnitude):
         reference = LSTMRegressor(**SMALL).fit(base, y)
         est = LSTMRegressor(**SMALL).fit(base * magnitude, y)
         assert np.isfinite(est.x_scale_).all() and (est.x_scale_ > 0).all()
-        np.testing.assert_allclose(est.x_scale_, reference.x_scale_ * magnitude, rtol=1e-12)
+        # per step [x, z, dx, dz] (instance_norm="append", differences): the
+        # raw values' scales grow with X, the per-series z-scores' do not
+        d = base.shape[2]
+        raw, z = np.r_[0:d, 2 * d : 3 * d], np.r_[d : 2 * d, 3 * d : 4 * d]
+        np.testing.assert_allclose(
+            est.x_scale_[raw], reference.x_scale_[raw] * magnitude, rtol=1e-12
+        )
+        np.testing.assert_allclose(est.x_scale_[z], reference.x_scale_[z], rtol=1e-9)
         # the standardised problem is the same one
         np.testing.assert_allclose(
             est.predict(base * magnitude), reference.predict(base), rtol=1e-9, atol=1e-12
@@ -632,7 +634,8 @@ def test_weighted_mean_scale_is_exact_under_power_of_two_scaling():
 def test_inputs_far_outside_the_training_range_are_clipped():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(10, 4, 2))
-    est = LSTMRegressor(**SMALL, differences=False).fit(X, np.arange(10.0))
+    # the raw values alone: the edge of their range is what is clipped to
+    est = LSTMRegressor(**SMALL, differences=False, instance_norm=None).fit(X, np.arange(10.0))
     edge = est.x_mean_ + INPUT_CLIP * est.x_scale_
     far = np.broadcast_to(edge, (1, 4, 2))
     with Hostile() as outcome:
@@ -821,61 +824,3 @@ def test_docstrings_and_readme_document_interruption():
         assert "KeyboardInterrupt" in Estimator.fit.__doc__
     readme = pathlib.Path(__file__).parent.parent / "README.md"
     assert "## Interrupting a fit" in readme.read_text()
-
-
-# -- the memory guard -----------------------------------------------------------
-
-
-def test_absurd_hidden_size_is_refused_before_allocating():
-    X = np.zeros((5, 3, 1))
-    with Hostile() as outcome:
-        LSTMRegressor(hidden_layer_sizes=(10**6,), max_iter=1).fit(X, np.arange(5.0))
-    _expect(outcome, r"would need about [\d.e+]+ GB .*weights")
-
-
-@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
-def test_a_billion_steps_are_refused_before_allocating(Estimator):
-    # zero strides: 10^9 steps that take 8 bytes of memory
-    X = np.broadcast_to(np.zeros(1), (2, 10**9, 4))
-    with Hostile() as outcome:
-        Estimator(hidden_layer_sizes=4, max_iter=1).fit(X, [0, 1])
-    _expect(outcome, r"fit would need about [\d.e+]+ GB")
-    assert "copies of X" in str(outcome.error) and "work arrays" in str(outcome.error)
-
-
-def test_a_huge_prediction_is_refused_before_allocating():
-    X = np.random.RandomState(0).normal(size=(6, 3, 1))
-    est = LSTMRegressor(**SMALL).fit(X, np.arange(6.0))
-    huge = np.broadcast_to(np.zeros(1), (10**10, 3, 1))
-    with Hostile() as outcome:
-        est.predict(huge)
-    _expect(outcome, r"prediction would need about [\d.e+]+ GB")
-
-
-def test_memory_estimate_counts_the_weights_exactly():
-    for cell in ("lstm", "gated_memory"):
-        for hidden, n_dir in (((3,), 1), ((4, 2), 2), ((5, 5, 1), 1)):
-            layout = make_layout(cell, 3, hidden, 2, n_dir)
-            assert n_weights(cell, 3, hidden, 2, n_dir) == n_params(layout)
-    # Python ints: no wrap-around for absurd sizes
-    assert n_weights("lstm", 1, (2**40,), 1, 1) > 2**80
-
-
-def test_check_memory_compares_against_what_is_available():
-    parts = fit_bytes(1000, 100, 4, (32,), 1, 1, "lstm", 8, 1000)
-    needed = sum(parts.values())
-    check_memory(parts, "fit", "", available=int(needed) + 1)
-    with pytest.raises(ValueError, match=r"about 0\.\d+ GB .* only 0\.0\d+ GB"):
-        check_memory(parts, "fit", "", available=int(needed) // 10)
-    assert available_bytes() > 0  # Linux: /proc/meminfo
-
-
-def test_ordinary_fits_pass_the_memory_guard():
-    """The guard must not refuse what fits: a default-sized network on a
-    medium data set needs well under the memory of any machine."""
-    parts = fit_bytes(10_000, 100, 8, (32,), 1, 1, "lstm", 8, 2000)
-    assert sum(parts.values()) < 2**30
-    X = np.random.RandomState(0).normal(size=(20, 30, 2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        LSTMRegressor(hidden_layer_sizes=32, max_iter=1).fit(X, np.arange(20.0))

@@ -1,5 +1,6 @@
-"""Parity with PyTorch: fitted weights exported to ``torch.nn.LSTM`` predict the
-same, and autograd through ``torch.nn.LSTM`` gives the same gradient as
+"""Parity with PyTorch: fitted weights exported to the ``torch.nn`` module of
+their cell (``nn.LSTM``, ``nn.GRU``: every registered cell that has one)
+predict the same, and autograd through that module gives the same gradient as
 :func:`sklearn_gatedmem._objective.loss_grad`.
 
 Everything in torch is float64 by explicit ``dtype``; the global default dtype
@@ -10,28 +11,34 @@ import numpy as np
 import pytest
 from scipy.special import expit, softmax
 
+from conftest import CELL_NAMES
 from sklearn_gatedmem import (
     LSTMClassifier,
     LSTMRegressor,
+    _cells,
     _objective,
     _params,
     make_patches,
 )
+from sklearn_gatedmem._network import Network
 
 torch = pytest.importorskip("torch")
+
+# the cells that a torch.nn module holds
+TORCH_CELLS = [name for name in CELL_NAMES if _cells.get(name).torch_module]
 
 F64 = torch.float64
 RESULTS = {"forward_abs": {}, "grad_rel": {}}
 
 
 class Net(torch.nn.Module):
-    """An ``nn.LSTM`` named ``lstm`` and an ``nn.Linear`` named ``head``, as
-    ``torch_state_dict`` documents."""
+    """The cell's ``torch.nn`` module (``nn.LSTM``, ``nn.GRU``) named ``lstm``
+    and an ``nn.Linear`` named ``head``, as ``torch_state_dict`` documents."""
 
-    def __init__(self, n_features, n_hidden, n_layers, n_outputs, bidirectional=False,
+    def __init__(self, cell, n_features, n_hidden, n_layers, n_outputs, bidirectional=False,
                  pooling="last"):
         super().__init__()
-        self.lstm = torch.nn.LSTM(
+        self.lstm = getattr(torch.nn, _cells.get(cell).torch_module)(
             n_features, n_hidden, num_layers=n_layers, batch_first=True,
             bidirectional=bidirectional, dtype=F64,
         )
@@ -42,13 +49,14 @@ class Net(torch.nn.Module):
 
     def forward(self, x, lengths=None):
         if lengths is None:
-            out, (h_n, _) = self.lstm(x)
+            out, h = self.lstm(x)
         else:
             packed = torch.nn.utils.rnn.pack_padded_sequence(
                 x, torch.as_tensor(lengths), batch_first=True, enforce_sorted=False
             )
-            out, (h_n, _) = self.lstm(packed)
+            out, h = self.lstm(packed)
             out = None  # only h_n is read for variable lengths here
+        h_n = h[0] if isinstance(h, tuple) else h  # nn.LSTM also returns c_n
         if self.pooling == "mean":
             r = out.mean(dim=1)
         elif self.pooling == "max":
@@ -108,6 +116,13 @@ FITTED = [
     ("binary", LSTMClassifier, (3, 3), {
         "patch_size": 2, "variable_length": True, "bidirectional": True, "pooling": "mean",
     }),
+    # the per-sequence z-scores: in place of the raw values, or none
+    ("binary", LSTMClassifier, (4,), {"instance_norm": "replace", "variable_length": True}),
+    ("regression2", LSTMRegressor, (4,), {"instance_norm": None, "patch_size": 4}),
+    ("multiclass", LSTMClassifier, (4,), {
+        "instance_norm": "append", "differences": True, "patch_size": 4,
+        "variable_length": True,
+    }),
 ]
 LENGTHS = np.array([6, 3, 1, 5, 2])
 
@@ -119,7 +134,8 @@ def _fitted_id(case):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("case", FITTED, ids=_fitted_id)
-def test_exported_weights_predict_the_same_in_torch(case):
+@pytest.mark.parametrize("cell", TORCH_CELLS)
+def test_exported_weights_predict_the_same_in_torch(case, cell):
     task, Estimator, hidden, kwargs = case
     X, Z = _raw_data()
     if task == "binary":
@@ -136,20 +152,19 @@ def test_exported_weights_predict_the_same_in_torch(case):
             for n, length in enumerate(np.resize(LENGTHS, len(data))):
                 data[n, length:] = np.nan
     est = Estimator(hidden_layer_sizes=hidden, max_iter=15, random_state=0, n_ensemble=1,
-                    **kwargs)
+                    cell=cell, **kwargs)
     est.fit(X, y)
     state = est.torch_state_dict()
     assert all(isinstance(v, np.ndarray) for v in state.values())
     # torch reads what the network reads: the patches of the raw sequences
-    p, differences = est.patch_size_, est.differences_
+    p, differences, norm = est.patch_size_, est.differences_, est.instance_norm_
     assert p == kwargs.get("patch_size", 1)
     assert differences == est.differences  # the regressor's default: True
-    net = Net(
-        p * X.shape[2] * (1 + differences), hidden[0], len(hidden), est.n_outputs_,
-        est.bidirectional, est.pooling,
-    )
+    assert norm == est.instance_norm  # the default: "append"
+    width = p * X.shape[2] * (1 + differences) * (2 if norm == "append" else 1)
+    net = Net(cell, width, hidden[0], len(hidden), est.n_outputs_, est.bidirectional, est.pooling)
     _load(net, state)
-    patches = make_patches(X_test, p, differences)
+    patches = make_patches(X_test, p, differences, norm)
     if lengths is not None:
         lengths = -(-lengths // p)
         if est.pooling != "last":  # torch pools over all steps
@@ -165,32 +180,37 @@ def test_exported_weights_predict_the_same_in_torch(case):
     else:
         ours, theirs = est.predict(X_test), out
     diff = float(np.max(np.abs(ours - theirs)))
-    RESULTS["forward_abs"][_fitted_id(case)] = diff
-    print(f"torch forward parity {_fitted_id(case)}: {diff:.3e}")
+    RESULTS["forward_abs"][cell, _fitted_id(case)] = diff
+    print(f"torch forward parity {cell} {_fitted_id(case)}: {diff:.3e}")
     # not a vacuous comparison: the model says different things about different rows
     assert np.ptp(theirs) > 1e-3
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_torch_state_dict_keys_and_gated_memory_refusal():
+def test_torch_state_dict_keys_or_refusal(cell):
+    """Keys as ``nn.LSTM``'s / ``nn.GRU``'s for a cell that a torch module
+    holds; a clear refusal for one that none does (gated_memory)."""
     X, Z = _raw_data(n_samples=20)
     y = (Z[:, 0, 0] > 0).astype(int)
-    est = LSTMClassifier(hidden_layer_sizes=(3, 3), max_iter=2, random_state=0, n_ensemble=1)
+    est = LSTMClassifier(hidden_layer_sizes=(3, 3), max_iter=2, random_state=0, n_ensemble=1,
+                         cell=cell)
     est.fit(X, y)
+    spec = _cells.get(cell)
+    if spec.torch_module is None:
+        with pytest.raises(ValueError, match="cell"):
+            est.torch_state_dict()
+        return
     state = est.torch_state_dict()
     expected = {
         f"lstm.{kind}_l{layer}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
         for layer in range(2)
     } | {"head.weight", "head.bias"}
     assert set(state) == expected
-    assert state["lstm.weight_ih_l0"].shape == (12, 3)
-    np.testing.assert_array_equal(state["lstm.bias_hh_l1"], 0.0)
-    gm = LSTMClassifier(hidden_layer_sizes=3, cell="gated_memory", max_iter=2, random_state=0,
-                        n_ensemble=1)
-    gm.fit(X, y)
-    with pytest.raises(ValueError, match="cell"):
-        gm.torch_state_dict()
+    # 3 features and their z-scores (instance_norm="append") per step
+    module = getattr(torch.nn, spec.torch_module)(6, 3, num_layers=2, dtype=F64)
+    for name, value in module.state_dict().items():
+        assert state["lstm." + name].shape == tuple(value.shape), name
     # exporting does not alter the estimator
     before = {k: v.copy() for k, v in est.coefs_.items()}
     state["lstm.weight_ih_l0"][:] = 0
@@ -204,26 +224,48 @@ def test_torch_state_dict_keys_and_gated_memory_refusal():
 N, T, D, H = 6, 5, 3, 4
 
 
-def _torch_objective_and_grad(theta, X, Y, sw, alpha, layout, hidden, kind,
+TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _export_adjoint(cell, W, U, b, grads):
+    """The gradient with respect to ``W``, ``U``, ``b`` of a function of the
+    torch parameters that ``cell.torch_weights`` makes of them, from its
+    gradient ``grads`` (columns per gate, as ``torch_weights`` returns): the
+    map is linear, so it is the transpose applied, column by column."""
+    flat = np.concatenate([W.ravel(), U.ravel(), b.ravel()])
+    cuts = np.cumsum([W.size, U.size])
+    out = np.empty_like(flat)
+    for i in range(flat.size):
+        e = np.zeros_like(flat)
+        e[i] = 1
+        We, Ue, be = np.split(e, cuts)
+        mapped = _cells.get(cell).torch_weights(
+            We.reshape(W.shape), Ue.reshape(U.shape), be.reshape(b.shape)
+        )
+        out[i] = sum(float((m * g).sum()) for m, g in zip(mapped, grads))
+    dW, dU, db = np.split(out, cuts)
+    return dW.reshape(W.shape), dU.reshape(U.shape), db.reshape(b.shape)
+
+
+def _torch_objective_and_grad(cell, theta, X, Y, sw, alpha, layout, hidden, kind,
                               n_directions=1, pooling="last", lengths=None):
     """The objective of ``_objective``'s docstring, in torch, and its autograd
     gradient mapped back to the packed layout."""
     params = _params.unpack(theta, layout)
-    net = Net(D, hidden[0], len(hidden), Y.shape[1], n_directions == 2, pooling)
+    net = Net(cell, D, hidden[0], len(hidden), Y.shape[1], n_directions == 2, pooling)
     state = {}
     for name in params:
         if name.startswith("W"):
             layer, d = name[1:].split(".")
             suffix = f"l{layer}" + ("_reverse" if d == "1" else "")
-            state[f"lstm.weight_ih_{suffix}"] = params["W" + name[1:]].T
-            state[f"lstm.weight_hh_{suffix}"] = params["U" + name[1:]].T
-            state[f"lstm.bias_ih_{suffix}"] = params["b" + name[1:]]
-            state[f"lstm.bias_hh_{suffix}"] = np.zeros_like(params["b" + name[1:]])
+            mapped = _cells.get(cell).torch_weights(
+                *(params[k + name[1:]] for k in "WUb")
+            )
+            for key, value in zip(TORCH_NAMES, mapped):
+                state[f"lstm.{key}_{suffix}"] = value.T
     state["head.weight"] = params["head.W"].T
     state["head.bias"] = params["head.b"]
     _load(net, state)
-    for name, p in net.named_parameters():
-        p.requires_grad_("bias_hh" not in name)
 
     Yt, swt = torch.from_numpy(Y), torch.from_numpy(sw)
     Zt = net(torch.from_numpy(np.nan_to_num(X)), lengths)
@@ -248,15 +290,18 @@ def _torch_objective_and_grad(theta, X, Y, sw, alpha, layout, hidden, kind,
         if name.startswith("W"):
             layer, d = name[1:].split(".")
             suffix = f"l{layer}" + ("_reverse" if d == "1" else "")
-            grads["W" + name[1:]][...] = named[f"lstm.weight_ih_{suffix}"].grad.numpy().T
-            grads["U" + name[1:]][...] = named[f"lstm.weight_hh_{suffix}"].grad.numpy().T
-            grads["b" + name[1:]][...] = named[f"lstm.bias_ih_{suffix}"].grad.numpy()
+            torch_grads = [named[f"lstm.{key}_{suffix}"].grad.numpy().T for key in TORCH_NAMES]
+            mapped = _export_adjoint(
+                cell, *(params[k + name[1:]] for k in "WUb"), torch_grads
+            )
+            for k, g in zip("WUb", mapped):
+                grads[k + name[1:]][...] = g
     grads["head.W"][...] = named["head.weight"].grad.numpy().T
     grads["head.b"][...] = named["head.bias"].grad.numpy()
     return float(loss.detach()), grad
 
 
-def _gradient_problem(hidden, kind, K, n_directions=1, pooling="last", seed=0):
+def _gradient_problem(cell, hidden, kind, K, n_directions=1, pooling="last", seed=0):
     rng = np.random.RandomState(seed)
     X = rng.normal(size=(N, T, D))
     if kind == "identity":
@@ -266,13 +311,14 @@ def _gradient_problem(hidden, kind, K, n_directions=1, pooling="last", seed=0):
     else:
         Y = np.eye(K)[rng.randint(K, size=N)]
     sw = rng.uniform(0.2, 2.0, size=N)
-    layout = _params.make_layout("lstm", D, hidden, K, n_directions)
-    theta = _params.initialize(layout, "lstm", np.random.RandomState(seed))
-    theta += 0.5 * rng.normal(size=theta.shape)
-    spec = _objective.make_spec(
-        "lstm", hidden, kind, layout, np.float64, np.zeros(D), np.ones(D),
-        n_directions=n_directions, pooling=pooling,
+    spec = Network(
+        cell=cell, hidden=hidden, n_directions=n_directions, pooling=pooling,
+        patch_size=1, differences=False, n_features=D, n_outputs=K, out_activation=kind,
+        x_mean=np.zeros(D), x_scale=np.ones(D),
     )
+    layout = spec.layout
+    theta = _params.initialize(layout, cell, np.random.RandomState(seed))
+    theta += 0.5 * rng.normal(size=theta.shape)
     return theta, X, Y, sw, layout, spec
 
 
@@ -281,7 +327,8 @@ def _compare(theta, X, Y, sw, layout, spec, hidden, kind, key, n_directions=1,
     alpha = 0.3
     loss, grad = _objective.loss_grad(theta, X, Y, sw, alpha, spec, 4, lengths=lengths)
     loss_t, grad_t = _torch_objective_and_grad(
-        theta, X, Y, sw, alpha, layout, hidden, kind, n_directions, pooling, lengths
+        spec.cell, theta, X, Y, sw, alpha, layout, hidden, kind, n_directions, pooling,
+        lengths,
     )
     assert loss == pytest.approx(loss_t, rel=1e-12)
     rel = np.linalg.norm(grad - grad_t) / np.linalg.norm(grad_t)
@@ -294,35 +341,38 @@ def _compare(theta, X, Y, sw, layout, spec, hidden, kind, key, n_directions=1,
     "kind, K", [("logistic", 1), ("logistic", 3), ("softmax", 3), ("identity", 2)]
 )
 @pytest.mark.parametrize("hidden", [(H,), (H, H)], ids=["1layer", "2layers"])
-def test_gradient_matches_torch_autograd(hidden, kind, K, method):
-    theta, X, Y, sw, layout, spec = _gradient_problem(hidden, kind, K)
-    _compare(theta, X, Y, sw, layout, spec, hidden, kind, (hidden, kind, K, method))
+@pytest.mark.parametrize("cell", TORCH_CELLS)
+def test_gradient_matches_torch_autograd(cell, hidden, kind, K, method):
+    theta, X, Y, sw, layout, spec = _gradient_problem(cell, hidden, kind, K)
+    _compare(theta, X, Y, sw, layout, spec, hidden, kind, (cell, hidden, kind, K, method))
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
 @pytest.mark.parametrize("n_directions", [1, 2])
-def test_gradient_matches_torch_bidirectional_and_pooling(n_directions, pooling, method):
+@pytest.mark.parametrize("cell", TORCH_CELLS)
+def test_gradient_matches_torch_bidirectional_and_pooling(cell, n_directions, pooling, method):
     hidden = (H, H)
     theta, X, Y, sw, layout, spec = _gradient_problem(
-        hidden, "softmax", 3, n_directions, pooling, seed=1
+        cell, hidden, "softmax", 3, n_directions, pooling, seed=1
     )
     _compare(theta, X, Y, sw, layout, spec, hidden, "softmax",
-             (n_directions, pooling, method), n_directions, pooling)
+             (cell, n_directions, pooling, method), n_directions, pooling)
 
 
 @pytest.mark.parametrize("n_directions", [1, 2])
-def test_gradient_matches_torch_packed_variable_lengths(n_directions):
+@pytest.mark.parametrize("cell", TORCH_CELLS)
+def test_gradient_matches_torch_packed_variable_lengths(cell, n_directions):
     """Variable lengths against ``pack_padded_sequence``: each direction's
     final state (``h_n``) is read at each sequence's own end."""
     hidden = (H, H)
     theta, X, Y, sw, layout, spec = _gradient_problem(
-        hidden, "logistic", 2, n_directions, "last", seed=2
+        cell, hidden, "logistic", 2, n_directions, "last", seed=2
     )
     lengths = np.array([5, 2, 4, 1, 3, 5])
     for n, length in enumerate(lengths):
         X[n, length:] = np.nan
     _compare(theta, X, Y, sw, layout, spec, hidden, "logistic",
-             (n_directions, "varlen"), n_directions, "last", lengths)
+             (cell, n_directions, "varlen"), n_directions, "last", lengths)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -330,9 +380,9 @@ def test_report_worst_parity(capsys):
     """Summarises the parity checks that ran before it in this module
     (running one of each when it runs alone)."""
     if not RESULTS["forward_abs"]:
-        test_exported_weights_predict_the_same_in_torch(FITTED[1])
+        test_exported_weights_predict_the_same_in_torch(FITTED[1], "lstm")
     if not RESULTS["grad_rel"]:
-        test_gradient_matches_torch_autograd((H, H), "softmax", 3)
+        test_gradient_matches_torch_autograd("lstm", (H, H), "softmax", 3, None)
     with capsys.disabled():
         if RESULTS["forward_abs"]:
             key, worst = max(RESULTS["forward_abs"].items(), key=lambda kv: kv[1])

@@ -1,0 +1,480 @@
+"""Gated recurrent cells unrolled over whole sequences: the registry.
+
+NumPy (and SciPy's ``expit``) only: no scikit-learn. Each cell is one
+:class:`Cell` in :data:`CELLS`, defined in its own module (:mod:`.lstm`,
+:mod:`.gated_memory`, :mod:`.gru`), whose docstring holds its equations,
+named as in its code. This module holds what they share: the step layout,
+the activation methods, and the functions the rest of the package calls
+(:func:`fused_weights`, :func:`work_shapes`, :func:`forward`,
+:func:`backward`, :func:`add_weight_gradient`, :func:`state`), which ask the
+cell's object for everything that differs between cells.
+
+Layout: one contiguous block per time step, units by samples
+-------------------------------------------------------------
+Every array is ``(n_steps, width, n_samples)``: step ``t`` is one contiguous
+``(width, n_samples)`` block, a row per unit and a column per sample, so that
+each gate's ``n_hidden`` rows are contiguous too. Every elementwise operation
+of the time loop is then a pass over contiguous memory (a slice of gate
+columns out of ``(n_samples, 4 * n_hidden)`` would cost 3 to 4 times as much
+per element), and each step's gate pre-activations are one GEMM::
+
+    A_t = M Z_t,    Z_t = [x_t; 1; h_{t-1}]  of shape (n_features + 1 + n_hidden, n_samples)
+
+with the input weights, the bias and the recurrent weights side by side in
+``M`` (see :func:`fused_weights`), so that no separate input projection or
+bias pass is made. ``M`` has one row block of ``n_hidden`` rows per entry of
+the cell's ``rows``, each naming the column blocks of the parameters ``W``,
+``b`` and ``U`` it holds (a block that a row does not have is zero in ``M``
+and no parameter at all). The caller writes ``x_t`` and the row of ones into
+``Z``; :func:`forward` writes each recurrent input ``h_t`` into ``Z_{t+1}``,
+where the next step's GEMM reads it. After backward, the weight gradient is
+``sum_t Z_t dA_t^T`` (one batched GEMM), and the bias gradient is its row of
+ones (:func:`add_weight_gradient`).
+
+Activation methods: one transcendental pass per element, chosen per machine
+---------------------------------------------------------------------------
+Every gate of a step comes from one pass of one function over the step's
+contiguous gate block, the gate rows of ``M`` being scaled so that the same
+function serves sigmoid and tanh rows (see ``ACTIVATIONS``):
+
+* ``"tanh"``: ``sigmoid(a) = (1 + tanh(a / 2)) / 2``, the 1/2 inside folded
+  into the sigmoid rows of ``M``; one ``np.tanh``, then ``s = 0.5 s + 0.5``
+  on the sigmoid rows.
+* ``"exp"``: ``sigmoid(a) = 1 / (1 + e^-a)`` and ``tanh(a) = 2 sigmoid(2a) -
+  1``, the -1 and -2 folded into ``M``; one ``np.exp``, ``+ 1``, one
+  reciprocal, then ``2 s - 1`` on the tanh rows (the tanh of a state, such as
+  the lstm's ``tanh(c_t)``, likewise from ``e^(-2 c_t)``). ``e^-a`` overflows
+  to ``inf`` for ``a < -709`` (float64; -88 in float32) and the gate is then
+  exactly 0: the loop runs with overflow (and underflow) ignored, so that
+  saturation at any argument is exact and silent, as ``np.tanh``'s.
+* ``"expit"``: ``scipy.special.expit`` with the tanh rows scaled by 2.
+
+Which is fastest depends on the machine: NumPy vectorises float64 ``tanh``
+only with AVX-512 (measured on an AVX2 machine of this project's kind, per
+element: float64 tanh 15 ns, exp 5.6 ns). So the method is measured once per
+process and per dtype (:func:`activation_method`, a few ms), unless the
+environment variable ``SKLEARN_GATEDMEM_ACTIVATION`` names one. Methods agree
+to rounding (1e-12 in float64 over whole sequences). Backward uses the
+derivatives written in terms of the forward outputs, ``s (1 - s)`` and
+``1 - tanh^2``: no transcendental function, whatever the method.
+
+Few passes per step
+-------------------
+Python's cost per NumPy call and each pass over memory are what remain once
+the GEMMs are as large as they can be, so the time loops pair whole runs of
+blocks in one call wherever the equations allow, and rows that need no
+recurrence (gated_memory's ``z_t``, the gru's input part of ``n_t``) are
+computed for all steps at once before the loop. Initial states are zero.
+"""
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Callable, Optional
+
+import numpy as np
+from scipy.special import expit
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """Everything the package knows of one recurrent cell.
+
+    Attributes
+    ----------
+    name : str
+        The ``cell`` parameter's value.
+    W_blocks, U_blocks, b_blocks : tuple of str
+        Names of the column blocks (``n_hidden`` wide each) of the input
+        weights ``W``, the recurrent weights ``U`` and the bias ``b``, in the
+        order of the parameter layout (:mod:`sklearn_gatedmem._params`).
+        The gates that recur are those of ``U_blocks``.
+    rows : tuple of (str or None, str, str or None)
+        The row blocks of ``M`` in the time loop's internal order: for each,
+        the ``W``, ``b`` and ``U`` block it holds (None: zero there).
+    row_kinds : tuple of {"sigmoid", "tanh", None}
+        What each row block's pre-activation goes through, and so how the
+        activation method scales it (None: not scaled; the cell applies
+        :func:`activation_method`'s ``state`` function itself).
+    bias_init : dict of str to float
+        Starting value of bias blocks other than 0 (the forget gate's 1).
+    forward, backward, state, work_shapes : callable
+        The cell's time loops and the shapes of their work arrays (see the
+        generic functions of this module, which call them).
+    torch_module : str or None
+        The ``torch.nn`` class that holds this cell (``"LSTM"``, ``"GRU"``),
+        None when there is none; then ``torch_state_dict`` refuses it.
+    torch_weights : callable or None
+        ``(W, U, b) -> (W_ih, W_hh, b_ih, b_hh)``, the parameters in that
+        class's gate order, columns still per gate (``W_ih`` of shape
+        ``(n_inputs, n_gates * n_hidden)``); transposed by the caller.
+    torch_input, torch_step : callable
+        The cell in PyTorch, for :mod:`sklearn_gatedmem._torch`:
+        ``torch_input(x, W, b)`` the input part of all steps at once,
+        ``torch_step(xw_t, state, U, b, n_hidden) -> (out_t, state)``.
+    n_states : int
+        Tensors the PyTorch step carries.
+    """
+
+    name: str
+    W_blocks: tuple
+    U_blocks: tuple
+    b_blocks: tuple
+    rows: tuple
+    row_kinds: tuple
+    bias_init: dict
+    forward: Callable
+    backward: Callable
+    state: Callable
+    work_shapes: Callable
+    torch_input: Callable
+    torch_step: Callable
+    n_states: int
+    torch_module: Optional[str] = None
+    torch_weights: Optional[Callable] = None
+
+    @property
+    def n_rows(self):
+        """Row blocks of ``M`` (gate pre-activations per step)."""
+        return len(self.rows)
+
+    def param_shapes(self, n_inputs, n_hidden):
+        """Shapes of ``W``, ``U`` and ``b`` for one direction of one layer."""
+        H = n_hidden
+        return {
+            "W": (n_inputs, len(self.W_blocks) * H),
+            "U": (H, len(self.U_blocks) * H),
+            "b": (len(self.b_blocks) * H,),
+        }
+
+    def block(self, kind, name, n_hidden):
+        """The column slice of block ``name`` of parameter ``kind`` ("W", "U", "b")."""
+        k = getattr(self, f"{kind}_blocks").index(name)
+        return slice(k * n_hidden, (k + 1) * n_hidden)
+
+    @functools.cached_property
+    def recurrent_rows(self):
+        """The contiguous run of row blocks that the recurrent weights feed,
+        ``(first, stop)`` in blocks: backward's ``dh = R dA[first:stop]``."""
+        recurrent = [k for k, (_, _, u) in enumerate(self.rows) if u is not None]
+        first, stop = recurrent[0], recurrent[-1] + 1
+        assert recurrent == list(range(first, stop)), "recurrent rows must be contiguous"
+        return first, stop
+
+
+CELLS = {}  # name -> Cell, filled by register()
+
+
+def register(cell):
+    """Add ``cell`` to :data:`CELLS`; returns it."""
+    CELLS[cell.name] = cell
+    return cell
+
+
+def get(cell):
+    """The :class:`Cell` of ``cell``, a name or a Cell."""
+    return cell if isinstance(cell, Cell) else CELLS[cell]
+
+
+# -- activation methods (see the module docstring) ---------------------------
+# Each gives, in place, every gate of a block whose rows were scaled by its
+# ``scales`` (sigmoid rows, tanh rows), and the tanh of an unscaled state.
+
+
+def _tanh_gates(block, sigmoid, tanh):
+    np.tanh(block, out=block)
+    sigmoid *= 0.5  # (1 + tanh(a / 2)) / 2
+    sigmoid += 0.5
+
+
+def _tanh_state(c, out):
+    np.tanh(c, out=out)
+
+
+def _exp_gates(block, sigmoid, tanh):
+    np.exp(block, out=block)  # e^-a, e^-2a
+    block += 1
+    np.reciprocal(block, out=block)  # sigmoid(a), sigmoid(2a)
+    if tanh.size:
+        tanh *= 2  # tanh(a) = 2 sigmoid(2a) - 1
+        tanh -= 1
+
+
+def _exp_state(c, out):
+    np.multiply(c, -2, out=out)
+    np.exp(out, out=out)
+    out += 1
+    np.divide(2, out, out=out)
+    out -= 1
+
+
+def _expit_gates(block, sigmoid, tanh):
+    expit(block, out=block)
+    if tanh.size:
+        tanh *= 2
+        tanh -= 1
+
+
+def _expit_state(c, out):
+    np.multiply(c, 2, out=out)
+    expit(out, out=out)
+    out *= 2
+    out -= 1
+
+
+ACTIVATIONS = {
+    "tanh": {"scales": (0.5, 1.0), "gates": _tanh_gates, "state": _tanh_state,
+             "errstate": {}},
+    # e^-a overflows to inf where the gate saturates to exactly 0: IEEE's
+    # correct answer, so the time loop ignores overflow (and underflow)
+    "exp": {"scales": (-1.0, -2.0), "gates": _exp_gates, "state": _exp_state,
+            "errstate": {"over": "ignore", "under": "ignore"}},
+    "expit": {"scales": (1.0, 2.0), "gates": _expit_gates, "state": _expit_state,
+              "errstate": {}},
+}
+ACTIVATION_ENV = "SKLEARN_GATEDMEM_ACTIVATION"
+_measured = {}  # dtype name -> method, once per process
+_forced = None  # set by _force_activation (tests)
+
+
+def activation_method(dtype):
+    """The activation method for ``dtype`` on this machine: the one forced by
+    :func:`_force_activation` or by ``$SKLEARN_GATEDMEM_ACTIVATION``, else
+    the fastest by :func:`_measure_activations`, measured once per process."""
+    forced = _forced or os.environ.get(ACTIVATION_ENV) or None
+    if forced is not None:
+        if forced not in ACTIVATIONS:
+            raise ValueError(
+                f"{ACTIVATION_ENV}={forced!r}: expected one of {sorted(ACTIVATIONS)}"
+            )
+        return forced
+    key = np.dtype(dtype).name
+    if key not in _measured:  # a race measures twice; either answer is right
+        times = _measure_activations(np.dtype(dtype))
+        _measured[key] = min(times, key=times.get)
+    return _measured[key]
+
+
+def _measure_activations(dtype, n_hidden=32, n_samples=256, repeats=7):
+    """Best time of each method over one lstm step's activations (a gate
+    block of ``4 n_hidden`` rows, then the tanh of the state), the methods
+    taking turns so that a burst of other load hits them alike."""
+    H = n_hidden
+    a = np.random.RandomState(0).normal(scale=2.0, size=(4 * H, n_samples)).astype(dtype)
+    block, out = np.empty_like(a), np.empty_like(a[:H])
+    best = dict.fromkeys(ACTIVATIONS, np.inf)
+    for _ in range(repeats):
+        for name, act in ACTIVATIONS.items():
+            np.copyto(block, a)
+            with np.errstate(**act["errstate"]):
+                start = time.perf_counter()
+                act["gates"](block, block[: 3 * H], block[3 * H :])
+                act["state"](block[:H], out)
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _force_activation(method):
+    """Force ``method`` (None: back to measuring) for the whole process;
+    returns the previous forced method. For tests and benchmarks."""
+    global _forced
+    if method is not None and method not in ACTIVATIONS:
+        raise ValueError(f"unknown activation method {method!r}")
+    previous, _forced = _forced, method
+    return previous
+
+
+def step_gradient(out, dout_t, live_t, R, dA_next, carried=None, gate=None):
+    """Backward's gradient into a step's carried output, in place.
+
+    ``out = dout_t + R dA_{t+1} + carried * gate`` (``dA_next`` None at the
+    last step, where only ``dout_t`` counts), the ``dout_t`` term skipped
+    where the step is not live (it is 0 there). ``carried * gate`` is the
+    path around the gates (gated_memory's ``dm_{t+1} f_{t+1}``, the gru's
+    ``dh_{t+1} z_{t+1}``); ``carried`` is overwritten.
+    """
+    if dA_next is None:
+        if live_t:
+            out[...] = dout_t
+        else:
+            out.fill(0)
+        return
+    np.matmul(R, dA_next, out=out)
+    if live_t:
+        out += dout_t
+    if carried is not None:
+        carried *= gate
+        out += carried
+
+
+# -- the generic functions: the cell's object says what differs ---------------
+
+
+def fused_weights(cell, W, U, b, dtype, activation=None):
+    """The arrays the time loop multiplies by, from the parameter layout.
+
+    Parameters
+    ----------
+    cell : str or Cell
+    W : ndarray of shape (n_features, len(W_blocks) * n_hidden)
+    U : ndarray of shape (n_hidden, len(U_blocks) * n_hidden)
+    b : ndarray of shape (len(b_blocks) * n_hidden,)
+    dtype : dtype
+        Compute dtype.
+    activation : str, default=None
+        A key of ``ACTIVATIONS``; None means :func:`activation_method` of ``dtype``.
+
+    Returns
+    -------
+    weights : dict
+        ``"M"``, shape (n_rows * n_hidden, n_features + 1 + n_hidden): ``[W^T,
+        b, U^T]`` by the cell's row blocks, scaled for the activation method
+        (forward). ``"R"``, shape (n_hidden, n_recurrent_rows * n_hidden):
+        the recurrent columns of ``M``, unscaled and transposed (backward,
+        ``dh = R dA``). ``"Wx"``, shape (n_features, n_rows * n_hidden): the
+        input columns of ``M``, unscaled and transposed (gradient of the
+        layer's input, ``dx = Wx dA``). All in ``dtype``. ``"activation"``:
+        the method ``M`` is scaled for, to hand to :func:`forward`.
+    """
+    cell = get(cell)
+    activation = activation_method(dtype) if activation is None else activation
+    scales = dict(zip(("sigmoid", "tanh"), ACTIVATIONS[activation]["scales"]))
+    D, H = W.shape[0], U.shape[0]
+    M = np.zeros((cell.n_rows * H, D + 1 + H), dtype=dtype)
+    Wx = np.zeros((D, cell.n_rows * H), dtype=dtype)
+    recurrent = []
+    for k, ((w, bias, u), kind) in enumerate(zip(cell.rows, cell.row_kinds)):
+        rows, scale = slice(k * H, (k + 1) * H), scales.get(kind, 1.0)
+        if w is not None:
+            W_k = W[:, cell.block("W", w, H)]
+            M[rows, :D] = W_k.T * scale
+            Wx[:, rows] = W_k
+        M[rows, D] = b[cell.block("b", bias, H)] * scale
+        if u is not None:
+            U_k = U[:, cell.block("U", u, H)]
+            M[rows, D + 1 :] = U_k.T * scale
+            recurrent.append(U_k)
+    return {
+        "M": M,
+        "R": np.ascontiguousarray(np.hstack(recurrent), dtype=dtype),
+        "Wx": Wx,
+        "activation": activation,
+    }
+
+
+def add_weight_gradient(cell, G, dW, dU, db):
+    """Add ``G = sum_t Z_t dA_t^T`` (internal rows) into the parameter layout.
+
+    Parameters
+    ----------
+    cell : str or Cell
+    G : ndarray of shape (n_features + 1 + n_hidden, n_rows * n_hidden)
+    dW, dU, db : ndarray
+        Gradient views of ``W``, ``U`` and ``b``, added to in place; the zero
+        blocks of ``M`` are no parameters and get nothing.
+    """
+    cell = get(cell)
+    D, H = dW.shape[0], dU.shape[0]
+    for k, (w, bias, u) in enumerate(cell.rows):  # block slices: no gather
+        internal = slice(k * H, (k + 1) * H)
+        if w is not None:
+            dW[:, cell.block("W", w, H)] += G[:D, internal]
+        db[cell.block("b", bias, H)] += G[D, internal]
+        if u is not None:
+            dU[:, cell.block("U", u, H)] += G[D + 1 :, internal]
+
+
+def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):
+    """Shapes of the work arrays of :func:`forward` and :func:`backward`.
+
+    Returns
+    -------
+    shapes : dict of str to tuple
+        ``"Z"``, the step inputs (see the module docstring), and the cell's
+        cache (its module says what each holds); with ``backward``, also
+        backward's arrays (``"dA"`` among them).
+    """
+    T, H, n = n_steps, n_hidden, n_samples
+    shapes = {"Z": (T + 1, n_features + 1 + H, n)}
+    shapes.update(get(cell).work_shapes(T, H, n, backward))
+    return shapes
+
+
+def forward(cell, Z, M, cache, activation=None):
+    """Unroll ``cell`` over all time steps.
+
+    Parameters
+    ----------
+    cell : str or Cell
+    Z : ndarray of shape (n_steps + 1, n_features + 1 + n_hidden, n_samples)
+        Rows ``[x_t; 1; h_{t-1}]`` per step: the caller fills ``x_t`` and the
+        ones for ``t < n_steps``; the recurrent rows are written here (those
+        of ``Z[0]`` are set to 0, the initial state).
+    M : ndarray of shape (n_rows * n_hidden, n_features + 1 + n_hidden)
+        ``fused_weights(...)["M"]``.
+    cache : dict of ndarray
+        Work arrays of the shapes :func:`work_shapes` gives (``Z`` aside);
+        filled in place; backward reads them.
+    activation : str, default=None
+        The method ``M`` was scaled for, ``fused_weights(...)["activation"]``;
+        None means :func:`activation_method` of ``M.dtype``.
+
+    Returns
+    -------
+    out : ndarray of shape (n_steps, n_hidden, n_samples)
+        The cell's output at every step (a view into ``Z`` when the output
+        is the recurrent input).
+    """
+    cell = get(cell)
+    H = M.shape[0] // cell.n_rows
+    first_h = M.shape[1] - H
+    Z[0, first_h:] = 0
+    cache["Z"] = Z
+    act = ACTIVATIONS[activation_method(M.dtype) if activation is None else activation]
+    with np.errstate(**act["errstate"]):
+        return cell.forward(Z, M, cache, first_h, act)
+
+
+def backward(cell, dout, R, cache, live=None):
+    """Backpropagate through the unrolled cell.
+
+    Parameters
+    ----------
+    cell : str or Cell
+    dout : ndarray of shape (n_steps, n_hidden, n_samples)
+        Gradient of the loss with respect to every step's output. Not modified.
+    R : ndarray of shape (n_hidden, n_recurrent_rows * n_hidden)
+        ``fused_weights(...)["R"]``.
+    cache : dict of ndarray
+        As filled by :func:`forward`, with the backward work arrays.
+    live : ndarray of bool of shape (n_steps,), default=None
+        Steps where ``dout`` may be nonzero; None means all. Elsewhere
+        ``dout`` must still be 0, but the time loop skips adding it.
+
+    Returns
+    -------
+    dA : ndarray of shape (n_steps, n_rows * n_hidden, n_samples)
+        Gradient with respect to the gate pre-activations ``M Z_t`` (unscaled,
+        internal row order); the weight gradient is ``sum_t Z_t dA_t^T``.
+    """
+    if live is None:
+        live = np.ones(dout.shape[0], dtype=bool)
+    return get(cell).backward(dout, R, cache, live)
+
+
+def state(cell, cache):
+    """The carried state after every step, as filled by :func:`forward`.
+
+    Returns
+    -------
+    state : ndarray of shape (n_steps, n_hidden, n_samples)
+        The cell's memory (a view; see its module). For the lstm without
+        backward's work arrays, only the last step's: shape (1, n_hidden,
+        n_samples).
+    """
+    return get(cell).state(cache)
+
+
+# registered in this order, the order of the docs
+from . import lstm, gated_memory, gru  # noqa: E402,F401,I001

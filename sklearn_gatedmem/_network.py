@@ -1,0 +1,96 @@
+"""The fitted network: :class:`Network`, built once by ``fit``.
+
+Everything after fit (prediction, the memory guard, the PyTorch export)
+reads the estimator's ``_network``, never the current parameters, which
+``set_params`` may have changed since.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from . import _cells
+from ._params import make_layout, penalty_mask
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """The shape of a network and the input transform it was fitted with.
+
+    Attributes
+    ----------
+    cell : str
+        A key of :data:`sklearn_gatedmem._cells.CELLS`.
+    hidden : tuple of int
+        Hidden units of each stacked recurrent layer.
+    n_directions : {1, 2}
+        2 for bidirectional layers.
+    pooling : {"last", "mean", "max"}
+        What the head reads of the last layer (see :mod:`._objective`).
+    patch_size : int
+        Steps of the raw sequences per step of the network (1: none).
+    differences : bool
+        Whether the network also reads each feature's first difference.
+    n_features : int
+        Inputs per step of the network, ``patch_size * raw features *
+        widen``.
+    n_outputs : int
+        Width of the head.
+    out_activation : {"identity", "logistic", "softmax"} or None
+        The head's output activation, which fixes the loss (None before the
+        targets are known: the memory guard's network).
+    instance_norm : {"append", "replace"} or None
+        How the network reads each sequence's z-normalised features
+        (:func:`sklearn_gatedmem.make_patches`).
+    x_mean, x_scale : ndarray of shape (n_features,) or None
+        The standardisation of each input, applied chunk by chunk.
+    """
+
+    cell: str
+    hidden: tuple
+    n_directions: int
+    pooling: str
+    patch_size: int
+    differences: bool
+    n_features: int
+    n_outputs: int
+    out_activation: str = None
+    instance_norm: str = None
+    x_mean: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
+    x_scale: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
+
+    @property
+    def cell_spec(self):
+        """The :class:`~sklearn_gatedmem._cells.Cell` object."""
+        return _cells.get(self.cell)
+
+    @functools.cached_property
+    def layout(self):
+        """Where every parameter lives in the flat vector (:func:`make_layout`)."""
+        return make_layout(
+            self.cell, self.n_features, self.hidden, self.n_outputs, self.n_directions
+        )
+
+    @functools.cached_property
+    def mask(self):
+        """:func:`penalty_mask` of the layout."""
+        return penalty_mask(self.layout)
+
+    @property
+    def widen(self):
+        """Values per raw feature of a step that the network reads
+        (:func:`widen`)."""
+        return widen(self.differences, self.instance_norm)
+
+    def input_shape(self, n_steps, n_features):
+        """Steps and inputs per step that the network reads of raw sequences
+        of ``n_steps`` steps of ``n_features`` features."""
+        p = self.patch_size
+        return -(-n_steps // p), n_features * p * self.widen
+
+
+def widen(differences, instance_norm):
+    """Values per raw feature of a step that the network reads: 2 with
+    differences, times 2 with ``instance_norm="append"``."""
+    return (1 + bool(differences)) * (2 if instance_norm == "append" else 1)

@@ -1,0 +1,117 @@
+"""The L-BFGS driver: the result object, the convergence warning, early
+stopping's monitor, and the BLAS thread policy under concurrent fits."""
+
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import OptimizeResult, rosen, rosen_der
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_info
+
+from conftest import sequences
+from sklearn_gatedmem import LSTMClassifier
+from sklearn_gatedmem._optimize import (
+    LBFGSResult,
+    ValidationMonitor,
+    _check_lbfgs_result,
+    fit_lbfgs,
+)
+
+
+def _quadratic(theta):
+    return 0.5 * float(theta @ theta), theta.copy()
+
+
+def test_fit_lbfgs_returns_one_result():
+    result = fit_lbfgs(_quadratic, np.full(3, 2.0), max_iter=50, max_fun=100, tol=1e-10)
+    assert isinstance(result, LBFGSResult)
+    np.testing.assert_allclose(result.x, 0, atol=1e-8)
+    assert result.n_iter == len(result.loss_curve) >= 1
+    assert result.loss == result.loss_curve[-1]
+    assert result.validation_scores is None and not result.interrupted
+
+
+def test_the_callback_receives_scipys_intermediate_result():
+    """SciPy hands the callback an OptimizeResult only when its parameter is
+    named ``intermediate_result``: the monitor sees each iterate's ``x``."""
+    seen = []
+
+    def score(theta):
+        seen.append(theta.copy())
+        return -float(theta @ theta)
+
+    monitor = ValidationMonitor(score)
+    result = fit_lbfgs(_quadratic, np.full(3, 2.0), max_iter=50, max_fun=100, tol=1e-10,
+                       monitor=monitor, n_iter_no_change=3)
+    assert len(seen) == len(result.loss_curve) and seen[0].shape == (3,)
+    assert result.validation_scores == monitor.scores
+    assert result.best_validation_score == max(monitor.scores)
+
+
+def test_early_stopping_keeps_the_best_scored_iterate():
+    scores = iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.1])
+    monitor = ValidationMonitor(lambda theta: next(scores))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # stopping early is no convergence failure
+        result = fit_lbfgs(lambda t: (rosen(t), rosen_der(t)), np.full(5, -1.5),
+                           max_iter=50, max_fun=100, tol=0, monitor=monitor,
+                           n_iter_no_change=3)
+    assert result.n_iter == 5 and result.best_validation_score == 0.5
+    assert result.loss == result.loss_curve[1]
+
+
+def test_convergence_warning_after_a_failed_line_search():
+    result = OptimizeResult(status=2, nit=7, nfev=30, message="ABNORMAL: ")
+    with pytest.warns(ConvergenceWarning) as record:
+        assert _check_lbfgs_result(result, max_iter=200, max_fun=15000, tol=1e-4) == 7
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert "iteration 7" in message and "line search" in message
+    assert "tol" in message and "early_stopping" in message
+    assert "scale" not in message.lower()
+    converged = OptimizeResult(status=0, nit=5, nfev=9, message="CONVERGENCE")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _check_lbfgs_result(converged, 200, 15000, 1e-4) == 5
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_concurrent_fits_leave_blas_threads_as_found():
+    """threadpoolctl's limit restores what it saw on entry; fits in threads
+    interleave their limits. Before the reference-counted policy, rounds of 6
+    fits left NumPy's BLAS at 1 thread ([2, 2, 2] became [1, 1, 2]) within 1
+    to 5 rounds. A tiny switch interval makes the interleaving likely."""
+    X, y, _ = sequences(60, n_steps=5, n_features=2)
+    est = LSTMClassifier(hidden_layer_sizes=2, max_iter=20, tol=0, n_ensemble=1,
+                         random_state=0)
+    before = _blas_threads()
+    errors = []
+
+    def fit():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est.__class__(**est.get_params()).fit(X, y)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(8):
+            threads = [threading.Thread(target=fit) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert not errors, errors
+            assert _blas_threads() == before
+    finally:
+        sys.setswitchinterval(interval)

@@ -435,7 +435,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         )
         X = X2.reshape(-1, n_steps, n_features)
         bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation)
-        # the network reads patches of steps (1: the steps themselves)
+        # what the network reads: z-scores, differences, patches (make_patches)
         X, lengths = self._network_input(X, bare)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)

@@ -484,7 +484,8 @@ def make_patches(X, patch_size, differences=False, instance_norm=None):
     instance_norm : {"append", "replace"} or None, default=None
         Per sequence and feature, ``(x_t - mean) / std`` over the sequence's
         real steps (population std; a feature whose std is at most
-        ``sqrt(eps) * max|x|`` over the sequence is constant and reads 0).
+        ``sqrt(eps) * max|x|`` over the sequence, float64's eps, is constant
+        and reads 0).
         "append" doubles the features per step, "replace" keeps their number.
 
     Returns
@@ -562,7 +563,9 @@ def _with_instance_norm(X, mode):
     mean = X64.sum(axis=1, keepdims=True) / count
     dev = np.where(real, X64 - mean, 0.0)
     std = np.sqrt((dev * dev).sum(axis=1, keepdims=True) / count)
-    constant = std <= np.sqrt(np.finfo(X.dtype).eps)
+    # float64's threshold whatever X's dtype (the moments are float64): the
+    # same series reads the same in float32 and float64, and in to_torch
+    constant = std <= np.sqrt(np.finfo(np.float64).eps)
     Z = dev / np.where(constant, 1.0, std)
     Z = np.where(real, Z, np.nan).astype(X.dtype, copy=False)
     return Z if mode == "replace" else np.concatenate([X, Z], axis=2)

@@ -257,6 +257,8 @@ def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
         ("n_ensemble", 0),
         ("n_ensemble", 1.5),
         ("differences", "yes"),
+        ("instance_norm", "series"),
+        ("instance_norm", True),
         ("data_format", "channels_middle"),
     ],
 )

@@ -309,6 +309,11 @@ def test_instance_norm_z_scores_each_sequence_over_its_real_steps():
     # then differences, then patches: (2 + 2) * 2 features per patch of 2
     assert make_patches(X, 2, True, "append").shape == (3, 3, 16)
     assert make_patches(X.astype(np.float32), 2, instance_norm="append").dtype == np.float32
+    # float32 reads as float64 does, to its rounding (1e-300 is 0 in float32)
+    np.testing.assert_allclose(
+        make_patches(X[[0, 2]].astype(np.float32), 1, instance_norm="replace"), Z[[0, 2]],
+        rtol=1e-6, atol=1e-6,
+    )
     with pytest.raises(ValueError, match="instance_norm"):
         make_patches(X, 1, instance_norm="series")
 

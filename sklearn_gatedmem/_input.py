@@ -539,7 +539,7 @@ def make_patches(X, patch_size, differences=False, instance_norm=None):
 INSTANCE_NORMS = ("append", "replace")
 
 
-def _with_instance_norm(X, mode):
+def _with_instance_norm(X, mode, chunk_rows=4096):
     """Each sequence's features z-normalised over its real steps, appended
     to ``X`` ("append") or instead of it ("replace"); padding stays NaN.
 
@@ -547,12 +547,23 @@ def _with_instance_norm(X, mode):
     which some tasks need; the per-series z-scores give the shape alone, at
     every level, as 1-NN baselines and UCR practice read series. With both,
     the network has either (README, Choosing the defaults). A constant
-    feature (spread within rounding of its size) reads 0, not noise.
+    feature (spread within rounding of its size) reads 0, not noise. The
+    float64 temporaries are made ``chunk_rows`` sequences at a time, so they
+    stay within a chunk whatever the size of ``X``.
     """
     if mode not in INSTANCE_NORMS:
         raise ValueError(
             f"instance_norm must be one of {INSTANCE_NORMS} or None, got {mode!r}."
         )
+    Z = np.empty_like(X)
+    for start in range(0, X.shape[0], chunk_rows):
+        rows = slice(start, start + chunk_rows)
+        Z[rows] = _z_scores(X[rows])
+    return Z if mode == "replace" else np.concatenate([X, Z], axis=2)
+
+
+def _z_scores(X):
+    """:func:`_with_instance_norm`'s z-scores of the sequences ``X``."""
     real = ~np.isnan(X)
     count = np.maximum(real.sum(axis=1, keepdims=True), 1)  # real steps, per feature
     X64 = np.where(real, X, 0.0).astype(np.float64, copy=False)
@@ -567,8 +578,7 @@ def _with_instance_norm(X, mode):
     # same series reads the same in float32 and float64, and in to_torch
     constant = std <= np.sqrt(np.finfo(np.float64).eps)
     Z = dev / np.where(constant, 1.0, std)
-    Z = np.where(real, Z, np.nan).astype(X.dtype, copy=False)
-    return Z if mode == "replace" else np.concatenate([X, Z], axis=2)
+    return np.where(real, Z, np.nan)
 
 
 def _with_differences(X):

@@ -316,6 +316,8 @@ def test_instance_norm_z_scores_each_sequence_over_its_real_steps():
     )
     with pytest.raises(ValueError, match="instance_norm"):
         make_patches(X, 1, instance_norm="series")
+    # by chunks of sequences: the same values
+    np.testing.assert_array_equal(_input._with_instance_norm(X, "replace", chunk_rows=2), Z)
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,9 @@ subprocess so that its peak resident memory is its own):
     a fresh subprocess, and the seconds per evaluation at each size.
 
 Two instruction sets: by default (``--isa both``) every section runs twice,
-each in a fresh subprocess: ``native``, the machine as it is, and ``avx2``,
+each in a fresh subprocess: ``avx512``, the machine with every AVX-512 path
+on (``OPENBLAS_CORETYPE`` and the other variables below removed from the
+environment, so that OpenBLAS picks its kernel by the CPU), and ``avx2``,
 an AVX2 + FMA machine emulated on an AVX-512 one (``NPY_DISABLE_CPU_FEATURES``
 for NumPy, ``OPENBLAS_CORETYPE=Haswell`` for OpenBLAS,
 ``ONEDNN_MAX_CPU_ISA=AVX2`` for PyTorch's oneDNN and ``ATEN_CPU_CAPABILITY=avx2``
@@ -71,11 +73,16 @@ WORKLOADS = {  # name: (n_sequences, n_steps, n_features, n_hidden, n_directions
     # the new defaults' typical problem: 32 patch steps of 16 values, bidirectional
     "patched": (200, 32, 16, 32, 2),
 }
-# The emulated instruction sets: environment of a child process, and what it
-# must then report (see machine()). NumPy 2.4 names its AVX-512 level X86_V4;
-# the per-feature names alone leave it enabled.
+# The instruction-set configurations: environment of a child process (None
+# removes a variable), and what it must then report (see machine()). "avx512"
+# is the machine with every AVX-512 path on: OpenBLAS picks its kernel by the
+# CPU (a shell's OPENBLAS_CORETYPE=Haswell would otherwise hand NumPy AVX2
+# GEMMs next to PyTorch's AVX-512 ones). "avx2" emulates an AVX2 + FMA machine
+# on an AVX-512 one; NumPy 2.4 names its AVX-512 level X86_V4, and the
+# per-feature names alone leave it enabled. "native" is the environment as it is.
 ISA_CONFIGS = {
-    "native": {},
+    "avx512": {"OPENBLAS_CORETYPE": None, "NPY_DISABLE_CPU_FEATURES": None,
+               "ONEDNN_MAX_CPU_ISA": None, "ATEN_CPU_CAPABILITY": None},
     "avx2": {
         "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL"
         " AVX512_ICL AVX512_SPR X86_V4",
@@ -84,7 +91,11 @@ ISA_CONFIGS = {
         # ATen's own kernels (what get_cpu_capability() reports) ignore oneDNN's cap
         "ATEN_CPU_CAPABILITY": "avx2",
     },
+    "native": {},
 }
+BOTH = ("avx512", "avx2")  # what --isa both runs
+# OpenBLAS's kernels for AVX-512 CPUs (its names as threadpoolctl reports them)
+AVX512_BLAS_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
 DTYPES = ("float64", "float32")
 MEMORY_SIZES = (10_000, 50_000, 200_000)
 THREADS = 2
@@ -114,8 +125,9 @@ def project_setup(X, y, h, n_directions=1):
 
     # the raw steps, as the network of this workload reads them (no patches,
     # no instance_norm: X is handed to loss_grad as it is)
+    # pooling="last": the final state, as the PyTorch side reads it
     est = LSTMClassifier(hidden_layer_sizes=h, cell="lstm", bidirectional=n_directions == 2,
-                         patch_size=None, instance_norm=None)
+                         patch_size=None, instance_norm=None, pooling="last")
     n, t, d = X.shape
     Y, out_activation, _ = est._encode_targets(y)
     sw = np.ones(n)
@@ -138,6 +150,96 @@ def project_predict(s):
     from sklearn_gatedmem import _objective
 
     return _objective.decision(s["theta"], s["X"], s["spec"], s["chunk"])
+
+
+def floor_setup(X, h, n_directions, chunk):
+    """The NumPy kernels that no schedule of the lstm in NumPy can skip, on one
+    workload's shapes, chunk by chunk as the project runs it.
+
+    Forward, per step and direction: the GEMM of the fused weights
+    ``(4H, D + 1 + H)`` by the step's inputs, bias row and state, and the
+    activation method's calls for the four gates and for ``tanh(c_t)`` (the
+    method the core chose for this dtype on this machine). Or, the other
+    schedule, whichever is faster: the inputs' part for all steps in one GEMM
+    of ``(4H, D + 1)`` by ``(D + 1, T n)``, then per step only the recurrent
+    GEMM ``(4H, H)`` by the state (and the same activations; the sum of the
+    two parts is left out, so that it too is a floor). Backward adds, per
+    step and direction, the GEMM ``dh = R dA`` and the weight gradient
+    ``Z_t dA_t^T``. Left out: every product and sum of the cell's equations,
+    the standardisation of the input, the reversal of a backward direction
+    and the head; so the floor is below what any loop of these kernels costs.
+    """
+    from sklearn_gatedmem import _cells
+
+    n, t, d = X.shape
+    dtype = X.dtype
+    n_chunks = -(-n // chunk)
+    rows = n // n_chunks  # rounding down keeps it a floor
+    rng = np.random.RandomState(0)
+    width = d + 1 + h
+    method = _cells.activation_method(dtype)
+    return {
+        "act": _cells.ACTIVATIONS[method],
+        "repeat": n_chunks * n_directions,
+        "h": h,
+        "M": rng.normal(scale=0.3, size=(4 * h, width)).astype(dtype),
+        "R": rng.normal(scale=0.3, size=(h, 4 * h)).astype(dtype),
+        "Z": rng.normal(size=(t, width, rows)).astype(dtype),
+        "dA": rng.normal(size=(t, 4 * h, rows)).astype(dtype),
+        "Mx": rng.normal(scale=0.3, size=(4 * h, d + 1)).astype(dtype),
+        "Mh": rng.normal(scale=0.3, size=(4 * h, h)).astype(dtype),
+        "X": rng.normal(size=(d + 1, t * rows)).astype(dtype),
+        "XW": np.empty((4 * h, t * rows), dtype),
+        "gates": np.empty((4 * h, rows), dtype),
+        "state": np.empty((h, rows), dtype),
+        "dh": np.empty((h, rows), dtype),
+        "G": np.empty((t, width, 4 * h), dtype),
+    }
+
+
+def floor_predict(s):
+    """The faster of the two schedules' forward floors (see :func:`floor_setup`)."""
+    return min(_timed(_floor_fused, s), _timed(_floor_split, s))
+
+
+def _timed(f, s):
+    start = time.perf_counter()
+    f(s)
+    return time.perf_counter() - start
+
+
+def _floor_fused(s):
+    act, h, M, Z, gates, state = (s[k] for k in ("act", "h", "M", "Z", "gates", "state"))
+    with np.errstate(**act["errstate"]):
+        for _ in range(s["repeat"]):
+            for z in Z:
+                np.matmul(M, z, out=gates)
+                act["gates"](gates, gates[: 3 * h], gates[3 * h :])
+                act["state"](gates[:h], state)
+
+
+def _floor_split(s):
+    act, h, Z, gates, state = (s[k] for k in ("act", "h", "Z", "gates", "state"))
+    Mh, recurrent = s["Mh"], slice(Z.shape[1] - h, None)
+    with np.errstate(**act["errstate"]):
+        for _ in range(s["repeat"]):
+            np.matmul(s["Mx"], s["X"], out=s["XW"])
+            for z in Z:
+                np.matmul(Mh, z[recurrent], out=gates)
+                act["gates"](gates, gates[: 3 * h], gates[3 * h :])
+                act["state"](gates[:h], state)
+
+
+def floor_eval(s):
+    """The forward floor, plus backward's GEMMs."""
+    forward = floor_predict(s)
+    start = time.perf_counter()
+    R, Z, dA, dh, G = (s[k] for k in ("R", "Z", "dA", "dh", "G"))
+    for _ in range(s["repeat"]):
+        for a in dA:
+            np.matmul(R, a, out=dh)
+        np.matmul(Z, dA.transpose(0, 2, 1), out=G)
+    return forward + time.perf_counter() - start
 
 
 class TorchNet:
@@ -226,32 +328,34 @@ def torch_predict(s):
 PAUSE = 0.3  # seconds between timed runs: see alternate
 
 
-def alternate(fa, fb, reps, pause=PAUSE):
-    """Time ``fa`` and ``fb`` alternately, A B A B ..., ``reps`` runs each.
+def alternate(fs, reps, pause=PAUSE):
+    """Time the functions ``fs`` in turn, A B C A B C ..., ``reps`` runs each.
 
-    Each timed run follows a pause and an untimed run of the same side. After
-    a call, OpenBLAS's worker threads keep spinning on the cores for up to
-    about 0.1 s, and OpenMP's (PyTorch's) for a while too, so a run right
+    Each timed run follows a pause and an untimed run of the same function.
+    After a call, OpenBLAS's worker threads keep spinning on the cores for up
+    to about 0.1 s, and OpenMP's (PyTorch's) for a while too, so a run right
     after the other side's competes with its threads (measured: PyTorch's
     ``long`` float32 evaluation took 110 ms right after a NumPy one, 56 ms
     alone); and a run right after a pause pays for waking its own threads.
     So each side is timed warm and undisturbed, as in a fit, where the
     evaluations follow one another.
 
-    Returns wall-clock seconds of each side, and the process's CPU seconds
-    (all its threads, spinning included): on a machine loaded by others the
-    CPU time is the steadier of the two.
+    Returns, per function, its wall-clock seconds and the process's CPU
+    seconds (all its threads, spinning included): on a machine loaded by
+    others the CPU time is the steadier of the two. A function that returns
+    a float is timed by it instead (the floors time the best of their parts).
     """
-    ta, tb, ca, cb = [], [], [], []
+    times, cpus = [[] for _ in fs], [[] for _ in fs]
     for _ in range(reps):
-        for f, times, cpu in ((fa, ta, ca), (fb, tb, cb)):
+        for f, wall, cpu in zip(fs, times, cpus):
             time.sleep(pause)
             f()
             c0, t0 = time.process_time(), time.perf_counter()
-            f()
-            times.append(time.perf_counter() - t0)
+            result = f()
+            elapsed = time.perf_counter() - t0
+            wall.append(result if isinstance(result, float) else elapsed)
             cpu.append(time.process_time() - c0)
-    return ta, tb, ca, cb
+    return times, cpus
 
 
 def gemm_peak(reps):
@@ -280,7 +384,10 @@ def bench_eval(workloads, reps, peak):
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype)
             ps, ts = project_setup(X, y, h, nd), torch_setup(X, y, h, nd)
-            ta, tb, ca, cb = alternate(lambda: project_eval(ps), lambda: torch_eval(ts), reps)
+            fs = floor_setup(X, h, nd, ps["chunk"])
+            (ta, tb, tf), (ca, cb, _) = alternate(
+                [lambda: project_eval(ps), lambda: torch_eval(ts), lambda: floor_eval(fs)], reps
+            )
             ma, mb = statistics.median(ta), statistics.median(tb)
             gf = flops(n, t, d, h, nd) / 1e9
             rows.append(
@@ -289,7 +396,7 @@ def bench_eval(workloads, reps, peak):
                     "shape": [n, t, d, h, nd],
                     "dtype": dtype,
                     "chunk": ps["chunk"],
-                    **_timings(ta, tb, ca, cb),
+                    **_timings(ta, tb, ca, cb, tf),
                     "project_gflops": gf / ma,
                     "torch_gflops": gf / mb,
                     "project_peak_fraction": gf / ma / peak[dtype]["gflops_best"],
@@ -305,11 +412,15 @@ def bench_eval(workloads, reps, peak):
     return rows
 
 
-def _timings(ta, tb, ca, cb):
+def _timings(ta, tb, ca, cb, tf):
     """The side-by-side timing fields of a row: wall-clock runs (ta, tb) and
-    CPU-time runs (ca, cb) of the project and PyTorch, medians and ratios."""
+    CPU-time runs (ca, cb) of the project and PyTorch, medians and ratios;
+    wall-clock runs of the floor (tf, see :func:`floor_setup`)."""
     ma, mb = statistics.median(ta), statistics.median(tb)
     return {
+        "floor_s": tf,
+        "floor_median_s": statistics.median(tf),
+        "floor_ratio": statistics.median(tf) / mb,
         "project_s": ta,
         "torch_s": tb,
         "project_median_s": ma,
@@ -328,8 +439,10 @@ def bench_predict(workloads, reps):
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype)
             ps, ts = project_setup(X, y, h, nd), torch_setup(X, y, h, nd)
-            ta, tb, ca, cb = alternate(
-                lambda: project_predict(ps), lambda: torch_predict(ts), reps
+            fs = floor_setup(X, h, nd, ps["chunk"])
+            (ta, tb, tf), (ca, cb, _) = alternate(
+                [lambda: project_predict(ps), lambda: torch_predict(ts),
+                 lambda: floor_predict(fs)], reps,
             )
             ma, mb = statistics.median(ta), statistics.median(tb)
             rows.append(
@@ -338,7 +451,7 @@ def bench_predict(workloads, reps):
                     "shape": [n, t, d, h, nd],
                     "dtype": dtype,
                     "chunk": ps["chunk"],
-                    **_timings(ta, tb, ca, cb),
+                    **_timings(ta, tb, ca, cb, tf),
                 }
             )
             print(
@@ -355,7 +468,7 @@ def bench_predict(workloads, reps):
 def machine(isa):
     """What this process runs on: CPU, NumPy's SIMD levels, the BLAS kernel,
     PyTorch's CPU capability, the activation method chosen per dtype; and
-    whether the emulation asked for (``ISA_CONFIGS[isa]``) took effect."""
+    whether the configuration asked for (``ISA_CONFIGS[isa]``) took effect."""
     import contextlib
     import io
 
@@ -403,17 +516,24 @@ def machine(isa):
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "activation": {dt: _cells.activation_method(np.dtype(dt)) for dt in DTYPES},
     }
+    problems = []
+    found = simd.get("found", [])
+    kernels = [(lib["architecture"] or "").lower() for lib in blas]
     if isa == "avx2":
-        problems = []
-        if "X86_V4" in simd.get("found", []) or any(
-            f.startswith("AVX512") for f in simd.get("found", [])
-        ):
+        if "X86_V4" in found or any(f.startswith("AVX512") for f in found):
             problems.append("NumPy still dispatches AVX-512")
-        if any((lib["architecture"] or "").lower() != "haswell" for lib in blas):
+        if any(k != "haswell" for k in kernels):
             problems.append("OpenBLAS kernel is not Haswell")
         if "AVX512" in info["torch_cpu_capability"]:
             problems.append("PyTorch still reports AVX-512")
-        info["emulation_problems"] = problems
+    elif isa == "avx512":
+        if "X86_V4" not in found:
+            problems.append("NumPy finds no AVX-512 (X86_V4): not an AVX-512 machine")
+        if any(k not in AVX512_BLAS_KERNELS for k in kernels):
+            problems.append(f"OpenBLAS kernel {kernels} is not an AVX-512 one")
+        if "AVX512" not in info["torch_cpu_capability"]:
+            problems.append("PyTorch does not report AVX-512")
+    info["configuration_problems"] = problems
     return info
 
 
@@ -426,8 +546,8 @@ def describe(info):
         f"PyTorch CPU capability {info['torch_cpu_capability']}; activation method "
         + ", ".join(f"{dt} {m}" for dt, m in info["activation"].items())
     )
-    if info.get("emulation_problems"):
-        text += "; EMULATION DID NOT TAKE EFFECT: " + "; ".join(info["emulation_problems"])
+    if info.get("configuration_problems"):
+        text += "; CONFIGURATION DID NOT TAKE EFFECT: " + "; ".join(info["configuration_problems"])
     return text
 
 
@@ -650,16 +770,18 @@ def print_tables(results):
         )
         print(
             "| workload | dtype | chunk | project ms | PyTorch ms | ratio | ratio of best"
-            " | CPU-time ratio | project % of GEMM peak | PyTorch % of GEMM peak |"
+            " | CPU-time ratio | project % of GEMM peak | PyTorch % of GEMM peak"
+            " | floor ms | floor / PyTorch |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in results["eval"]:
             print(
                 f"| {r['workload']} | {r['dtype']} | {r['chunk']} | "
                 f"{1e3 * r['project_median_s']:.1f} | {1e3 * r['torch_median_s']:.1f} | "
                 f"**{r['ratio']:.2f}** | {r['ratio_of_best']:.2f} | {r['cpu_ratio']:.2f} | "
                 f"{100 * r['project_peak_fraction']:.0f} % | "
-                f"{100 * r['torch_peak_fraction']:.0f} % |"
+                f"{100 * r['torch_peak_fraction']:.0f} % | "
+                f"{1e3 * r['floor_median_s']:.1f} | {r['floor_ratio']:.2f} |"
             )
     if results.get("predict"):
         print(
@@ -668,14 +790,15 @@ def print_tables(results):
         )
         print(
             "| workload | dtype | project ms | PyTorch ms | ratio | ratio of best"
-            " | CPU-time ratio |"
+            " | CPU-time ratio | floor ms | floor / PyTorch |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in results["predict"]:
             print(
                 f"| {r['workload']} | {r['dtype']} | {1e3 * r['project_median_s']:.1f} | "
                 f"{1e3 * r['torch_median_s']:.1f} | **{r['ratio']:.2f}** | "
-                f"{r['ratio_of_best']:.2f} | {r['cpu_ratio']:.2f} |"
+                f"{r['ratio_of_best']:.2f} | {r['cpu_ratio']:.2f} | "
+                f"{1e3 * r['floor_median_s']:.1f} | {r['floor_ratio']:.2f} |"
             )
     if results.get("fit"):
         print("\nEnd to end: LSTMClassifier.fit vs SciPy L-BFGS-B driven by PyTorch")
@@ -738,14 +861,19 @@ def main(argv=None):
         memory_child(int(n), dtype, int(max_iter))
         return
     if args.isa_child is None:  # the parent: one child per configuration
-        configs = list(ISA_CONFIGS) if args.isa == "both" else [args.isa]
+        configs = list(BOTH) if args.isa == "both" else [args.isa]
         results = {"configs": {}}
         for isa in configs:
-            print(f"=== {isa}: {ISA_CONFIGS[isa] or 'the machine as it is'}", flush=True)
+            print(f"=== {isa}: {ISA_CONFIGS[isa] or 'the environment as it is'}", flush=True)
             child_out = f"{args.output}.{isa}.json"
             argv_child = [a for a in (argv if argv is not None else sys.argv[1:])]
             argv_child = _without(argv_child, "--output", "--isa")
-            env = dict(os.environ, **ISA_CONFIGS[isa])
+            env = dict(os.environ)
+            for key, value in ISA_CONFIGS[isa].items():
+                if value is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = value
             subprocess.run(
                 [sys.executable, os.path.abspath(__file__), *argv_child,
                  "--isa-child", isa, "--output", child_out],

@@ -50,11 +50,13 @@ SINGLE = [
     {**BASE, "instance_norm": "replace"},
     {**BASE, "patch_size": 16},
     {**BASE, "hidden_layer_sizes": [64]},
+    {**BASE, "hidden_layer_sizes": [32, 32]},
     {**BASE, "max_iter": "flip"},
     {**BASE, "tol": 1e-6},
     {**BASE, "cell": "gated_memory"},
+    {**BASE, "cell": "gru"},
 ]
-ENSEMBLES = [{}, {"n_ensemble": 5}, {"bidirectional": True}]
+ENSEMBLES = [{}, {"n_ensemble": 5}, {"bidirectional": True}, {"cell": "gru"}]
 BUILTIN = SINGLE + ENSEMBLES
 
 DEFAULT_SETS = ["Coffee", "Trace", "PigCVP", "PLAID", "Tecator", "digits", "motif", "adding"]

@@ -152,22 +152,28 @@ def project_predict(s):
     return _objective.decision(s["theta"], s["X"], s["spec"], s["chunk"])
 
 
-def floor_setup(X, h, n_directions, chunk):
-    """The NumPy kernels that no schedule of the lstm in NumPy can skip, on one
+def floor_setup(X, h, n_directions, chunk, threads):
+    """A lower bound on any lstm loop built of NumPy's kernels, on one
     workload's shapes, chunk by chunk as the project runs it.
 
-    Forward, per step and direction: the GEMM of the fused weights
-    ``(4H, D + 1 + H)`` by the step's inputs, bias row and state, and the
-    activation method's calls for the four gates and for ``tanh(c_t)`` (the
-    method the core chose for this dtype on this machine). Or, the other
-    schedule, whichever is faster: the inputs' part for all steps in one GEMM
-    of ``(4H, D + 1)`` by ``(D + 1, T n)``, then per step only the recurrent
-    GEMM ``(4H, H)`` by the state (and the same activations; the sum of the
-    two parts is left out, so that it too is a floor). Backward adds, per
-    step and direction, the GEMM ``dh = R dA`` and the weight gradient
-    ``Z_t dA_t^T``. Left out: every product and sum of the cell's equations,
-    the standardisation of the input, the reversal of a backward direction
-    and the head; so the floor is below what any loop of these kernels costs.
+    The kernels no such loop can skip, each timed alone in this process:
+
+    * GEMMs, on ``threads`` BLAS threads. Forward, per step and direction,
+      the fused weights ``(4H, D + 1 + H)`` by the step's inputs, bias row and
+      state; or, the other schedule, whichever is faster, the inputs' part
+      for all steps in one GEMM ``(4H, D + 1)`` by ``(D + 1, T n)`` and per
+      step only the recurrent ``(4H, H)`` by the state (the sum of the two
+      parts left out). Backward adds, per step and direction, ``dh = R dA``
+      and the weight gradient ``Z_t dA_t^T``.
+    * The activation method's calls for the four gates and ``tanh(c_t)``
+      (the method the core chose for this dtype on this machine), on one
+      thread, divided by ``threads``: perfectly spread over the cores, which
+      NumPy's single-threaded ufuncs cannot beat, threads or not.
+
+    Left out: every product and sum of the cell's equations, the
+    standardisation of the input, the reversal of a backward direction and
+    the head. So no schedule of NumPy's kernels, threaded or not, runs below
+    this floor on that machine.
     """
     from sklearn_gatedmem import _cells
 
@@ -180,16 +186,17 @@ def floor_setup(X, h, n_directions, chunk):
     method = _cells.activation_method(dtype)
     return {
         "act": _cells.ACTIVATIONS[method],
+        "threads": threads,
         "repeat": n_chunks * n_directions,
         "h": h,
         "M": rng.normal(scale=0.3, size=(4 * h, width)).astype(dtype),
-        "R": rng.normal(scale=0.3, size=(h, 4 * h)).astype(dtype),
-        "Z": rng.normal(size=(t, width, rows)).astype(dtype),
-        "dA": rng.normal(size=(t, 4 * h, rows)).astype(dtype),
         "Mx": rng.normal(scale=0.3, size=(4 * h, d + 1)).astype(dtype),
         "Mh": rng.normal(scale=0.3, size=(4 * h, h)).astype(dtype),
+        "R": rng.normal(scale=0.3, size=(h, 4 * h)).astype(dtype),
         "X": rng.normal(size=(d + 1, t * rows)).astype(dtype),
         "XW": np.empty((4 * h, t * rows), dtype),
+        "Z": rng.normal(size=(t, width, rows)).astype(dtype),
+        "dA": rng.normal(size=(t, 4 * h, rows)).astype(dtype),
         "gates": np.empty((4 * h, rows), dtype),
         "state": np.empty((h, rows), dtype),
         "dh": np.empty((h, rows), dtype),
@@ -198,8 +205,17 @@ def floor_setup(X, h, n_directions, chunk):
 
 
 def floor_predict(s):
-    """The faster of the two schedules' forward floors (see :func:`floor_setup`)."""
-    return min(_timed(_floor_fused, s), _timed(_floor_split, s))
+    """The forward's floor, in seconds (see :func:`floor_setup`)."""
+    gemm = min(_timed(_gemm_fused, s), _timed(_gemm_split, s))
+    # the activations' inputs are copied in fresh at every step (as a GEMM
+    # would leave them); the copies' own time is taken off again
+    activations = _timed(_activations, s) - _timed(_copies, s)
+    return gemm + max(activations, 0.0) / s["threads"]
+
+
+def floor_eval(s):
+    """The forward's floor plus backward's GEMMs, in seconds."""
+    return floor_predict(s) + _timed(_gemm_backward, s)
 
 
 def _timed(f, s):
@@ -208,38 +224,42 @@ def _timed(f, s):
     return time.perf_counter() - start
 
 
-def _floor_fused(s):
-    act, h, M, Z, gates, state = (s[k] for k in ("act", "h", "M", "Z", "gates", "state"))
+def _gemm_fused(s):
+    M, gates = s["M"], s["gates"]
+    for _ in range(s["repeat"]):
+        for z in s["Z"]:
+            np.matmul(M, z, out=gates)
+
+
+def _gemm_split(s):
+    Mh, gates, h = s["Mh"], s["gates"], s["h"]
+    for _ in range(s["repeat"]):
+        np.matmul(s["Mx"], s["X"], out=s["XW"])
+        for z in s["Z"]:
+            np.matmul(Mh, z[-h:], out=gates)
+
+
+def _activations(s, activate=True):
+    act, h, gates, state, source = s["act"], s["h"], s["gates"], s["state"], s["dA"][0]
     with np.errstate(**act["errstate"]):
         for _ in range(s["repeat"]):
-            for z in Z:
-                np.matmul(M, z, out=gates)
-                act["gates"](gates, gates[: 3 * h], gates[3 * h :])
-                act["state"](gates[:h], state)
+            for _ in range(len(s["Z"])):
+                np.copyto(gates, source)
+                if activate:
+                    act["gates"](gates, gates[: 3 * h], gates[3 * h :])
+                    act["state"](gates[:h], state)
 
 
-def _floor_split(s):
-    act, h, Z, gates, state = (s[k] for k in ("act", "h", "Z", "gates", "state"))
-    Mh, recurrent = s["Mh"], slice(Z.shape[1] - h, None)
-    with np.errstate(**act["errstate"]):
-        for _ in range(s["repeat"]):
-            np.matmul(s["Mx"], s["X"], out=s["XW"])
-            for z in Z:
-                np.matmul(Mh, z[recurrent], out=gates)
-                act["gates"](gates, gates[: 3 * h], gates[3 * h :])
-                act["state"](gates[:h], state)
+def _copies(s):
+    _activations(s, activate=False)
 
 
-def floor_eval(s):
-    """The forward floor, plus backward's GEMMs."""
-    forward = floor_predict(s)
-    start = time.perf_counter()
+def _gemm_backward(s):
     R, Z, dA, dh, G = (s[k] for k in ("R", "Z", "dA", "dh", "G"))
     for _ in range(s["repeat"]):
         for a in dA:
             np.matmul(R, a, out=dh)
         np.matmul(Z, dA.transpose(0, 2, 1), out=G)
-    return forward + time.perf_counter() - start
 
 
 class TorchNet:
@@ -378,13 +398,13 @@ def gemm_peak(reps):
     return out
 
 
-def bench_eval(workloads, reps, peak):
+def bench_eval(workloads, reps, peak, threads):
     rows = []
     for name, (n, t, d, h, nd) in workloads.items():
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype)
             ps, ts = project_setup(X, y, h, nd), torch_setup(X, y, h, nd)
-            fs = floor_setup(X, h, nd, ps["chunk"])
+            fs = floor_setup(X, h, nd, ps["chunk"], threads)
             (ta, tb, tf), (ca, cb, _) = alternate(
                 [lambda: project_eval(ps), lambda: torch_eval(ts), lambda: floor_eval(fs)], reps
             )
@@ -433,13 +453,13 @@ def _timings(ta, tb, ca, cb, tf):
     }
 
 
-def bench_predict(workloads, reps):
+def bench_predict(workloads, reps, threads):
     rows = []
     for name, (n, t, d, h, nd) in workloads.items():
         for dtype in DTYPES:
             X, y = make_data(n, t, d, dtype)
             ps, ts = project_setup(X, y, h, nd), torch_setup(X, y, h, nd)
-            fs = floor_setup(X, h, nd, ps["chunk"])
+            fs = floor_setup(X, h, nd, ps["chunk"], threads)
             (ta, tb, tf), (ca, cb, _) = alternate(
                 [lambda: project_predict(ps), lambda: torch_predict(ts),
                  lambda: floor_predict(fs)], reps,
@@ -919,10 +939,10 @@ def main(argv=None):
         results["gemm"] = gemm_peak(max(reps, 10))
     if "eval" in sections:
         print("One evaluation, A B A B ...", flush=True)
-        results["eval"] = bench_eval(workloads, reps, results["gemm"])
+        results["eval"] = bench_eval(workloads, reps, results["gemm"], args.threads)
     if "predict" in sections:
         print("Prediction, A B A B ...", flush=True)
-        results["predict"] = bench_predict(workloads, reps)
+        results["predict"] = bench_predict(workloads, reps, args.threads)
     if "fit" in sections:
         print("End-to-end fit ...", flush=True)
         results["fit"] = bench_fit(workloads, 3 if args.quick else 10, 1 if args.quick else 3)

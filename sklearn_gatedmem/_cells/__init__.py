@@ -172,6 +172,20 @@ def register(cell):
     return cell
 
 
+# the functions a cell's module defines under these names (torch_weights only
+# when the cell has a torch_module)
+_MODULE_FUNCTIONS = ("forward", "backward", "state", "work_shapes", "torch_input",
+                     "torch_step", "torch_weights")
+
+
+def register_module(namespace, **spec):
+    """Register the cell of a module: ``spec`` (the :class:`Cell` fields that
+    are data) with the module's functions of the same names, taken from its
+    ``namespace`` (``globals()``)."""
+    functions = {name: namespace[name] for name in _MODULE_FUNCTIONS if name in namespace}
+    return register(Cell(**spec, **functions))
+
+
 def get(cell):
     """The :class:`Cell` of ``cell``, a name or a Cell."""
     return cell if isinstance(cell, Cell) else CELLS[cell]

@@ -27,7 +27,7 @@ computed for all steps at once. No ``torch.nn`` class holds this cell:
 
 import numpy as np
 
-from . import Cell, register, step_gradient
+from . import register_module, step_gradient
 
 
 def work_shapes(n_steps, n_hidden, n_samples, backward):
@@ -121,7 +121,8 @@ def torch_step(xw_t, state, U, b, n_hidden):
     return o * m, (m,)
 
 
-GATED_MEMORY = register(Cell(
+GATED_MEMORY = register_module(
+    globals(),
     name="gated_memory",
     W_blocks=("z", "r", "f", "o"),
     U_blocks=("r", "f", "o"),
@@ -129,11 +130,5 @@ GATED_MEMORY = register(Cell(
     rows=(("z", "z", None), ("r", "r", "r"), ("f", "f", "f"), ("o", "o", "o")),
     row_kinds=("tanh", "sigmoid", "sigmoid", "sigmoid"),
     bias_init={"f": 1.0},
-    forward=forward,
-    backward=backward,
-    state=state,
-    work_shapes=work_shapes,
-    torch_input=torch_input,
-    torch_step=torch_step,
     n_states=1,
-))
+)

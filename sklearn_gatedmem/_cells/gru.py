@@ -33,7 +33,7 @@ The update gate's bias starts at 1, the analogue of the lstm's forget bias:
 
 import numpy as np
 
-from . import Cell, register, step_gradient
+from . import register_module, step_gradient
 
 
 def work_shapes(n_steps, n_hidden, n_samples, backward):
@@ -140,7 +140,8 @@ def torch_step(xw_t, state, U, b, n_hidden):
     return h, (h,)
 
 
-GRU = register(Cell(
+GRU = register_module(
+    globals(),
     name="gru",
     W_blocks=("r", "z", "n"),
     U_blocks=("r", "z", "n"),
@@ -148,13 +149,6 @@ GRU = register(Cell(
     rows=(("n", "n", None), ("r", "r", "r"), ("z", "z", "z"), (None, "hn", "n")),
     row_kinds=(None, "sigmoid", "sigmoid", None),
     bias_init={"z": 1.0},
-    forward=forward,
-    backward=backward,
-    state=state,
-    work_shapes=work_shapes,
-    torch_input=torch_input,
-    torch_step=torch_step,
     n_states=1,
     torch_module="GRU",
-    torch_weights=torch_weights,
-))
+)

@@ -32,7 +32,7 @@ turn, instead of one per step: nothing that only backward needs is stored.
 
 import numpy as np
 
-from . import Cell, register, step_gradient
+from . import register_module, step_gradient
 
 
 def work_shapes(n_steps, n_hidden, n_samples, backward):
@@ -136,7 +136,8 @@ def torch_step(xw_t, state, U, b, n_hidden):
     return h, (h, c)
 
 
-LSTM = register(Cell(
+LSTM = register_module(
+    globals(),
     name="lstm",
     W_blocks=("i", "f", "g", "o"),
     U_blocks=("i", "f", "g", "o"),
@@ -144,13 +145,6 @@ LSTM = register(Cell(
     rows=(("i", "i", "i"), ("f", "f", "f"), ("o", "o", "o"), ("g", "g", "g")),
     row_kinds=("sigmoid", "sigmoid", "sigmoid", "tanh"),
     bias_init={"f": 1.0},
-    forward=forward,
-    backward=backward,
-    state=state,
-    work_shapes=work_shapes,
-    torch_input=torch_input,
-    torch_step=torch_step,
     n_states=2,
     torch_module="LSTM",
-    torch_weights=torch_weights,
-))
+)

@@ -3,8 +3,10 @@
 import dataclasses
 import numbers
 import re
+import threading
 import warnings
 from abc import ABCMeta, abstractmethod
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, clone
@@ -40,9 +42,9 @@ from ._input import (
     warn_layout,
     weighted_mean_scale,
 )
-from ._memory import check_memory, plan
+from ._memory import available_bytes, check_memory, plan
 from ._network import Network, widen
-from ._optimize import ValidationMonitor, fit_lbfgs
+from ._optimize import ValidationMonitor, beside_other_fits, blas_threads, fit_lbfgs
 from ._params import initialize, pack, unpack
 
 # Fitted attributes of one network: an ensemble keeps them in each member.
@@ -373,8 +375,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         describe the data (``classes_``, ``n_steps_``, ``x_mean_``, ...) are
         the members' (they are the same in all), the per-network ones
         (``coefs_``, ``loss_``, ...) stay with each member in
-        ``estimators_``; ``n_iter_`` is the largest of theirs. An interrupted
-        member ends the ensemble: the members fitted so far are kept.
+        ``estimators_``; ``n_iter_`` is the largest of theirs.
+
+        Members are fitted side by side in threads, one BLAS thread each, as
+        many at a time as BLAS has threads (:meth:`_members_at_once`); the
+        result is the same as one after the other. An interrupted member ends
+        the ensemble: the members fitted or interrupted so far are kept, those
+        not yet started are not fitted.
         """
         previous = getattr(self, "estimators_", None) if self.warm_start else None
         if previous is not None and len(previous) != self.n_ensemble:
@@ -384,14 +391,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         )
         params = {**self.get_params(deep=False), "n_ensemble": 1}
         members = []
+        for k, seed in enumerate(seeds):
+            member = clone(self) if previous is None else previous[k]
+            members.append(member.set_params(**{**params, "random_state": int(seed)}))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for k, seed in enumerate(seeds):
-                member = clone(self) if previous is None else previous[k]
-                member.set_params(**{**params, "random_state": int(seed)})
-                members.append(member.fit(X, y, sample_weight))
-                if member._interrupted:
-                    break
+            members = _fit_members(members, self._members_at_once(X), X, y, sample_weight)
         _warn_once_per_kind(caught, self.n_ensemble)
         for name in _NETWORK_ATTRS:
             vars(self).pop(name, None)
@@ -403,8 +408,35 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 setattr(self, name, getattr(members[0], name))
         self.estimators_ = members
         self.n_iter_ = max(member.n_iter_ for member in members)
-        self._interrupted = members[-1]._interrupted
+        self._interrupted = any(member._interrupted for member in members)
         return self
+
+    def _members_at_once(self, X):
+        """How many members of the ensemble to fit side by side.
+
+        As many as BLAS may use threads (a user's ``threadpool_limits`` of 1,
+        as joblib sets in GridSearchCV's workers, means one at a time), and
+        no more than the memory holds: each member holds its own copies of
+        ``X`` and work arrays. One at a time with ``verbose`` (each network's
+        lines then read in order) and for dask collections.
+        """
+        n = min(self.n_ensemble, blas_threads())
+        if n < 2 or self.verbose or _dask.is_dask_collection(X):
+            return 1
+        try:
+            flat, steps_features, _ = read_sequences(X, self.data_format)
+        except ValueError:
+            return 1  # the members' validation will say what is wrong
+        shape = getattr(flat, "shape", None) or _shape_2d(flat)
+        if shape is None or len(shape) != 2:
+            return 1
+        estimate = self._resource_plan(
+            shape, getattr(flat, "dtype", None), steps_features, reset=True
+        )
+        available = available_bytes()
+        if estimate is None or (available is not None and n * estimate.total > available):
+            return 1
+        return n
 
     def _ensemble(self):
         """The fitted members, or None for a single network."""
@@ -597,6 +629,46 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.three_d_array = True
         tags.input_tags.allow_nan = self.variable_length
         return tags
+
+
+def _fit_members(members, n_at_once, X, y, sample_weight):
+    """Fit ``members`` on the same data, ``n_at_once`` side by side in
+    threads (see :func:`beside_other_fits`); return those fitted.
+
+    Ctrl-C, or an interrupted member, stops every running member at its best
+    weights and cancels those not started. An error in a member is raised
+    once all have ended.
+    """
+    if n_at_once == 1:
+        fitted = []
+        for member in members:
+            fitted.append(member.fit(X, y, sample_weight))
+            if member._interrupted:
+                break
+        return fitted
+    stop = threading.Event()
+
+    def fit(member):
+        if stop.is_set():
+            return None
+        with beside_other_fits(stop):
+            member.fit(X, y, sample_weight)
+        if member._interrupted:
+            stop.set()
+        return member
+
+    with ThreadPoolExecutor(n_at_once) as pool:
+        futures = [pool.submit(fit, member) for member in members]
+        try:
+            # waits in short steps: a signal that lands in another thread
+            # is then still seen here, within 0.1 s
+            while wait(futures, timeout=0.1).not_done:
+                pass
+        except KeyboardInterrupt:  # Ctrl-C reaches the main thread only
+            stop.set()
+            wait(futures)
+    fitted = [future.result() for future in futures]
+    return [member for member in fitted if member is not None]
 
 
 def _warn_once_per_kind(caught, n_networks):

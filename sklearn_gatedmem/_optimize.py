@@ -12,7 +12,9 @@ did not converge), with what this package adds around it:
   every iteration, the best weights kept;
 * the BLAS thread policy (:func:`_blas_threads`): L-BFGS's own arithmetic on
   one thread, the objective on all, and the process left exactly as found,
-  even with fits running concurrently in threads.
+  even with fits running concurrently in threads; the fits of one ensemble
+  that share the cores (:func:`beside_other_fits`) keep one thread each, and
+  stop together.
 
 It returns one :class:`LBFGSResult`.
 """
@@ -219,6 +221,8 @@ class _FitGuard:
                     "L-BFGS stepped to non-finite weights: the objective, "
                     f"{self.fun:.3g} at the last iterate, is too large for it"
                 )
+            if _stop_requested():  # another fit of the ensemble was interrupted
+                raise KeyboardInterrupt
             with np.errstate(all="ignore"):
                 loss, grad = fun(theta)
             if not (np.isfinite(loss) and np.isfinite(grad).all()):
@@ -310,6 +314,42 @@ class ValidationMonitor:
 # the recorded threads while at least one runs, and 1 once none does.
 _BLAS_LOCK = threading.Lock()
 _BLAS = {"controller": None, "libs": None, "original": None, "fits": 0, "evaluating": 0}
+_THIS_THREAD = threading.local()  # .stop: set by beside_other_fits
+
+
+def blas_threads():
+    """The BLAS threads a fit's evaluations may use: the largest limit of
+    the process's BLAS libraries (as a user's ``threadpool_limits`` set it),
+    the limits recorded before the first running fit set them to 1."""
+    with _BLAS_LOCK:
+        if _BLAS["fits"]:
+            return max(_BLAS["original"], default=1)
+        if _BLAS["controller"] is None:
+            _BLAS["controller"] = ThreadpoolController()
+        blas = _BLAS["controller"].select(user_api="blas")
+        return max((lib.num_threads for lib in blas.lib_controllers), default=1)
+
+
+@contextmanager
+def beside_other_fits(stop):
+    """Inside, this thread's fits run beside the other fits of an ensemble.
+
+    Their evaluations keep BLAS at one thread, since the fits share the cores
+    (two 32-unit networks fitted side by side on 2 cores took 0.6 of the time
+    of one after the other with 2 threads each), and they end, as on Ctrl-C,
+    keeping their best weights, once ``stop`` (a :class:`threading.Event`)
+    is set.
+    """
+    _THIS_THREAD.stop = stop
+    try:
+        yield
+    finally:
+        _THIS_THREAD.stop = None
+
+
+def _stop_requested():
+    stop = getattr(_THIS_THREAD, "stop", None)
+    return stop is not None and stop.is_set()
 
 
 def _set_blas_threads(n_threads):
@@ -345,8 +385,12 @@ def _blas_threads(fun):
             _set_blas_threads(1)
         _BLAS["fits"] += 1
     n_threads = max(_BLAS["original"], default=1)
+    if getattr(_THIS_THREAD, "stop", None) is not None:
+        n_threads = 1  # the cores are shared with the ensemble's other fits
 
     def with_threads(theta):
+        if n_threads == 1:
+            return fun(theta)
         with _BLAS_LOCK:
             if _BLAS["evaluating"] == 0:
                 _set_blas_threads(n_threads)

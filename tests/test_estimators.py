@@ -501,8 +501,13 @@ def test_an_ensemble_warns_once_per_kind_of_convergence_warning():
 
 
 @quiet
-def test_an_interrupted_ensemble_keeps_the_networks_fitted_so_far(monkeypatch):
+@pytest.mark.parametrize("at_once", [1, 2])
+def test_an_interrupted_ensemble_keeps_the_networks_fitted_so_far(monkeypatch, at_once):
+    """One after the other, the third network is never started; side by
+    side, the interrupt in the second stops the first too."""
     from sklearn_gatedmem._base import BaseLSTM
+
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: at_once)
 
     X, y, _ = sequences()
     fits, calls = [], []
@@ -525,6 +530,93 @@ def test_an_interrupted_ensemble_keeps_the_networks_fitted_so_far(monkeypatch):
                          n_ensemble=3).fit(X, y)
     assert len(fits) == 2  # no third network after the interrupt
     assert len(est.estimators_) == 2 and est.estimators_[1].n_iter_ < 8
+    assert est.predict_proba(X).shape == (len(X), 2)
+
+
+def _threads_of_member_fits(monkeypatch):
+    """Record the thread in which each network's ``_fit`` runs."""
+    import threading
+
+    from sklearn_gatedmem._base import BaseLSTM
+
+    threads, original = [], BaseLSTM._fit
+
+    def recording(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BaseLSTM, "_fit", recording)
+    return threads
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_ensemble_members_side_by_side_equal_one_after_the_other(monkeypatch, Estimator):
+    X, y_class, y_reg = sequences()
+    y = y_class if Estimator is LSTMClassifier else y_reg
+    params = dict(hidden_layer_sizes=4, max_iter=15, random_state=0, n_ensemble=3)
+    threads = _threads_of_member_fits(monkeypatch)
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 1)
+    serial = Estimator(**params).fit(X, y)
+    assert len(set(threads)) == 1
+    threads.clear()
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
+    parallel = Estimator(**params).fit(X, y)
+    assert len(threads) == 3 and len(set(threads)) >= 2  # fitted in threads
+    for a, b in zip(serial.estimators_, parallel.estimators_):
+        assert a.random_state == b.random_state and a.n_iter_ == b.n_iter_
+        for name in a.coefs_:
+            np.testing.assert_allclose(a.coefs_[name], b.coefs_[name], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(serial.predict(X), parallel.predict(X), rtol=1e-9, atol=1e-12)
+
+
+def test_ensemble_members_fit_one_after_the_other_when_asked(monkeypatch):
+    """verbose keeps each network's lines in order; a BLAS limit of 1 (as
+    joblib's workers have) and too little memory for several fits at once
+    mean one at a time."""
+    from threadpoolctl import threadpool_limits
+
+    X, _, _ = sequences()
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 4)
+    assert LSTMClassifier(n_ensemble=3)._members_at_once(X) == 3
+    assert LSTMClassifier(n_ensemble=5)._members_at_once(X) == 4
+    assert LSTMClassifier(n_ensemble=3, verbose=1)._members_at_once(X) == 1
+    ragged = [np.zeros((4, 2)), np.zeros((6, 2))]  # read as NaN-padded sequences
+    assert LSTMClassifier(n_ensemble=3, variable_length=True)._members_at_once(ragged) == 3
+    assert LSTMClassifier(n_ensemble=3)._members_at_once(np.zeros((2, 3, 4, 5))) == 1
+    estimate = LSTMClassifier(n_ensemble=3)._resource_plan(
+        (40, 12), np.float64, (6, 2), reset=True).total
+    monkeypatch.setattr("sklearn_gatedmem._base.available_bytes", lambda: 2.5 * estimate)
+    assert LSTMClassifier(n_ensemble=3)._members_at_once(X) == 1
+    monkeypatch.undo()
+    with threadpool_limits(1, user_api="blas"):
+        assert LSTMClassifier(n_ensemble=3)._members_at_once(X) == 1
+
+
+@quiet
+def test_ctrl_c_stops_the_networks_fitted_side_by_side(monkeypatch):
+    """Ctrl-C reaches the main thread, which waits for the members' threads:
+    every running member ends at its best weights, none is lost."""
+    import os
+    import signal
+    import threading
+
+    X, y, _ = sequences(n_samples=200, n_steps=20)
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
+    evaluations, original = [], _objective.loss_grad
+
+    def counting(theta, *args, **kwargs):
+        evaluations.append(threading.get_ident())
+        if len(evaluations) == 10:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does
+        return original(theta, *args, **kwargs)
+
+    monkeypatch.setattr(_objective, "loss_grad", counting)
+    with pytest.warns(ConvergenceWarning, match="interrupted"):
+        est = LSTMClassifier(hidden_layer_sizes=8, max_iter=1000, tol=0, random_state=0,
+                             n_ensemble=2).fit(X, y)
+    assert len(est.estimators_) == 2 and est._interrupted
+    assert all(m._interrupted and m.n_iter_ < 1000 for m in est.estimators_)
     assert est.predict_proba(X).shape == (len(X), 2)
 
 

@@ -53,7 +53,9 @@ Which is fastest depends on the machine: NumPy vectorises float64 ``tanh``
 only with AVX-512 (measured on an AVX2 machine of this project's kind, per
 element: float64 tanh 15 ns, exp 5.6 ns). So the method is measured once per
 process and per dtype (:func:`activation_method`, a few ms), unless the
-environment variable ``SKLEARN_GATEDMEM_ACTIVATION`` names one. Methods agree
+environment variable ``SKLEARN_GATEDMEM_ACTIVATION`` names one; ``"tanh"``
+is kept unless another is clearly faster, so that a near tie does not make
+the fitted model change from one process to the next. Methods agree
 to rounding (1e-12 in float64 over whole sequences). Backward uses the
 derivatives written in terms of the forward outputs, ``s (1 - s)`` and
 ``1 - tanh^2``: no transcendental function, whatever the method.
@@ -252,10 +254,25 @@ _measured = {}  # dtype name -> method, once per process
 _forced = None  # set by _force_activation (tests)
 
 
+# The methods round differently (by 1e-12), and 100 L-BFGS iterations can
+# grow that into a different prediction, so a fit's result depends on the
+# method chosen. Where two are within a few per cent (float64 on this
+# project's AMD machines: tanh and exp 4 to 10 % apart, the faster one
+# changing from run to run), the fastest would change between processes and
+# so would the model fitted from the same random_state. So "tanh" is kept
+# unless another method takes at most this share of its time: a large gain
+# is still taken (float64 on an AVX2 machine with a scalar np.tanh: exp's
+# pass 5.6 ns an element against tanh's 15).
+_SWITCH_BELOW = 0.8
+_PREFERRED = "tanh"
+
+
 def activation_method(dtype):
     """The activation method for ``dtype`` on this machine: the one forced by
     :func:`_force_activation` or by ``$SKLEARN_GATEDMEM_ACTIVATION``, else
-    the fastest by :func:`_measure_activations`, measured once per process."""
+    ``"tanh"`` unless :func:`_measure_activations` finds another method
+    clearly faster (in at most ``_SWITCH_BELOW`` of tanh's time), measured
+    once per process."""
     forced = _forced or os.environ.get(ACTIVATION_ENV) or None
     if forced is not None:
         if forced not in ACTIVATIONS:
@@ -265,9 +282,16 @@ def activation_method(dtype):
         return forced
     key = np.dtype(dtype).name
     if key not in _measured:  # a race measures twice; either answer is right
-        times = _measure_activations(np.dtype(dtype))
-        _measured[key] = min(times, key=times.get)
+        _measured[key] = _choose(_measure_activations(np.dtype(dtype)))
     return _measured[key]
+
+
+def _choose(times):
+    """The method of ``times`` (method -> seconds) to use: the fastest if it
+    takes at most ``_SWITCH_BELOW`` of the preferred method's time, else the
+    preferred one (see ``_SWITCH_BELOW``)."""
+    fastest = min(times, key=times.get)
+    return fastest if times[fastest] <= _SWITCH_BELOW * times[_PREFERRED] else _PREFERRED
 
 
 def _measure_activations(dtype, n_hidden=32, n_samples=256, repeats=7):

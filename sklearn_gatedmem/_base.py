@@ -378,10 +378,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ``estimators_``; ``n_iter_`` is the largest of theirs.
 
         Members are fitted side by side in threads, one BLAS thread each, as
-        many at a time as BLAS has threads (:meth:`_members_at_once`); the
-        result is the same as one after the other. An interrupted member ends
-        the ensemble: the members fitted or interrupted so far are kept, those
-        not yet started are not fitted.
+        many at a time as BLAS has threads (:meth:`_members_at_once`), with
+        the weights of one after the other on one BLAS thread. An interrupted
+        member ends the ensemble: the members fitted or interrupted so far
+        are kept, those not yet started are not fitted.
         """
         previous = getattr(self, "estimators_", None) if self.warm_start else None
         if previous is not None and len(previous) != self.n_ensemble:

@@ -128,8 +128,8 @@ _SHARED_DOC = """
         threads, one BLAS thread each, as many at once as BLAS has threads
         (two 32-unit networks on 2 cores took 0.6 of the time of one after
         the other), with the weights of one after the other on one BLAS
-        thread; one at a time with ``verbose``, under a BLAS limit of 1 (as in joblib's
-        workers), on Dask arrays, or when memory is short.
+        thread; one at a time with ``verbose``, under a BLAS limit of 1 (as
+        in joblib's workers), on Dask arrays, or when memory is short.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score it after
         every L-BFGS iteration, stop when the score has not improved for

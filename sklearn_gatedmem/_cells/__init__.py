@@ -72,6 +72,7 @@ computed for all steps at once before the loop. Initial states are zero.
 import dataclasses
 import functools
 import os
+import threading
 import time
 from typing import Callable, Optional
 
@@ -251,6 +252,7 @@ ACTIVATIONS = {
 }
 ACTIVATION_ENV = "SKLEARN_GATEDMEM_ACTIVATION"
 _measured = {}  # dtype name -> method, once per process
+_MEASURING = threading.Lock()
 _forced = None  # set by _force_activation (tests)
 
 
@@ -281,8 +283,9 @@ def activation_method(dtype):
             )
         return forced
     key = np.dtype(dtype).name
-    if key not in _measured:  # a race measures twice; either answer is right
-        _measured[key] = _choose(_measure_activations(np.dtype(dtype)))
+    with _MEASURING:  # once: networks fitted side by side use the same method
+        if key not in _measured:
+            _measured[key] = _choose(_measure_activations(np.dtype(dtype)))
     return _measured[key]
 
 

@@ -538,16 +538,11 @@ def test_an_interrupted_network_stops_those_beside_it(monkeypatch):
     import threading
 
     from sklearn_gatedmem import _optimize
-    from sklearn_gatedmem._base import BaseLSTM
 
     monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
     X, y, _ = sequences()
-    threads, calls = [], {}
-    original_fit, original_loss = BaseLSTM._fit, _objective.loss_grad
-
-    def recording_fit(self, *args, **kwargs):
-        threads.append(threading.get_ident())
-        return original_fit(self, *args, **kwargs)
+    threads, calls = _threads_of_member_fits(monkeypatch), {}
+    original_loss = _objective.loss_grad
 
     def interrupt_in_the_second_network(theta, *args, **kwargs):
         me = threading.get_ident()
@@ -560,7 +555,6 @@ def test_an_interrupted_network_stops_those_beside_it(monkeypatch):
             assert _optimize._THIS_THREAD.stop.wait(timeout=30)
         return original_loss(theta, *args, **kwargs)
 
-    monkeypatch.setattr(BaseLSTM, "_fit", recording_fit)
     monkeypatch.setattr(_objective, "loss_grad", interrupt_in_the_second_network)
     est = LSTMClassifier(hidden_layer_sizes=4, max_iter=8, tol=0, random_state=0,
                          n_ensemble=3).fit(X, y)

@@ -32,6 +32,8 @@ from ._input import (
     has_nan,
     INSTANCE_NORMS,
     make_patches,
+    carry_forward,
+    MISSING,
     nan_error,
     ragged_error,
     read_sequences,
@@ -41,6 +43,8 @@ from ._input import (
     single_sequence_hint,
     warn_layout,
     weighted_mean_scale,
+    weighted_moments,
+    mean_scale,
 )
 from ._memory import available_bytes, check_memory, plan
 from ._network import Network, widen
@@ -77,6 +81,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "bidirectional": ["boolean"],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "variable_length": ["boolean"],
+        "missing": [StrOptions(set(MISSING))],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -104,6 +109,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         bidirectional,
         pooling,
         variable_length,
+        missing,
         alpha,
         max_iter,
         tol,
@@ -127,6 +133,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.bidirectional = bidirectional
         self.pooling = pooling
         self.variable_length = variable_length
+        self.missing = missing
         self.alpha = alpha
         self.max_iter = max_iter
         self.tol = tol
@@ -227,7 +234,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                     X = validate_data(self, X, reset=False, **kwargs)
         except OverflowError as exc:  # a Python int beyond float64, say
             raise ValueError(f"X holds a number too large for float64 ({exc}).") from exc
-        if not self.variable_length and has_nan(X):
+        if not self.variable_length and self.missing == "error" and has_nan(X):
             raise nan_error()
         if shape is None:  # lists: now that the shape is known
             self._check_memory(X.shape, X.dtype, steps_features, reset)
@@ -282,7 +289,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         )
 
     def _network_of(self, n_steps, n_features, n_outputs, out_activation=None,
-                    x_mean=None, x_scale=None):
+                    x_mean=None, x_scale=None, gap_fill=None):
         """The :class:`Network` that the parameters give for raw sequences of
         ``n_steps`` steps of ``n_features`` features."""
         patch_size = resolve_patch_size(self.patch_size, n_steps)
@@ -296,12 +303,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             pooling=self.pooling,
             patch_size=patch_size,
             differences=differences,
-            n_features=n_features * patch_size * widen(differences, instance_norm),
+            n_features=n_features * patch_size * widen(
+                differences, instance_norm, self.missing
+            ),
             n_outputs=n_outputs,
             out_activation=out_activation,
             instance_norm=instance_norm,
+            missing=self.missing,
             x_mean=x_mean,
             x_scale=x_scale,
+            gap_fill=gap_fill,
         )
 
     # -- fit --------------------------------------------------------------
@@ -466,7 +477,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             X.reshape(n_samples, -1), Y, sample_weight
         )
         X = X2.reshape(-1, n_steps, n_features)
-        bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation)
+        gap_fill = self._gap_fill(X, sample_weight)
+        bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation,
+                                gap_fill=gap_fill)
         # what the network reads: z-scores, differences, patches (make_patches)
         X, lengths = self._network_input(X, bare)
 
@@ -497,6 +510,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         self.patch_size_, self.differences_ = network.patch_size, network.differences
         self.instance_norm_ = network.instance_norm
+        self.gap_fill_ = network.gap_fill
         self.x_mean_, self.x_scale_ = network.x_mean, network.x_scale
         for name, value in fitted.items():
             setattr(self, name, value)
@@ -516,18 +530,38 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         and each sequence's length in patch steps, ``ceil(length / p)``.
 
         The lengths are found on ``X`` itself, so bad padding is reported in
-        its steps, and once: the patches' lengths follow from them.
+        its steps, and once: the patches' lengths follow from them. With
+        ``missing="carry"``, the gaps are filled first (:func:`carry_forward`).
         """
         lengths = self._lengths(X)
+        if network.missing == "carry":
+            X = carry_forward(X, lengths, network.gap_fill)
         p = network.patch_size
         patches = make_patches(X, p, network.differences, network.instance_norm)
         return patches, -(-lengths // p)
 
     def _lengths(self, X):
-        """Real steps per sequence: from the NaN padding, or all steps."""
+        """Real steps per sequence: from the NaN padding, or all steps.
+        With ``missing="carry"``, NaN inside the real steps are gaps."""
         if self.variable_length:
-            return sequence_lengths(X)
+            return sequence_lengths(X, gaps=self.missing == "carry")
         return np.full(X.shape[0], X.shape[1])
+
+    def _gap_fill(self, X, sample_weight):
+        """With ``missing="carry"``, each raw feature's weighted mean over
+        its observed training values (what a series starting with a gap
+        reads); else None."""
+        if self.missing != "carry":
+            return None
+        moments = weighted_moments(X, sample_weight)
+        never = np.flatnonzero(moments["weight"] == 0)
+        if never.size:
+            raise ValueError(
+                f"Feature {never[0]} of X has no observed value in the training "
+                'data (all NaN): missing="carry" has nothing to carry or to '
+                "fill a series starting with a gap with. Drop that feature."
+            )
+        return mean_scale(moments)[0]
 
     def _initial_theta(self, network):
         """Warm start from the previous solution, or a fresh draw."""
@@ -627,7 +661,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.input_tags.allow_nan = self.variable_length
+        tags.input_tags.allow_nan = self.variable_length or self.missing == "carry"
         return tags
 
 

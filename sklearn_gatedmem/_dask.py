@@ -210,6 +210,13 @@ def _prepare(est, X, y, sample_weight):
             "early_stopping=False (and choose max_iter by a local fit on a "
             "sample), or fit on X.compute() locally."
         )
+    if est.missing == "carry":
+        raise ValueError(
+            'missing="carry" is not supported for a dask X: the value of a '
+            "series starting with a gap is the training mean, which would need "
+            "a pass over all blocks before the others. Fit on X.compute() "
+            'locally, or fill the gaps yourself and fit with missing="error".'
+        )
     X = _check_dask_array(X)
     if y is None:
         raise ValueError(

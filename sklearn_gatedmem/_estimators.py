@@ -107,6 +107,22 @@ _SHARED_DOC = """
         input keeps the fitted width, ``n_features_in_``). NaN anywhere else is
         a ValueError. When False, NaN and lists of unequal sequences are
         rejected.
+    missing : {"error", "carry"}, default="error"
+        What NaN inside the real steps of a sequence means. ``"error"``: it
+        is refused (a ValueError naming this option). ``"carry"``: a missing
+        value; the network reads the last observed value of that feature in
+        the same sequence (the feature's weighted training mean, ``gap_fill_``,
+        before the first one), plus one indicator channel per feature, 1
+        where the value was imputed and 0 where observed: the simple half of
+        GRU-D (Che et al. 2018). A step may miss some features or all of
+        them. With ``variable_length=True``, trailing all-NaN steps are still
+        padding, not gaps; without it, they are gaps, carried too. The
+        network then reads ``2 * n_features`` raw values per step
+        (:func:`sklearn_gatedmem._input.carry_forward`), before
+        ``instance_norm``, ``differences`` and patches. On a generated task
+        with 10 %% of the values missing at random, accuracy stayed within a
+        few points of the complete data (docs, Static features and missing
+        values).
     alpha : float, default=%(alpha)s
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``. %(alpha_why)s
@@ -170,11 +186,15 @@ _SHARED_ATTRIBUTES = """
     instance_norm_ : {"append", "replace"} or None
         How the network reads each sequence's z-normalised features (None
         for sequences of one step).
+    gap_fill_ : ndarray of shape (n_step_features_,) or None
+        With ``missing="carry"``, the value a series starting with a gap
+        reads: each feature's weighted mean over its observed training
+        values. None with ``missing="error"``.
     x_mean_, x_scale_ : ndarray of shape (n_inputs,)
         The internal standardisation of each value of a step that the network
         reads, ``n_inputs = patch_size_ * n_step_features_ * (1 +
-        differences_) * (2 if instance_norm_ == "append" else 1)`` (see
-        :func:`sklearn_gatedmem.make_patches`).
+        differences_) * (2 if instance_norm_ == "append" else 1) * (2 if
+        missing == "carry" else 1)`` (see :func:`sklearn_gatedmem.make_patches`).
     estimators_ : list of estimator
         With ``n_ensemble > 1``, the fitted members, each an estimator of one
         network; ``coefs_``, ``loss_``, ``loss_curve_`` and the validation
@@ -425,6 +445,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
         bidirectional=False,
         pooling="max",
         variable_length=False,
+        missing="error",
         alpha=1.0,
         max_iter=100,
         tol=1e-4,
@@ -450,6 +471,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
+            missing=missing,
             alpha=alpha,
             max_iter=max_iter,
             tol=tol,
@@ -697,6 +719,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
         bidirectional=False,
         pooling="last",
         variable_length=False,
+        missing="error",
         alpha=1e-4,
         max_iter=200,
         tol=1e-4,
@@ -721,6 +744,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
+            missing=missing,
             alpha=alpha,
             max_iter=max_iter,
             tol=tol,

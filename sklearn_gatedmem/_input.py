@@ -138,13 +138,65 @@ def ragged_error(steps_features):
 
 
 def nan_error():
-    """The ValueError for NaN in X without ``variable_length=True``."""
+    """The ValueError for NaN in X without ``variable_length=True`` and
+    with ``missing="error"``."""
     return ValueError(
         "Input X contains NaN. NaN marks the padding of sequences of different "
         "lengths, which needs variable_length=True (pad_sequences pads a list "
-        "of sequences with NaN at the end). Without it every value must be "
-        "finite: impute missing values first."
+        "of sequences with NaN at the end). For gaps inside the series, pass "
+        'missing="carry": the last observed value is carried forward, with an '
+        "indicator channel per feature. Else impute missing values first."
     )
+
+
+MISSING = ("error", "carry")
+
+
+def carry_forward(X, lengths, fill):
+    """Gaps filled by the last observed value, with one indicator per feature.
+
+    The simple half of GRU-D (Che et al. 2018): within each sequence's real
+    steps, a NaN value takes the last observed value of its feature, or
+    ``fill`` (the training mean) before the first one; an indicator channel
+    per feature is 1 where the value was imputed, 0 where observed. The
+    network then reads both, so it can learn how much to trust a carried
+    value. Steps beyond each sequence's length stay all NaN (padding).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_steps, n_features)
+        NaN where a value is missing.
+    lengths : ndarray of shape (n_samples,)
+        Real steps of each sequence (from :func:`sequence_lengths` with
+        ``gaps=True``, or all steps).
+    fill : ndarray of shape (n_features,)
+        The value of a gap before any observation.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_steps, 2 * n_features)
+        The imputed features, then their indicators, in ``X``'s dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gatedmem._input import carry_forward
+    >>> X = np.array([[[np.nan], [2.0], [np.nan], [4.0]]])
+    >>> carry_forward(X, np.array([4]), np.array([9.0]))[0].T
+    array([[9., 2., 2., 4.],
+           [1., 0., 1., 0.]])
+    """
+    n_steps = X.shape[1]
+    t = np.arange(n_steps)
+    observed = ~np.isnan(X)
+    # index of the last observed step of each feature, -1 before the first
+    last = np.where(observed, t[None, :, None], -1)
+    np.maximum.accumulate(last, axis=1, out=last)
+    values = np.take_along_axis(X, np.maximum(last, 0), axis=1)
+    values = np.where(last >= 0, values, np.asarray(fill, dtype=X.dtype))
+    out = np.concatenate([values, (~observed).astype(X.dtype)], axis=2)
+    out[t[None, :] >= np.asarray(lengths)[:, None]] = np.nan
+    return out
 
 
 def has_nan(X, chunk_rows=4096):
@@ -386,15 +438,19 @@ def _content_groups(X, Y, order, group):
     return np.cumsum(differs) - 1
 
 
-def sequence_lengths(X):
+def sequence_lengths(X, gaps=False):
     """Real steps of each sequence padded at the end with NaN.
 
-    A step is padding when all its features are NaN. Padding must be trailing,
-    and every sequence needs at least one real step.
+    A step is padding when all its features are NaN and so are all the steps
+    after it. Every sequence needs at least one real step.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_steps, n_features)
+    gaps : bool, default=False
+        Whether NaN may also mark missing values inside the real steps
+        (``missing="carry"``). When False, padding must be whole steps at
+        the end, and any other NaN is a ValueError.
 
     Returns
     -------
@@ -403,17 +459,18 @@ def sequence_lengths(X):
     step_nan = np.isnan(X)
     pad = step_nan.all(axis=2)
     lengths = X.shape[1] - pad[:, ::-1].cumprod(axis=1).sum(axis=1)
-    if np.any(step_nan.any(axis=2) & ~pad):
+    if not gaps and np.any(step_nan.any(axis=2) & ~pad):
         raise ValueError(
             "X has NaN inside a step that also has real values; only whole "
-            "steps of NaN, at the end of a sequence, are padding."
+            "steps of NaN, at the end of a sequence, are padding. For missing "
+            'values inside the series, pass missing="carry".'
         )
-    if np.any(pad.sum(axis=1) != X.shape[1] - lengths):
+    if not gaps and np.any(pad.sum(axis=1) != X.shape[1] - lengths):
         raise ValueError(
             "X has NaN steps before the end of a sequence; variable-length "
             "sequences must be padded with NaN at the end only (pad_sequences "
             'pads there with its default padding="post"; padding="pre" puts '
-            "the NaN first)."
+            'the NaN first). For missing steps inside the series, pass missing="carry".'
         )
     if np.any(lengths == 0):
         raise ValueError("X has a sequence with no real step (all NaN).")

@@ -43,8 +43,16 @@ class Network:
     instance_norm : {"append", "replace"} or None
         How the network reads each sequence's z-normalised features
         (:func:`sklearn_gatedmem.make_patches`).
+    missing : {"error", "carry"}
+        "carry": gaps inside the sequences are filled by the last observed
+        value, and an indicator channel per raw feature is read beside
+        (:func:`sklearn_gatedmem._input.carry_forward`), before everything
+        else.
     x_mean, x_scale : ndarray of shape (n_features,) or None
         The standardisation of each input, applied chunk by chunk.
+    gap_fill : ndarray of shape (n_raw_features,) or None
+        With ``missing="carry"``, the value of a gap before any observation:
+        each raw feature's training mean.
     """
 
     cell: str
@@ -57,8 +65,10 @@ class Network:
     n_outputs: int
     out_activation: str = None
     instance_norm: str = None
+    missing: str = "error"
     x_mean: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     x_scale: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
+    gap_fill: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def cell_spec(self):
@@ -81,7 +91,7 @@ class Network:
     def widen(self):
         """Values per raw feature of a step that the network reads
         (:func:`widen`)."""
-        return widen(self.differences, self.instance_norm)
+        return widen(self.differences, self.instance_norm, self.missing)
 
     def input_shape(self, n_steps, n_features):
         """Steps and inputs per step that the network reads of raw sequences
@@ -90,7 +100,11 @@ class Network:
         return -(-n_steps // p), n_features * p * self.widen
 
 
-def widen(differences, instance_norm):
+def widen(differences, instance_norm, missing="error"):
     """Values per raw feature of a step that the network reads: 2 with
-    differences, times 2 with ``instance_norm="append"``."""
-    return (1 + bool(differences)) * (2 if instance_norm == "append" else 1)
+    differences, times 2 with ``instance_norm="append"``, times 2 with
+    ``missing="carry"`` (the indicator channels)."""
+    return (
+        (1 + bool(differences)) * (2 if instance_norm == "append" else 1)
+        * (2 if missing == "carry" else 1)
+    )

@@ -9,6 +9,9 @@ order:
    step-major, as in fit; a 3-D batch is read channels-first when the
    estimator was (``data_format="channels_first"``);
 2. lengths: with ``variable_length=True``, trailing all-NaN steps are padding;
+   with ``missing="carry"``, gaps inside the real steps are filled by the
+   last observed value (the training mean before the first), and one
+   indicator channel per feature is appended (1 where imputed);
 3. with ``instance_norm_``, each sequence's features z-normalised over its
    real steps, appended ("append") or in place of the raw ones ("replace");
    with ``differences_``, each feature's first difference appended to every
@@ -133,6 +136,8 @@ class SequenceNetwork(_Base):
             lengths = n_steps - pad.flip(1).long().cumprod(dim=1).sum(dim=1)
         else:
             lengths = torch.full((n_samples,), n_steps, dtype=torch.long, device=x.device)
+        if self.missing == "carry":
+            x = self._carry(x, lengths)
         if self.instance_norm is not None:
             x = self._instance_norm(x)
         if self.differences:
@@ -157,6 +162,20 @@ class SequenceNetwork(_Base):
         r = self._pool(x, lengths, real)
         z = r @ self.head_W + self.head_b
         return self._output(z)
+
+    def _carry(self, x, lengths):
+        """Gaps filled by the last observed value (``gap_fill`` before the
+        first), with indicator channels, as
+        :func:`sklearn_gatedmem._input.carry_forward` does."""
+        steps = torch.arange(x.shape[1], device=x.device)
+        observed = ~torch.isnan(x)
+        last = torch.where(observed, steps[None, :, None], -1)
+        last = torch.cummax(last, dim=1).values
+        values = torch.gather(x, 1, last.clamp(min=0))
+        values = torch.where(last >= 0, values, self.gap_fill)
+        out = torch.cat([values, (~observed).to(x.dtype)], dim=2)
+        real = steps[None, :] < lengths[:, None]
+        return torch.where(real[:, :, None], out, torch.nan)
 
     def _instance_norm(self, x):
         """Each sequence's features z-normalised over its real (non-NaN)
@@ -258,6 +277,8 @@ def to_torch(estimator):
         "x_lo": np.maximum(mean - INPUT_CLIP * scale, -half),
         "x_hi": np.minimum(mean + INPUT_CLIP * scale, half),
     }
+    if network.missing == "carry":
+        stats["gap_fill"] = network.gap_fill
     n_outputs = estimator.n_outputs_
     if estimator.out_activation_ == "identity":
         output = "identity"
@@ -277,6 +298,7 @@ def to_torch(estimator):
         "patch_size": p,
         "differences": differences,
         "instance_norm": instance_norm,
+        "missing": network.missing,
         "n_features": n_features,
         "n_steps_2d": estimator.n_features_in_ // n_features,
         "output": output,

@@ -23,6 +23,8 @@ ESTIMATORS += [
     LSTMClassifier(patch_size=2, differences=True, pooling="last", **CHEAP),
     LSTMRegressor(patch_size=3, differences=False, bidirectional=True, **CHEAP),
     LSTMClassifier(data_format="channels_first", **CHEAP),
+    LSTMClassifier(missing="carry", **CHEAP),
+    LSTMRegressor(missing="carry", variable_length=True, **CHEAP),
 ]
 
 

@@ -236,6 +236,8 @@ def test_unsupported_input_gets_a_clear_error(client):
         est.fit(da.from_array(X, chunks=20), y[:-1])
     with pytest.raises(ValueError, match="4-D dask array"):
         est.fit(da.from_array(X[..., None], chunks=20), y)
+    with pytest.raises(ValueError, match='missing="carry" is not supported for a dask X'):
+        LSTMClassifier(missing="carry").fit(da.from_array(X, chunks=20), y)
 
 
 def test_fit_without_a_client_says_what_to_do(client, monkeypatch):

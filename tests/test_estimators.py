@@ -18,7 +18,9 @@ from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 from conftest import sequences
-from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective, make_patches
+from sklearn_gatedmem import (
+    LSTMClassifier, LSTMRegressor, _objective, make_patches, pad_sequences,
+)
 
 SMALL = dict(hidden_layer_sizes=4, max_iter=8, random_state=0, n_ensemble=1)
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -1095,3 +1097,76 @@ def test_multilabel_predict_log_proba_runs_the_network_once(monkeypatch):
     assert len(calls) == 1
     np.testing.assert_allclose(log_proba, np.log(clf.predict_proba(X)), rtol=0, atol=1e-15)
 
+
+
+# -- missing="carry" -------------------------------------------------------------
+
+
+def _with_gaps(X, share, seed):
+    X = X.copy()
+    X[np.random.RandomState(seed).rand(*X.shape) < share] = np.nan
+    return X
+
+
+def test_missing_error_is_the_default_and_names_carry():
+    X, y, _ = sequences(20, 6, 2, seed=0)
+    X[3, 2, 1] = np.nan
+    for kwargs in ({}, {"variable_length": True}):
+        with pytest.raises(ValueError, match='missing="carry"'):
+            LSTMClassifier(**SMALL, **kwargs).fit(X, y)
+
+
+@quiet
+@pytest.mark.parametrize("variable_length", [False, True])
+def test_missing_carry_fits_gaps_and_keeps_trailing_padding(variable_length):
+    X, y, _ = sequences(30, 8, 2, seed=1)
+    X = _with_gaps(X, 0.15, seed=2)
+    X[0, 0] = np.nan  # a series starting with a whole missing step
+    clf = LSTMClassifier(missing="carry", variable_length=variable_length, **SMALL)
+    clf.fit(X, y)
+    # the fill of a leading gap is each feature's mean over its observed values
+    np.testing.assert_allclose(clf.gap_fill_, np.nanmean(X, axis=(0, 1)), rtol=1e-12)
+    assert clf.x_mean_.shape == (2 * 2 * 2,)  # values, indicators; instance_norm
+    P = clf.predict_proba(X)
+    assert np.isfinite(P).all()
+    if variable_length:  # trailing all-NaN steps are padding, not gaps
+        padded = np.concatenate([X, np.full((30, 3, 2), np.nan)], axis=1)
+        np.testing.assert_allclose(clf.predict_proba(padded), P, rtol=0, atol=1e-12)
+        ragged = [x[: 8 - k % 3] for k, x in enumerate(X)]
+        np.testing.assert_allclose(
+            clf.predict_proba(ragged), clf.predict_proba(pad_sequences(ragged)),
+            rtol=0, atol=1e-12,
+        )
+    else:  # they are gaps: carried, unlike padding
+        tail = X.copy()
+        tail[:, -2:] = np.nan
+        assert np.isfinite(clf.predict_proba(tail)).all()
+
+
+def _frequency_task(n, seed, n_steps=24):
+    """Class 0: two cycles over the series, class 1: three; random phase,
+    noise, and a second channel of pure noise."""
+    rng = np.random.RandomState(seed)
+    y = rng.randint(2, size=n)
+    t = np.arange(n_steps)
+    cycles = np.where(y == 1, 3, 2)[:, None] / n_steps
+    phase = rng.uniform(0, 2 * np.pi, size=(n, 1))
+    wave = np.sin(2 * np.pi * cycles * t + phase) + 0.3 * rng.normal(size=(n, n_steps))
+    return np.stack([wave, rng.normal(size=(n, n_steps))], axis=-1), y
+
+
+@quiet
+def test_ten_percent_gaps_cost_only_a_few_points_of_accuracy(capsys):
+    """Gaps at random positions (10 % of the values, train and test) against
+    the complete data, the same networks (3, the default ensemble)."""
+    X_train, y_train = _frequency_task(300, seed=0)
+    X_test, y_test = _frequency_task(300, seed=1)
+    params = dict(hidden_layer_sizes=8, max_iter=100, random_state=0)
+    complete = LSTMClassifier(**params).fit(X_train, y_train).score(X_test, y_test)
+    gappy = LSTMClassifier(missing="carry", **params).fit(
+        _with_gaps(X_train, 0.1, seed=2), y_train
+    ).score(_with_gaps(X_test, 0.1, seed=3), y_test)
+    with capsys.disabled():
+        print(f"\naccuracy: complete {complete:.3f}, with 10 % gaps {gappy:.3f}")
+    assert complete >= 0.95
+    assert gappy >= complete - 0.05

@@ -554,3 +554,35 @@ def test_moments_of_blocks_combine_to_those_of_all_rows():
     np.testing.assert_allclose(ours_scale, scale, rtol=1e-12)
     # one block is weighted_mean_scale itself, bit for bit
     np.testing.assert_array_equal(mean_scale(weighted_moments(X, sw))[1], scale)
+
+
+# -- missing="carry": gaps inside the series -----------------------------------
+
+
+def test_carry_forward_fills_gaps_marks_them_and_keeps_padding():
+    nan = np.nan
+    X = np.array([
+        [[nan, 1.0], [2.0, nan], [nan, nan], [4.0, 5.0], [nan, nan]],
+        [[7.0, 8.0], [nan, 9.0], [nan, nan], [nan, nan], [nan, nan]],
+    ])
+    lengths = np.array([4, 2])  # trailing all-NaN steps are padding
+    out = _input.carry_forward(X, lengths, fill=np.array([-1.0, -2.0]))
+    assert out.shape == (2, 5, 4)
+    np.testing.assert_array_equal(out[0, :4, :2], [[-1, 1], [2, 1], [2, 1], [4, 5]])
+    np.testing.assert_array_equal(out[0, :4, 2:], [[1, 0], [0, 1], [1, 1], [0, 0]])
+    np.testing.assert_array_equal(out[1, :2], [[7, 8, 0, 0], [7, 9, 1, 0]])
+    assert np.isnan(out[0, 4:]).all() and np.isnan(out[1, 2:]).all()
+
+
+def test_sequence_lengths_with_gaps_reads_only_trailing_steps_as_padding():
+    nan = np.nan
+    X = np.array([[[1.0], [nan], [2.0], [nan]], [[nan], [3.0], [nan], [nan]]])
+    np.testing.assert_array_equal(sequence_lengths(X, gaps=True), [3, 2])
+    with pytest.raises(ValueError, match='missing="carry"'):
+        sequence_lengths(X)
+    with pytest.raises(ValueError, match="no real step"):
+        sequence_lengths(np.full((1, 3, 1), nan), gaps=True)
+
+
+def test_nan_error_names_the_carry_option():
+    assert 'missing="carry"' in str(_input.nan_error())

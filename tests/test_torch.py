@@ -293,3 +293,33 @@ def test_torch_state_dict_points_to_to_torch(kwargs, match):
                     (X[:, 0, 0] > 0), one_network=False)
     with pytest.raises(ValueError, match="n_ensemble.*to_torch"):
         ensemble.torch_state_dict()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(variable_length=True, patch_size=3, differences=True),
+        dict(variable_length=True, bidirectional=True, pooling="mean",
+             instance_norm="replace"),
+        dict(data_format="channels_first", n_ensemble=2),
+    ],
+)
+def test_missing_carry_is_built_in(kwargs):
+    """The module imputes as the estimator does: gaps carried forward, the
+    training mean before the first observation, indicators appended."""
+    seqs, y = _ragged(n_samples=16, low=5, high=9)
+    X = pad_sequences(seqs)
+    X[np.random.RandomState(0).rand(*X.shape) < 0.15] = np.nan
+    X[0, 0] = np.nan  # a leading gap
+    if not kwargs.get("variable_length"):
+        X = X[:, :5]
+    channels_first = kwargs.get("data_format") == "channels_first"
+    if channels_first:
+        X = X.transpose(0, 2, 1)
+    clf = _fit(LSTMClassifier(missing="carry", hidden_layer_sizes=3, max_iter=5,
+                              random_state=0, **kwargs), X, y,
+               one_network="n_ensemble" not in kwargs)
+    np.testing.assert_allclose(
+        _run(clf.to_torch(), X), clf.predict_proba(X), rtol=0, atol=TOL
+    )

@@ -41,6 +41,8 @@ from ._input import (
     resolve_patch_size,
     sequence_lengths,
     single_sequence_hint,
+    resolve_static,
+    split_static,
     warn_layout,
     weighted_mean_scale,
     weighted_moments,
@@ -57,7 +59,7 @@ _NETWORK_ATTRS = (
     "best_validation_score_",
 )
 # Private fitted state that describes the data, shared by an ensemble's members.
-_SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_network")
+_SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_network", "_static_on")
 
 # What validate_data(reset=True) sets on the estimator before fit can fail.
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
@@ -81,6 +83,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "bidirectional": ["boolean"],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "variable_length": ["boolean"],
+        "static_features": ["array-like", None],
         "missing": [StrOptions(set(MISSING))],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -109,6 +112,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         bidirectional,
         pooling,
         variable_length,
+        static_features,
         missing,
         alpha,
         max_iter,
@@ -133,6 +137,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.bidirectional = bidirectional
         self.pooling = pooling
         self.variable_length = variable_length
+        self.static_features = static_features
         self.missing = missing
         self.alpha = alpha
         self.max_iter = max_iter
@@ -194,27 +199,47 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         input may have any number of steps at predict time (2-D input keeps
         the fitted width, ``n_features_in_``).
 
+        With ``static_features``, the static columns (2-D input) or channels
+        (3-D and list input) are taken out (:func:`split_static`).
+
         Returns
         -------
         X : ndarray of shape (n_samples, n_steps, n_features)
+            The sequences, without the static features.
         y : validated y (fit) or None
+        static : ndarray of shape (n_samples, n_static) or None
+            The static values.
+        where : tuple of (ndarray or None, str)
+            Their indices (:func:`resolve_static`) and whether they are
+            "columns" or "channels".
         """
         X, steps_features, ragged = read_sequences(X, self.data_format)
         if ragged and not self.variable_length:
             raise ragged_error(steps_features)
+        on = "columns" if steps_features is None else "channels"
+        fitted_static = None if reset else getattr(self, "static_features_", None)
+        if fitted_static is not None and on != self._static_on:
+            raise ValueError(
+                f"The estimator was fitted with static_features among the {self._static_on}"
+                f" of {'2-D' if self._static_on == 'columns' else '3-D or list'} input; "
+                "predict on input of the same kind."
+            )
         fitted = None if reset else (self.n_steps_, self.n_step_features_)
+        given = fitted  # the fitted layout as the user gives it: with static channels
+        if fitted is not None and fitted_static is not None and on == "channels":
+            given = (fitted[0], fitted[1] + len(fitted_static))
         if reset:
             warn_layout(steps_features, self.data_format)
         else:  # a 3-D layout error says "steps", not just "features"
             check_predict_layout(
-                steps_features, fitted, self.variable_length, self.data_format
+                steps_features, given, self.variable_length, self.data_format
             )
         # any number of steps: predict on 3-D or list input, variable_length
         any_steps = not reset and self.variable_length and steps_features is not None
         shape = getattr(X, "shape", None)
         if not reset and steps_features is None:  # X[0] of 3-D data, say
             error = single_sequence_hint(
-                _shape_2d(X) if shape is None else shape, fitted, self.n_features_in_,
+                _shape_2d(X) if shape is None else shape, given, self.n_features_in_,
                 self.data_format, self.variable_length, type(self).__name__,
             )
             if error is not None:
@@ -234,6 +259,22 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                     X = validate_data(self, X, reset=False, **kwargs)
         except OverflowError as exc:  # a Python int beyond float64, say
             raise ValueError(f"X holds a number too large for float64 ({exc}).") from exc
+        static = None
+        if reset:
+            n = X.shape[1] if steps_features is None else steps_features[1]
+            index = resolve_static(
+                self.static_features, n, getattr(self, "feature_names_in_", None), on
+            )
+        else:
+            index = fitted_static
+        if index is not None:
+            if on == "columns":
+                X, static = split_static(X, index, on)
+            else:
+                n_steps_in, n_channels = steps_features
+                X, static = split_static(X.reshape(-1, n_steps_in, n_channels), index, on)
+                steps_features = (n_steps_in, n_channels - len(index))
+                X = X.reshape(X.shape[0], -1)
         if not self.variable_length and self.missing == "error" and has_nan(X):
             raise nan_error()
         if shape is None:  # lists: now that the shape is known
@@ -245,7 +286,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             layout = fitted
         X = X.reshape(X.shape[0], *layout)
-        return X, y
+        return X, y, static, (index, on)
 
     def _check_memory(self, shape, dtype, steps_features, reset):
         """Refuse a fit (``reset``) or prediction on a 2-D ``shape`` that
@@ -268,6 +309,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         is invalid."""
         n_samples, n_columns = (int(s) for s in shape)
         if reset:
+            n_static = _count_static(self.static_features)
+            if steps_features is None:
+                n_columns -= n_static
+            else:
+                steps_features = (steps_features[0], steps_features[1] - n_static)
+            if n_columns <= 0 or (steps_features is not None and steps_features[1] <= 0):
+                return None  # validation says what is wrong
             try:
                 n_steps, n_features = resolve_layout(n_columns, self.n_steps, steps_features)
             except ValueError:
@@ -289,7 +337,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         )
 
     def _network_of(self, n_steps, n_features, n_outputs, out_activation=None,
-                    x_mean=None, x_scale=None, gap_fill=None):
+                    x_mean=None, x_scale=None, gap_fill=None, n_static=0):
         """The :class:`Network` that the parameters give for raw sequences of
         ``n_steps`` steps of ``n_features`` features."""
         patch_size = resolve_patch_size(self.patch_size, n_steps)
@@ -310,6 +358,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             out_activation=out_activation,
             instance_norm=instance_norm,
             missing=self.missing,
+            n_static=n_static,
             x_mean=x_mean,
             x_scale=x_scale,
             gap_fill=gap_fill,
@@ -460,8 +509,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if _dask.is_dask_collection(X):  # prepared and kept on the workers
             with _dask.prepared(self, X, y, sample_weight) as prepared:
                 return self._fit_network(*prepared)
-        X, y = self._validate_X(X, y, reset=True)
+        X, y, static, (static_index, static_on) = self._validate_X(X, y, reset=True)
         n_samples, n_steps, n_features = X.shape
+        n_static = 0 if static is None else static.shape[1]
         sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
         try:
             Y, out_activation, target_attrs = self._encode_targets(y)
@@ -473,29 +523,42 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if class_factor is not None:
             sample_weight = sample_weight * class_factor
         check_training_weights(sample_weight)
-        X2, Y, sample_weight = canonical_rows(
-            X.reshape(n_samples, -1), Y, sample_weight
-        )
+        X2 = X.reshape(n_samples, -1)
+        if n_static:  # a case's static values are part of its row
+            X2 = np.hstack([X2, static])
+        X2, Y, sample_weight = canonical_rows(X2, Y, sample_weight)
+        if n_static:
+            X2, static = X2[:, : X2.shape[1] - n_static], X2[:, X2.shape[1] - n_static :]
         X = X2.reshape(-1, n_steps, n_features)
         gap_fill = self._gap_fill(X, sample_weight)
         bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation,
-                                gap_fill=gap_fill)
+                                gap_fill=gap_fill, n_static=n_static)
         # what the network reads: z-scores, differences, patches (make_patches)
         X, lengths = self._network_input(X, bare)
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
+        s_mean = s_scale = None
+        if n_static:  # standardised as the sequences are
+            s_mean, s_scale = weighted_mean_scale(
+                static[:, None, :], sample_weight, name="the static features"
+            )
+            static = clip_to_fitted_range(static[:, None, :], s_mean, s_scale)[:, 0]
         if self.variable_length:  # longest first: the objective's chunks of
             # similar lengths are then slices of X, not copies (chunk_plan)
             order = np.argsort(-lengths, kind="stable")
             X, lengths, Y, sample_weight = (a[order] for a in (X, lengths, Y, sample_weight))
+            static = None if static is None else static[order]
         Y, scale_attrs = self._scale_targets(Y, sample_weight)
-        network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale)
+        network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale,
+                                      s_mean=s_mean, s_scale=s_scale)
         fitted = dict(n_steps_=n_steps, n_step_features_=n_features,
+                      static_features_=static_index, _static_on=static_on,
+                      static_mean_=s_mean, static_scale_=s_scale,
                       **target_attrs, **scale_attrs)
-        return self._fit_network(X, lengths, Y, sample_weight, network, fitted)
+        return self._fit_network(X, lengths, Y, sample_weight, network, fitted, static)
 
-    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted):
+    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted, static=None):
         """Fit the weights of ``network`` to prepared data; set the fitted
         attributes.
 
@@ -503,10 +566,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         dask ``X``, a :class:`_dask.Blocks` and three None); ``network`` is
         the fitted :class:`Network`, with the standardisation; ``fitted``
         holds the attributes that describe the data and are not the
-        network's (``n_steps_``, ``n_step_features_``, the targets').
+        network's (``n_steps_``, ``n_step_features_``, the targets'); ``static``
+        the cases' static values, clipped, in the rows' order.
         """
         theta0 = self._initial_theta(network)
-        result = self._minimize(theta0, X, lengths, Y, sample_weight, network)
+        result = self._minimize(theta0, X, lengths, Y, sample_weight, network, static)
 
         self.patch_size_, self.differences_ = network.patch_size, network.differences
         self.instance_norm_ = network.instance_norm
@@ -573,7 +637,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 return pack(self.coefs_, layout)
         return initialize(layout, network.cell, check_random_state(self.random_state))
 
-    def _minimize(self, theta0, X, lengths, Y, sample_weight, network):
+    def _minimize(self, theta0, X, lengths, Y, sample_weight, network, static=None):
         """L-BFGS over the flat vector (:func:`fit_lbfgs`), with early
         stopping on a held-out split of the rows when asked.
 
@@ -587,15 +651,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if self.early_stopping:
             train, val = self._validation_split(Y, network.out_activation)
             X_val, lengths_val, Y_val, sw_val = X[val], lengths[val], Y[val], sample_weight[val]
+            static_val = None if static is None else static[val]
 
             def score(theta):
-                Z = _objective.decision(theta, X_val, network, chunk, lengths_val)
+                Z = _objective.decision(theta, X_val, network, chunk, lengths_val, static_val)
                 return self._validation_score(Z, Y_val, sw_val, network.out_activation)
 
             monitor = ValidationMonitor(score)
             X, lengths, Y, sample_weight = (
                 X[train], lengths[train], Y[train], sample_weight[train]
             )
+            static = None if static is None else static[train]
         ws = {}  # work buffers reused by every evaluation of this fit
 
         if isinstance(X, _dask.Blocks):  # each block evaluated where it lives
@@ -603,7 +669,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             def fun(theta):
                 return _objective.loss_grad(
-                    theta, X, Y, sample_weight, self.alpha, network, chunk, ws, lengths
+                    theta, X, Y, sample_weight, self.alpha, network, chunk, ws, lengths,
+                    static,
                 )
 
         return fit_lbfgs(
@@ -647,16 +714,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _decision(self, X):
         """Head outputs before the output activation, shape (n_samples, n_outputs)."""
         check_is_fitted(self)
-        X, _ = self._validate_X(X, reset=False)
+        X, _, static, _ = self._validate_X(X, reset=False)
         network = self._network
         X, lengths = self._network_input(X, network)
         # finite but absurd values must not overflow the network
         X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
+        if static is not None:
+            static = clip_to_fitted_range(
+                static[:, None, :], network.s_mean, network.s_scale
+            )[:, 0]
         chunk = plan(network, X.shape[0], X.shape[1], X.dtype.itemsize,
                      self.chunk_size, fit=False).chunk_rows
         theta = pack(self.coefs_, network.layout)
         with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
-            return _objective.decision(theta, X, network, chunk, lengths)
+            return _objective.decision(theta, X, network, chunk, lengths, static)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -722,6 +793,17 @@ def _warn_once_per_kind(caught, n_networks):
             ConvergenceWarning,
             stacklevel=4,
         )
+def _count_static(static_features):
+    """How many features ``static_features`` names, roughly (before it is
+    validated): for the memory estimate only."""
+    if static_features is None:
+        return 0
+    values = np.asarray(static_features)
+    if values.dtype.kind == "b":
+        return int(values.sum())
+    return int(values.size)
+
+
 def _shape_2d(X):
     """The shape of a 2-D list, else None."""
     try:

@@ -210,6 +210,12 @@ def _prepare(est, X, y, sample_weight):
             "early_stopping=False (and choose max_iter by a local fit on a "
             "sample), or fit on X.compute() locally."
         )
+    if est.static_features is not None:
+        raise ValueError(
+            "static_features is not supported for a dask X yet: the static values "
+            "would travel with every block, which this version does not do. Fit on "
+            "X.compute() locally, or leave static_features=None."
+        )
     if est.missing == "carry":
         raise ValueError(
             'missing="carry" is not supported for a dask X: the value of a '
@@ -414,7 +420,7 @@ def _check_block(X, y, sample_weight, est):
     with warnings.catch_warnings():
         # layout warnings are the client's, once, not every block's
         warnings.simplefilter("ignore", UserWarning)
-        X, y = est._validate_X(X, y, reset=True)
+        X, y, _, _ = est._validate_X(X, y, reset=True)
     # all zero is an error for all blocks together only (see _statistics)
     sample_weight = _check_sample_weight(
         sample_weight, X.reshape(X.shape[0], -1), allow_all_zero_weights=True

@@ -107,6 +107,27 @@ _SHARED_DOC = """
         input keeps the fitted width, ``n_features_in_``). NaN anywhere else is
         a ValueError. When False, NaN and lists of unequal sequences are
         rejected.
+    static_features : array-like of int, array-like of bool, array-like of str \
+            or None, default=None
+        What is read once per case instead of at every step (a patient's age,
+        a machine's type), as ``categorical_features`` of
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier` names
+        columns. For 2-D ``X`` of shape (n_samples, n_columns): column
+        indices, a boolean mask of shape (n_columns,), or column names when
+        ``X`` is a DataFrame; the other columns are the sequences (read as
+        ``n_steps`` says). For 3-D ``X`` and lists of sequences: channel
+        indices (or a mask of shape (n_features,)), each of which must be
+        constant over every series (NaN on padding aside), else a
+        ValueError. Predict takes the same kind of input as fit. The
+        ``n_static`` values, standardised by their weighted training mean and
+        standard deviation (``static_mean_``, ``static_scale_``), enter the
+        head beside the pooled state: ``z = r W_head + s W_static + b``
+        (``coefs_["head.W_static"]`` of shape (n_static, n_outputs_)). The
+        head, not a map to the initial state: it is exact and costs nothing
+        per step, and every cell and the PyTorch export start from zero
+        states. So a static value shifts the output; to let it change how
+        the series is read, also give it as an ordinary constant channel.
+        Not supported for dask arrays yet (a clear error).
     missing : {"error", "carry"}, default="error"
         What NaN inside the real steps of a sequence means. ``"error"``: it
         is refused (a ValueError naming this option). ``"carry"``: a missing
@@ -177,7 +198,7 @@ _SHARED_ATTRIBUTES = """
     n_steps_ : int
         Steps per sequence resolved in fit.
     n_step_features_ : int
-        Features per step resolved in fit.
+        Features per step resolved in fit (without the static ones).
     patch_size_ : int
         Steps per patch that the network reads (1: no patching); what
         ``predict`` uses.
@@ -186,6 +207,11 @@ _SHARED_ATTRIBUTES = """
     instance_norm_ : {"append", "replace"} or None
         How the network reads each sequence's z-normalised features (None
         for sequences of one step).
+    static_features_ : ndarray of shape (n_static,), int, or None
+        The indices of the static columns (2-D input) or channels (3-D and
+        list input), sorted; None without ``static_features``.
+    static_mean_, static_scale_ : ndarray of shape (n_static,) or None
+        The standardisation of the static values.
     gap_fill_ : ndarray of shape (n_step_features_,) or None
         With ``missing="carry"``, the value a series starting with a gap
         reads: each feature's weighted mean over its observed training
@@ -299,6 +325,11 @@ class _TorchExport:
             problem = (
                 f"it was fitted with cell={cell.name!r}, which no torch.nn "
                 "module implements"
+            )
+        elif network.n_static:
+            problem = (
+                "it reads static_features beside the pooled state, which a "
+                "torch.nn.Linear over the recurrent output does not"
             )
         elif len(set(network.hidden)) > 1:
             problem = (
@@ -445,6 +476,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
         bidirectional=False,
         pooling="max",
         variable_length=False,
+        static_features=None,
         missing="error",
         alpha=1.0,
         max_iter=100,
@@ -471,6 +503,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
+            static_features=static_features,
             missing=missing,
             alpha=alpha,
             max_iter=max_iter,
@@ -719,6 +752,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
         bidirectional=False,
         pooling="last",
         variable_length=False,
+        static_features=None,
         missing="error",
         alpha=1e-4,
         max_iter=200,
@@ -744,6 +778,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
             bidirectional=bidirectional,
             pooling=pooling,
             variable_length=variable_length,
+            static_features=static_features,
             missing=missing,
             alpha=alpha,
             max_iter=max_iter,

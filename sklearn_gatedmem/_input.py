@@ -149,6 +149,142 @@ def nan_error():
     )
 
 
+def resolve_static(static_features, n_features, feature_names=None, on="columns"):
+    """The sorted indices that ``static_features`` names, or None.
+
+    As ``HistGradientBoostingClassifier(categorical_features=...)`` reads
+    its parameter: integer indices, a boolean mask of length
+    ``n_features``, or names when ``X`` was a DataFrame (``feature_names``).
+
+    Parameters
+    ----------
+    static_features : array-like of int, bool or str, or None
+    n_features : int
+        Columns of 2-D input (``on="columns"``), or channels per step of 3-D
+        and list input (``on="channels"``).
+    feature_names : ndarray of str or None
+        ``feature_names_in_`` of a DataFrame ``X``.
+    on : {"columns", "channels"}
+
+    Returns
+    -------
+    index : ndarray of shape (n_static,), int, or None
+        None when ``static_features`` is None or empty.
+
+    Raises
+    ------
+    ValueError
+        For indices out of range, repeated, a mask of the wrong length,
+        names without a DataFrame or unknown, or when nothing is left for the
+        sequences.
+    """
+    if static_features is None:
+        return None
+    values = np.asarray(static_features)
+    if values.ndim != 1:
+        raise ValueError(
+            "static_features must be a 1-D array-like of indices, of booleans "
+            f"or of feature names, got shape {values.shape}."
+        )
+    if values.size == 0:
+        return None
+    if values.dtype.kind in "USO":
+        if on != "columns" or feature_names is None:
+            raise ValueError(
+                "static_features holds names, which need X as a DataFrame with "
+                "string column names (2-D); give column or channel indices "
+                "instead."
+            )
+        names = list(feature_names)
+        unknown = [v for v in values if v not in names]
+        if unknown:
+            raise ValueError(
+                f"static_features names {_few(unknown)}, which are not columns "
+                f"of X ({_few(names)})."
+            )
+        index = np.array([names.index(v) for v in values])
+    elif values.dtype.kind == "b":
+        if values.size != n_features:
+            raise ValueError(
+                f"static_features is a boolean mask of length {values.size}, "
+                f"but X has {n_features} {on}."
+            )
+        index = np.flatnonzero(values)
+    elif values.dtype.kind in "iu":
+        index = values.astype(np.intp)
+        if index.min() < 0 or index.max() >= n_features:
+            raise ValueError(
+                f"static_features has index {int(index.min() if index.min() < 0 else index.max())},"
+                f" out of range for X's {n_features} {on} (0 to {n_features - 1})."
+            )
+    else:
+        raise ValueError(
+            "static_features must hold integer indices, booleans or names, got "
+            f"dtype {values.dtype}."
+        )
+    if len(np.unique(index)) != len(index):
+        raise ValueError(f"static_features names some {on} twice: {_few(list(index))}.")
+    if index.size == 0:
+        return None
+    if index.size >= n_features:
+        raise ValueError(
+            f"static_features takes all of X's {n_features} feature(s) ({on}): "
+            "nothing is left for the sequences."
+        )
+    return np.sort(index)
+
+
+def split_static(X, index, on):
+    """Take the static values out of validated input.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_columns) or (n_samples, n_steps, n_features)
+        2-D for ``on="columns"``, 3-D channels-last for ``on="channels"``.
+    index : ndarray of int
+        From :func:`resolve_static`.
+    on : {"columns", "channels"}
+
+    Returns
+    -------
+    X : ndarray
+        Without the static columns or channels.
+    static : ndarray of shape (n_samples, n_static)
+        For channels, each series' value at its first step.
+
+    Raises
+    ------
+    ValueError
+        When a static value is NaN, or a static channel is not constant over
+        a series (NaN, on padding, aside).
+    """
+    if on == "columns":
+        static = X[:, index]
+        X = np.delete(X, index, axis=1)
+    else:
+        channels = X[:, :, index]
+        static = channels[:, 0]
+        differs = ~np.isnan(channels) & (channels != static[:, None])
+        if np.any(differs):
+            n, _, j = np.argwhere(differs)[0]
+            raise ValueError(
+                f"static_features: channel {index[j]} is not constant over "
+                f"series {n} (its first value {static[n, j]:g}, then "
+                f"{channels[n][differs[n][:, j], j][0]:g}). A static channel "
+                "must hold one value per series; pass time-varying channels "
+                "as ordinary features."
+            )
+        X = np.delete(X, index, axis=2)
+    if np.isnan(static).any():
+        n, j = np.argwhere(np.isnan(static))[0]
+        raise ValueError(
+            f"static_features: the value of {on[:-1]} {index[j]} of sample {n} "
+            "is NaN (for a channel, at the first step); static values must be "
+            "finite."
+        )
+    return X, static
+
+
 MISSING = ("error", "carry")
 
 

@@ -50,6 +50,11 @@ class Network:
         else.
     x_mean, x_scale : ndarray of shape (n_features,) or None
         The standardisation of each input, applied chunk by chunk.
+    n_static : int
+        Static values per case, read by the head beside the pooled state
+        (``head.W_static``), standardised by ``s_mean`` and ``s_scale``.
+    s_mean, s_scale : ndarray of shape (n_static,) or None
+        Their standardisation.
     gap_fill : ndarray of shape (n_raw_features,) or None
         With ``missing="carry"``, the value of a gap before any observation:
         each raw feature's training mean.
@@ -66,9 +71,12 @@ class Network:
     out_activation: str = None
     instance_norm: str = None
     missing: str = "error"
+    n_static: int = 0
     x_mean: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     x_scale: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     gap_fill: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
+    s_mean: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
+    s_scale: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def cell_spec(self):
@@ -79,7 +87,8 @@ class Network:
     def layout(self):
         """Where every parameter lives in the flat vector (:func:`make_layout`)."""
         return make_layout(
-            self.cell, self.n_features, self.hidden, self.n_outputs, self.n_directions
+            self.cell, self.n_features, self.hidden, self.n_outputs, self.n_directions,
+            self.n_static,
         )
 
     @functools.cached_property

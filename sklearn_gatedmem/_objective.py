@@ -4,7 +4,7 @@ The network: stacked recurrent layers (each layer's per-step outputs are the
 next layer's inputs), then a dense head on what it reads of the last layer::
 
     r = h_T  |  mean_t h_t  |  max_t h_t        (pooling "last", "mean", "max")
-    z = r W_head + b_head
+    z = r W_head + s W_static + b_head          (s: standardised static values)
     p = identity(z) | logistic(z) | softmax(z)
 
 Sequences may have their own lengths ``T_n`` (trailing padding): every
@@ -270,21 +270,35 @@ def _readout_backward(dR, tops, lengths, pooling, where, ws):
     return douts, live
 
 
-def _head(R, params):
-    """Head outputs ``R W_head + b_head`` in float64."""
-    return R.astype(np.float64) @ params["head.W"] + params["head.b"]
+def _static_inputs(static, network):
+    """The standardised static values ``s`` of a chunk (float64), or None."""
+    if not network.n_static:
+        return None
+    return (np.asarray(static, dtype=np.float64) - network.s_mean) / network.s_scale
 
 
-def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws):
+def _head(R, params, S=None):
+    """Head outputs ``R W_head + s W_static + b_head`` in float64: the static
+    values, when there are, enter beside the pooled state."""
+    Z = R.astype(np.float64) @ params["head.W"] + params["head.b"]
+    if S is not None:
+        Z += S @ params["head.W_static"]
+    return Z
+
+
+def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws, static=None):
     """Add one chunk's weighted loss sum and gradient (into ``grads``)."""
     cell, dtype = network.cell_spec, X.dtype
     n_samples, n_steps, _ = X.shape
     layers, rev = _forward(X, lengths, weights, network, ws)
     tops = [out for _, _, out in layers[-1]]
     R, where = _readout(tops, lengths, network.pooling)
-    loss, delta = _loss_and_delta(_head(R, params), Y, sw, network.out_activation)
+    S = _static_inputs(static, network)
+    loss, delta = _loss_and_delta(_head(R, params, S), Y, sw, network.out_activation)
 
     grads["head.W"] += R.T.astype(np.float64) @ delta
+    if S is not None:
+        grads["head.W_static"] += S.T @ delta
     grads["head.b"] += delta.sum(axis=0)
     dR = (delta @ params["head.W"].T).astype(dtype)
     douts, live = _readout_backward(dR, tops, lengths, network.pooling, where, ws)
@@ -323,7 +337,8 @@ def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws):
 
 
 def loss_grad(
-    theta, X, Y, sample_weight, alpha, network, chunk_size, ws=None, lengths=None
+    theta, X, Y, sample_weight, alpha, network, chunk_size, ws=None, lengths=None,
+    static=None,
 ):
     """The objective and its gradient, as handed to ``scipy.optimize.minimize``.
 
@@ -346,17 +361,22 @@ def loss_grad(
         Work buffers reused across calls; pass the same dict for a whole fit.
     lengths : ndarray of shape (n_samples,), default=None
         Real steps of each sequence; None means all ``n_steps``.
+    static : ndarray of shape (n_samples, network.n_static), default=None
+        The raw static values of each case (needed when ``network.n_static``).
 
     Returns
     -------
     loss : float
     grad : ndarray of shape (n_params,), float64
     """
-    loss, grad = weighted_sums(theta, X, Y, sample_weight, network, chunk_size, ws, lengths)
+    loss, grad = weighted_sums(
+        theta, X, Y, sample_weight, network, chunk_size, ws, lengths, static
+    )
     return penalised_mean(theta, loss, grad, sample_weight.sum(), alpha, network)
 
 
-def weighted_sums(theta, X, Y, sample_weight, network, chunk_size, ws=None, lengths=None):
+def weighted_sums(theta, X, Y, sample_weight, network, chunk_size, ws=None, lengths=None,
+                  static=None):
     """The data part of the objective, not yet penalised nor divided by ``S``.
 
     Sums over samples, so that the sums of disjoint blocks of samples add up
@@ -379,6 +399,7 @@ def weighted_sums(theta, X, Y, sample_weight, network, chunk_size, ws=None, leng
         loss += _chunk_loss_grad(
             X[rows, :n_steps], _chunk_lengths(lengths, rows, n_steps), Y[rows],
             sample_weight[rows], params, weights, network, grads, ws,
+            None if static is None else static[rows],
         )
     return loss, grad
 
@@ -394,7 +415,7 @@ def penalised_mean(theta, loss, grad, sw_sum, alpha, network):
     return loss, grad
 
 
-def decision(theta, X, network, chunk_size, lengths=None):
+def decision(theta, X, network, chunk_size, lengths=None, static=None):
     """Head outputs before the output activation, chunk by chunk.
 
     The forward pass of :func:`loss_grad`, without backward's work arrays.
@@ -407,6 +428,7 @@ def decision(theta, X, network, chunk_size, lengths=None):
     network : Network
     chunk_size : int
     lengths : ndarray of shape (n_samples,), default=None
+    static : ndarray of shape (n_samples, network.n_static), default=None
 
     Returns
     -------
@@ -422,7 +444,8 @@ def decision(theta, X, network, chunk_size, lengths=None):
             X[rows, :n_steps], chunk_lengths, weights, network, ws, backward=False
         )
         tops = [out for _, _, out in layers[-1]]
-        Z[rows] = _head(_readout(tops, chunk_lengths, network.pooling)[0], params)
+        S = None if static is None else _static_inputs(static[rows], network)
+        Z[rows] = _head(_readout(tops, chunk_lengths, network.pooling)[0], params, S)
     return Z
 
 

@@ -14,6 +14,7 @@ each for the lstm)::
     "U{l}.{d}"  recurrent weights  (n_hidden_l, len(U_blocks) * n_hidden_l)
     "b{l}.{d}"  bias               (len(b_blocks) * n_hidden_l,)
     "head.W"    output weights     (n_directions * n_hidden_last, n_outputs)
+    "head.W_static"  static weights (n_static, n_outputs), only with static features
     "head.b"    output bias        (n_outputs,)
 """
 
@@ -24,7 +25,8 @@ import numpy as np
 from . import _cells
 
 
-def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1):
+def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1,
+                n_static=0):
     """Fix where every parameter array lives in the flat vector.
 
     Parameters
@@ -39,6 +41,8 @@ def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1):
         Width of the dense head.
     n_directions : {1, 2}
         2 for bidirectional layers.
+    n_static : int, default=0
+        Static values per case, read by the head beside the pooled state.
 
     Returns
     -------
@@ -53,7 +57,10 @@ def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1):
             for kind, shape in cell.param_shapes(width, n_hidden).items():
                 shapes.append((f"{kind}{layer}.{d}", shape))
         width = n_directions * n_hidden
-    shapes += [("head.W", (width, n_outputs)), ("head.b", (n_outputs,))]
+    shapes.append(("head.W", (width, n_outputs)))
+    if n_static:
+        shapes.append(("head.W_static", (n_static, n_outputs)))
+    shapes.append(("head.b", (n_outputs,)))
 
     layout, start = {}, 0
     for name, shape in shapes:

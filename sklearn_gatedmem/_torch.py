@@ -22,7 +22,15 @@ order:
 5. the stacked (optionally bidirectional) recurrent layers; the backward
    direction reads each sequence reversed within its own length;
 6. pooling (``last``, ``mean``, ``max`` over real steps) and the dense head,
-   then softmax / logistic, or the targets' standardisation undone.
+   with the static values (``static_features``) clipped, standardised and
+   read beside the pooled state; then softmax / logistic, or the targets'
+   standardisation undone.
+
+With ``static_features``, ``forward(x, static=None)`` takes the static values
+as a second input, ``static`` of shape (n_samples, n_static), and then ``x``
+holds the sequences without them; with ``static=None`` it reads them from
+``x`` as ``predict`` does (the columns of a 2-D batch, the first step of the
+channels of a 3-D one; the constancy over each series is not checked here).
 
 The cells are those of :data:`._cells.CELLS`: each cell's module holds its
 equations and its PyTorch step (``torch_input``, ``torch_step``), named as
@@ -109,8 +117,14 @@ class SequenceNetwork(_Base):
         )
         self.head_W = nn.Parameter(torch.from_numpy(np.array(coefs["head.W"], dtype=np.float64)))
         self.head_b = nn.Parameter(torch.from_numpy(np.array(coefs["head.b"], dtype=np.float64)))
+        if self.n_static:
+            self.head_W_static = nn.Parameter(
+                torch.from_numpy(np.array(coefs["head.W_static"], dtype=np.float64))
+            )
+            self.register_buffer("static_index", torch.as_tensor(self.static_columns))
+            self.register_buffer("sequence_index", torch.as_tensor(self.sequence_columns))
 
-    def forward(self, x):
+    def forward(self, x, static=None):
         """Probabilities (classifier) or predictions (regressor) of a raw batch.
 
         Parameters
@@ -118,7 +132,11 @@ class SequenceNetwork(_Base):
         x : Tensor of shape (n_samples, n_steps, n_features) or (n_samples, n_features_in_)
             Float, in the layout of fit: 3-D as ``data_format`` says (any
             number of steps with ``variable_length``, NaN-padded at the end),
-            or 2-D as in fit.
+            or 2-D as in fit. Without the static columns or channels when
+            ``static`` is given.
+        static : Tensor of shape (n_samples, n_static), default=None
+            The static values, raw, in the order of ``static_features_``
+            (only with ``static_features``); None reads them from ``x``.
 
         Returns
         -------
@@ -126,10 +144,17 @@ class SequenceNetwork(_Base):
             What ``predict_proba`` (classifier) or ``predict`` (regressor) returns.
         """
         x = x.to(self.x_mean.dtype)
+        take = self.n_static and static is None  # the static values are in x
         if x.dim() == 2:
+            if take:
+                static, x = x[:, self.static_index], x[:, self.sequence_index]
             x = x.reshape(x.shape[0], self.n_steps_2d, self.n_features)
-        elif self.channels_first:
-            x = x.transpose(1, 2)
+        else:
+            if self.channels_first:
+                x = x.transpose(1, 2)
+            if take:
+                static = x[:, 0, self.static_index]
+                x = x[:, :, self.sequence_index]
         n_samples, n_steps = x.shape[0], x.shape[1]
         if self.variable_length:  # trailing all-NaN steps are padding
             pad = torch.isnan(x).all(dim=2)
@@ -161,6 +186,9 @@ class SequenceNetwork(_Base):
             x = torch.cat(outs, dim=2)  # natural time order, as the next layer reads
         r = self._pool(x, lengths, real)
         z = r @ self.head_W + self.head_b
+        if self.n_static:
+            s = torch.minimum(torch.maximum(static.to(z.dtype), self.s_lo), self.s_hi)
+            z = z + ((s - self.s_mean) / self.s_scale) @ self.head_W_static
         return self._output(z)
 
     def _carry(self, x, lengths):
@@ -238,9 +266,10 @@ class EnsembleNetwork(_Base):
         super().__init__()
         self.networks = nn.ModuleList(networks)
 
-    def forward(self, x):
-        """The mean of the networks' outputs of a raw batch ``x``."""
-        return torch.stack([network(x) for network in self.networks]).mean(dim=0)
+    def forward(self, x, static=None):
+        """The mean of the networks' outputs of a raw batch ``x`` (and of the
+        static values, as :meth:`SequenceNetwork.forward` takes them)."""
+        return torch.stack([network(x, static) for network in self.networks]).mean(dim=0)
 
 
 def _take_steps(x, index):
@@ -279,6 +308,19 @@ def to_torch(estimator):
     }
     if network.missing == "carry":
         stats["gap_fill"] = network.gap_fill
+    static_columns = sequence_columns = None
+    if network.n_static:
+        s_mean, s_scale = network.s_mean, network.s_scale
+        stats.update(
+            s_mean=s_mean, s_scale=s_scale,
+            s_lo=np.maximum(s_mean - INPUT_CLIP * s_scale, -half),
+            s_hi=np.minimum(s_mean + INPUT_CLIP * s_scale, half),
+        )
+        index = estimator.static_features_
+        width = (estimator.n_features_in_ if estimator._static_on == "columns"
+                 else n_features + len(index))
+        static_columns = [int(i) for i in index]
+        sequence_columns = [int(i) for i in np.delete(np.arange(width), index)]
     n_outputs = estimator.n_outputs_
     if estimator.out_activation_ == "identity":
         output = "identity"
@@ -300,7 +342,11 @@ def to_torch(estimator):
         "instance_norm": instance_norm,
         "missing": network.missing,
         "n_features": n_features,
-        "n_steps_2d": estimator.n_features_in_ // n_features,
+        "n_steps_2d": estimator.n_steps_ if estimator._static_on == "columns"
+        else estimator.n_features_in_ // n_features,
+        "n_static": network.n_static,
+        "static_columns": static_columns,
+        "sequence_columns": sequence_columns,
         "output": output,
         "squeeze": output == "identity" and getattr(estimator, "_y_ndim", 2) == 1,
     }

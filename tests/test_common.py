@@ -25,6 +25,8 @@ ESTIMATORS += [
     LSTMClassifier(data_format="channels_first", **CHEAP),
     LSTMClassifier(missing="carry", **CHEAP),
     LSTMRegressor(missing="carry", variable_length=True, **CHEAP),
+    LSTMClassifier(static_features=[0], **CHEAP),
+    LSTMRegressor(static_features=[0], **CHEAP),
 ]
 
 

@@ -238,6 +238,8 @@ def test_unsupported_input_gets_a_clear_error(client):
         est.fit(da.from_array(X[..., None], chunks=20), y)
     with pytest.raises(ValueError, match='missing="carry" is not supported for a dask X'):
         LSTMClassifier(missing="carry").fit(da.from_array(X, chunks=20), y)
+    with pytest.raises(ValueError, match="static_features is not supported for a dask X"):
+        LSTMClassifier(static_features=[0]).fit(da.from_array(X, chunks=20), y)
 
 
 def test_fit_without_a_client_says_what_to_do(client, monkeypatch):

@@ -1170,3 +1170,115 @@ def test_ten_percent_gaps_cost_only_a_few_points_of_accuracy(capsys):
         print(f"\naccuracy: complete {complete:.3f}, with 10 % gaps {gappy:.3f}")
     assert complete >= 0.95
     assert gappy >= complete - 0.05
+
+
+# -- static_features ---------------------------------------------------------------
+
+
+def _static_task(n, seed, n_steps=16):
+    """The label: the series' level against a threshold that the static
+    value (an "age" from 20 to 80) sets; neither decides it alone."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, n_steps, 1))
+    age = rng.uniform(20, 80, size=n)
+    y = (4 * X[:, :, 0].mean(axis=1) + (age - 50) / 10 > 0).astype(int)
+    return X, age, y
+
+
+@quiet
+def test_static_features_gain_where_the_label_needs_both(capsys):
+    X_train, age_train, y_train = _static_task(300, seed=0)
+    X_test, age_test, y_test = _static_task(300, seed=1)
+    params = dict(hidden_layer_sizes=8, max_iter=100, random_state=0)
+    series_only = LSTMClassifier(**params).fit(X_train, y_train).score(X_test, y_test)
+    with_static = LSTMClassifier(static_features=[0], **params).fit(
+        np.hstack([age_train[:, None], X_train[:, :, 0]]), y_train
+    ).score(np.hstack([age_test[:, None], X_test[:, :, 0]]), y_test)
+    with capsys.disabled():
+        print(f"\naccuracy: series only {series_only:.3f}, with static_features "
+              f"{with_static:.3f}")
+    assert with_static >= series_only + 0.2
+    assert with_static >= 0.9
+
+
+@quiet
+def test_static_features_named_every_way_fit_the_same_model():
+    """Indices, a mask and DataFrame names of 2-D columns, and a constant
+    channel of 3-D input: the same sequences and static values, the same
+    weights bit for bit."""
+    pd = pytest.importorskip("pandas")
+    X, y, _ = sequences(30, 5, 1, seed=3)
+    age = np.random.RandomState(0).uniform(20, 80, size=30)
+    X2 = np.hstack([X[:, :, 0], age[:, None]])
+    X3 = np.concatenate([X, np.repeat(age[:, None, None], 5, axis=1)], axis=2)
+    frame = pd.DataFrame(X2, columns=[f"t{k}" for k in range(5)] + ["age"])
+    fits = [
+        LSTMClassifier(static_features=[5], **SMALL).fit(X2, y),
+        LSTMClassifier(static_features=[False] * 5 + [True], **SMALL).fit(X2, y),
+        LSTMClassifier(static_features=["age"], **SMALL).fit(frame, y),
+        LSTMClassifier(static_features=[1], **SMALL).fit(X3, y),
+    ]
+    reference = _coefs_bytes(fits[0])
+    assert set(reference) >= {"head.W", "head.W_static", "head.b"}
+    assert fits[0].coefs_["head.W_static"].shape == (1, 1)
+    for est in fits[1:]:
+        assert _coefs_bytes(est) == reference
+    np.testing.assert_array_equal(fits[0].static_features_, [5])
+    assert fits[0].n_steps_ == 5 and fits[0].n_step_features_ == 1
+    np.testing.assert_allclose(fits[0].static_mean_, [age.mean()], rtol=1e-12)
+    np.testing.assert_allclose(fits[3].predict_proba(X3), fits[0].predict_proba(X2),
+                               rtol=0, atol=1e-14)
+    # the static value moves the prediction
+    moved = X2.copy()
+    moved[:, 5] += 30
+    assert not np.allclose(fits[0].predict_proba(moved), fits[0].predict_proba(X2))
+
+
+@quiet
+@pytest.mark.parametrize("kwargs", [
+    dict(variable_length=True, patch_size=2, missing="carry"),
+    dict(n_ensemble=2, bidirectional=True, differences=True),
+    dict(data_format="channels_first", instance_norm="replace"),
+])
+def test_static_channels_with_the_other_options(kwargs):
+    X, y, _ = sequences(24, 6, 2, seed=4)
+    machine = np.random.RandomState(1).randint(3, size=24).astype(float)
+    X = np.concatenate([X, np.repeat(machine[:, None, None], 6, axis=1)], axis=2)
+    if kwargs.get("variable_length"):
+        X[::3, 4:] = np.nan  # padding, static channel included
+        X[1, 2, 0] = np.nan  # a gap
+    if kwargs.get("data_format") == "channels_first":
+        X = X.transpose(0, 2, 1)
+    est = LSTMClassifier(static_features=[2], **{**SMALL, **kwargs}).fit(X, y)
+    assert est.n_step_features_ == 2 and list(est.static_features_) == [2]
+    assert np.isfinite(est.predict_proba(X)).all()
+    if kwargs.get("variable_length"):  # any number of steps, a ragged list
+        ragged = [x[: 6 - k % 2] for k, x in enumerate(X)]
+        assert est.predict_proba(ragged).shape == (24, 2)
+
+
+def test_static_features_errors_are_clear():
+    X, y, _ = sequences(20, 5, 2, seed=5)
+    X2 = X.reshape(20, -1)
+    with pytest.raises(ValueError, match="channel 1 is not constant over series 0"):
+        LSTMClassifier(static_features=[1], **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="need X as a DataFrame"):
+        LSTMClassifier(static_features=["age"], **SMALL).fit(X2, y)
+    with pytest.raises(ValueError, match="out of range"):
+        LSTMClassifier(static_features=[10], **SMALL).fit(X2, y)
+    with pytest.raises(ValueError, match="boolean mask of length 3"):
+        LSTMClassifier(static_features=[True, False, True], **SMALL).fit(X2, y)
+    with pytest.raises(ValueError, match="nothing is left for the sequences"):
+        LSTMClassifier(static_features=[0, 1], **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="twice"):
+        LSTMClassifier(static_features=[0, 0], **SMALL).fit(X2, y)
+    bad = X2.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="static values must be finite"):
+        LSTMClassifier(static_features=[0], variable_length=True, **SMALL).fit(bad, y)
+    est = LSTMClassifier(static_features=[0], n_steps=8, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X2[:, 1:], y)
+    with pytest.raises(ValueError, match="predict on input of the same kind"):
+        est.predict(X[:, :, :1])

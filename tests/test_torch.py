@@ -323,3 +323,50 @@ def test_missing_carry_is_built_in(kwargs):
     np.testing.assert_allclose(
         _run(clf.to_torch(), X), clf.predict_proba(X), rtol=0, atol=TOL
     )
+
+
+@pytest.mark.parametrize(
+    "layout, kwargs",
+    [
+        ("2d", dict()),
+        ("3d", dict(variable_length=True, patch_size=2, missing="carry")),
+        ("3d", dict(data_format="channels_first", bidirectional=True, pooling="mean")),
+        ("3d", dict(n_ensemble=2, differences=True)),
+        ("regression", dict()),
+    ],
+)
+def test_static_features_as_a_second_input(layout, kwargs):
+    """The module reads the static values from x as predict does, or takes
+    them as a second input beside the sequences alone: both equal the NumPy
+    model to 1e-10."""
+    seqs, y = _ragged(n_samples=16, low=5, high=8)
+    X = pad_sequences(seqs)
+    if not kwargs.get("variable_length"):
+        X = X[:, :5]
+    age = np.random.RandomState(3).uniform(20, 80, size=16)
+    y = (y + (age > 50)) % 2
+    if layout == "2d":
+        full = np.hstack([age[:, None], X.reshape(16, -1)])
+        est = LSTMClassifier(static_features=[0], n_steps=5, **kwargs)
+        seq_only = X.reshape(16, -1)
+    else:
+        column = np.where(np.isnan(X[:, :, :1]), np.nan, age[:, None, None])
+        full = np.concatenate([X[:, :, :1], column, X[:, :, 1:]], axis=2)
+        seq_only = X
+        if kwargs.get("data_format") == "channels_first":
+            full, seq_only = full.transpose(0, 2, 1), X.transpose(0, 2, 1)
+        Estimator = LSTMRegressor if layout == "regression" else LSTMClassifier
+        est = Estimator(static_features=[1], **kwargs)
+        if layout == "regression":
+            y = np.nanmean(X[:, :, 0], axis=1) + age / 10
+    est.set_params(hidden_layer_sizes=3, max_iter=5, random_state=0)
+    est = _fit(est, full, y, one_network="n_ensemble" not in kwargs)
+    module = est.to_torch()
+    expected = _expected(est, full)
+    np.testing.assert_allclose(_run(module, full), expected, rtol=0, atol=TOL)
+    with torch.no_grad():
+        given = module(torch.as_tensor(seq_only), torch.as_tensor(age[:, None])).numpy()
+    np.testing.assert_allclose(given, expected, rtol=0, atol=TOL)
+    if "n_ensemble" not in kwargs:
+        with pytest.raises(ValueError, match="static_features"):
+            est.torch_state_dict()

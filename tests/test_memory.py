@@ -73,8 +73,8 @@ def test_the_estimator_predicts_with_the_planned_chunks(monkeypatch):
     seen, decision = [], _objective.decision
     monkeypatch.setattr(
         _objective, "decision",
-        lambda theta, X, network, chunk, lengths=None: seen.append(chunk)
-        or decision(theta, X, network, chunk, lengths),
+        lambda theta, X, network, chunk, lengths=None, static=None: seen.append(chunk)
+        or decision(theta, X, network, chunk, lengths, static),
     )
     est.predict(X)
     expected = plan(est._network, 30, 5, 8, fit=False).chunk_rows

@@ -516,9 +516,28 @@ def make_patches(X, patch_size, differences=False, instance_norm=None):
         X = X.astype(np.float64)
     if instance_norm is not None:
         X = _with_instance_norm(X, instance_norm)
+    return patch_channels(X, int(patch_size), differences)
+
+
+def patch_channels(X, p, differences=False):
+    """The linear part of :func:`make_patches`, after ``instance_norm``: the
+    differences appended, then the steps patched.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_steps, n_channels), float
+        NaN steps at the end are padding.
+    p : int
+        Steps per patch.
+    differences : bool
+
+    Returns
+    -------
+    patches : ndarray of shape (n_samples, ceil(n_steps / p), \
+            p * n_channels * (1 + differences))
+    """
     if differences:
         X = _with_differences(X)
-    p = int(patch_size)
     n_samples, n_steps, n_features = X.shape
     n_patches = -(-n_steps // p)
     if p == 1:
@@ -534,6 +553,51 @@ def make_patches(X, patch_size, differences=False, instance_norm=None):
     out = np.take_along_axis(X, source[:, :, None], axis=1)
     out[t >= -(-lengths[:, None] // p) * p] = np.nan
     return out.reshape(n_samples, n_patches, p * n_features)
+
+
+def patch_channels_adjoint(G, n_steps, p, differences, lengths):
+    """The transpose of the linear map :func:`patch_channels`: a gradient
+    with respect to the patches carried back to the channels they read.
+
+    A value read several times (the last real step, repeated to the end of
+    its partial patch; a step read as itself and in two differences) gets
+    the sum of its readings' gradients: the chain rule.
+
+    Parameters
+    ----------
+    G : ndarray of shape (n_samples, n_patches, p * n_channels * (1 + differences))
+        Gradient with respect to the patches; 0 on patches of padding.
+    n_steps : int
+        Steps of the channels (``n_patches = ceil(n_steps / p)``).
+    p : int
+    differences : bool
+    lengths : ndarray of shape (n_samples,)
+        Real steps of each sequence.
+
+    Returns
+    -------
+    grad : ndarray of shape (n_samples, n_steps, n_channels)
+        0 on padding.
+    """
+    n_samples, n_patches = G.shape[:2]
+    G = G.reshape(n_samples, n_patches * p, -1)
+    lengths = np.asarray(lengths)
+    if p == 1 or (np.all(lengths == n_steps) and n_steps % p == 0):
+        steps = G[:, :n_steps].copy()
+    else:  # step t of the patches read step min(t, L - 1), up to its last patch
+        t = np.arange(n_patches * p)
+        source = np.minimum(t, lengths[:, None] - 1)
+        read = t < -(-lengths[:, None] // p) * p
+        steps = np.zeros((n_samples, n_steps, G.shape[2]))
+        rows = np.broadcast_to(np.arange(n_samples)[:, None], source.shape)
+        np.add.at(steps, (rows[read], source[read]), G[read])
+    if not differences:
+        return steps
+    n_channels = steps.shape[2] // 2
+    grad, dD = steps[:, :, :n_channels].copy(), steps[:, 1:, n_channels:]
+    grad[:, 1:] += dD  # D_t = x_t - x_{t-1} for t >= 1; D_0 = 0 reads nothing
+    grad[:, :-1] -= dD
+    return grad
 
 
 INSTANCE_NORMS = ("append", "replace")

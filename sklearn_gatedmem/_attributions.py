@@ -160,8 +160,29 @@ def to_raw_steps(A, n_features):
     return A.reshape(A.shape[0], A.shape[1], -1, n_features).sum(axis=2)
 
 
-def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points, chunk_rows):
+# Completeness is checked on every piece of the path: a piece whose
+# attributions miss the output's change over it by more than COMPLETENESS_TOL
+# times its length (in the explained output's units: probability, or the
+# regressor's y_scale_) is split in two, down to pieces of 2**-MAX_DEPTH of
+# the path. Why: a recurrent network can switch state within a short stretch
+# of the path (measured: a probability going from 0.53 to 0.76 within 1/40 of
+# it), and no fixed rule of a few dozen points integrates that; bisection
+# spends its points there only. Max pooling's kinks (the step of a maximum
+# changing) are continuous but not smooth: their pieces are split to the
+# depth limit, and their error halves with each level.
+COMPLETENESS_TOL = 1e-6
+MAX_DEPTH = 10
+
+
+def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points,
+                         chunk_rows, tol=COMPLETENESS_TOL, max_depth=MAX_DEPTH):
     """Integrated gradients of ``output`` with respect to every channel value.
+
+    The path from the baseline to each sequence is integrated piece by piece
+    (Gauss-Legendre on ``n_points`` nodes per piece, :func:`quadrature`),
+    starting from one piece; a piece whose attributions miss the change of
+    the output over it by more than ``tol`` times its length is split in two,
+    at most ``max_depth`` times (see ``COMPLETENESS_TOL``).
 
     Parameters
     ----------
@@ -177,44 +198,93 @@ def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points
         ``output(Z, samples) -> (f, df_dZ)`` for head outputs ``Z`` of the
         ``samples`` (indices into ``C``), as :func:`explained_output` gives.
     n_points : int
-        Quadrature nodes along the path (:func:`quadrature`).
+        Quadrature nodes per piece of the path.
     chunk_rows : int
-        Sequences per evaluation, all nodes counted: memory stays bounded
-        by it.
+        Sequences per evaluation, nodes counted: memory stays bounded by it.
+    tol : float or ndarray of shape (n_samples,), default=COMPLETENESS_TOL
+        Completeness tolerance per sequence, in the output's units.
+    max_depth : int, default=MAX_DEPTH
 
     Returns
     -------
     A : ndarray of shape (n_samples, n_steps, n_channels), float64
         NaN on padding. Per sample, ``A`` sums to ``F(x) - F(baseline)``
-        up to the quadrature error.
+        within ``tol`` unless a piece reached ``max_depth``.
+    n_evaluations : int
+        Points of the path evaluated (forward and backward), over all
+        samples and networks.
     """
     alphas, weights = quadrature(n_points)
+    points = np.r_[alphas, 0.0, 1.0]  # the nodes, then the piece's two ends
     n_samples, n_steps, n_channels = C.shape
+    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), (n_samples,))
     p, differences = network.patch_size, network.differences
     pad = np.arange(n_steps) >= lengths[:, None]
     delta = np.where(pad[:, :, None], 0.0, C - baseline)
     A = np.zeros(C.shape)
     patch_lengths = -(-lengths // p)
-    per_chunk = max(1, chunk_rows // n_points)
+    per_chunk = max(1, chunk_rows // len(points))
+    n_evaluations = 0
     for rows, n_patches in chunk_plan(n_samples, -(-n_steps // p), per_chunk, patch_lengths):
         steps = min(n_steps, n_patches * p)
         samples = np.arange(n_samples)[rows]
-        d = delta[rows, :steps]
-        n_rows = d.shape[0]
-        # every node's point of the path, node-major: row k * n_rows + i
-        path = baseline + alphas[:, None, None, None] * d
-        path[:, pad[rows, :steps]] = np.nan
-        U = patch_channels(path.reshape(n_points * n_rows, steps, n_channels), p, differences)
-        U_lengths = np.tile(patch_lengths[rows], n_points)
-
-        def node_output(Z, r):
-            return output(Z, samples[np.arange(U.shape[0])[r] % n_rows])
-
-        total = 0.0
-        for theta in thetas:
-            _, grad = input_gradient(theta, U, network, U.shape[0], node_output, U_lengths)
-            total = total + np.tensordot(weights, grad.reshape(n_points, n_rows, *grad.shape[1:]), 1)
-        total = total / len(thetas)
-        A[rows, :steps] = d * patch_channels_adjoint(total, steps, p, differences, lengths[rows])
+        # the pieces still to integrate: whose sample, from where to where
+        owner, lo, hi = samples, np.zeros(len(samples)), np.ones(len(samples))
+        for depth in range(max_depth + 1):
+            if not owner.size:
+                break
+            split = []
+            for start in range(0, owner.size, per_chunk):
+                piece = slice(start, start + per_chunk)
+                o, a, b = owner[piece], lo[piece], hi[piece]
+                f, G = _path_gradients(
+                    C, delta, baseline, pad, o, a[:, None] + (b - a)[:, None] * points,
+                    steps, network, thetas, output, patch_lengths, chunk_rows,
+                )
+                n_evaluations += f.size * len(thetas)
+                G = np.einsum("k,nk...->n...", weights, G[:, :n_points]) * (b - a)[:, None, None]
+                contribution = delta[o, :steps] * patch_channels_adjoint(
+                    G, steps, p, differences, lengths[o]
+                )
+                error = contribution.sum(axis=(1, 2)) - (f[:, -1] - f[:, -2])
+                done = (np.abs(error) <= tol[o] * (b - a)) | (depth == max_depth)
+                np.add.at(A, (o[done], slice(None, steps)), contribution[done])
+                split.append(np.flatnonzero(~done) + start)
+            split = np.concatenate(split)
+            mid = (lo[split] + hi[split]) / 2
+            owner = np.repeat(owner[split], 2)
+            lo = np.column_stack([lo[split], mid]).ravel()
+            hi = np.column_stack([mid, hi[split]]).ravel()
     A[pad] = np.nan
-    return A
+    return A, n_evaluations
+
+
+def _path_gradients(C, delta, baseline, pad, owner, alphas, steps, network, thetas,
+                    output, patch_lengths, chunk_rows):
+    """The output and its gradient with respect to the network's input at
+    the points ``baseline + alphas * delta`` of the paths of ``owner``,
+    averaged over ``thetas``.
+
+    Returns
+    -------
+    f : ndarray of shape (n_pieces, n_points)
+    grad : ndarray of shape (n_pieces, n_points, n_patches, n_inputs)
+    """
+    n_pieces, n_points = alphas.shape
+    n_channels = C.shape[2]
+    path = baseline + alphas[:, :, None, None] * delta[owner, None, :steps]
+    path[np.broadcast_to(pad[owner, None, :steps], path.shape[:3])] = np.nan
+    U = patch_channels(path.reshape(n_pieces * n_points, steps, n_channels),
+                       network.patch_size, network.differences)
+    who = np.repeat(owner, n_points)
+
+    def node_output(Z, r):
+        return output(Z, who[r])
+
+    f, grad = 0.0, 0.0
+    for theta in thetas:
+        f_k, grad_k = input_gradient(theta, U, network, chunk_rows, node_output,
+                                     np.repeat(patch_lengths[owner], n_points))
+        f, grad = f + f_k, grad + grad_k
+    f, grad = f / len(thetas), grad / len(thetas)
+    return f.reshape(n_pieces, n_points), grad.reshape(n_pieces, n_points, *U.shape[1:])

@@ -727,9 +727,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         def output(Z, samples):
             return _attributions.explained_output(Z, columns[samples], kind, *scale)
 
+        tol = _attributions.COMPLETENESS_TOL * (scale[0][columns] if scale else 1.0)
         with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
-            A = _attributions.integrated_gradients(
-                C, baseline, lengths, network, thetas, output, ig_steps, chunk
+            A, _ = _attributions.integrated_gradients(
+                C, baseline, lengths, network, thetas, output, ig_steps, chunk, tol
             )
         A = _attributions.to_raw_steps(A, X3.shape[2])
         return _in_user_layout(A, X, lengths, steps_features, ragged, self.data_format)

@@ -386,6 +386,18 @@ def _content_groups(X, Y, order, group):
     return np.cumsum(differs) - 1
 
 
+# Shuffling the columns of NaN-padded 2-D data, as scikit-learn's
+# permutation_importance does, moves padding inside sequences: the errors of
+# sequence_lengths say so, since that is where such a shuffle ends up.
+_SHUFFLED_PADDING = (
+    " A column-wise shuffle of padded data (sklearn.inspection."
+    "permutation_importance) does this: for sequences of different lengths, "
+    "use the estimator's attributions(X) to see which steps matter, or make "
+    "them one length (pad_sequences(X, maxlen=..., value=0.0)) and fit "
+    "without variable_length."
+)
+
+
 def sequence_lengths(X):
     """Real steps of each sequence padded at the end with NaN.
 
@@ -406,14 +418,14 @@ def sequence_lengths(X):
     if np.any(step_nan.any(axis=2) & ~pad):
         raise ValueError(
             "X has NaN inside a step that also has real values; only whole "
-            "steps of NaN, at the end of a sequence, are padding."
+            "steps of NaN, at the end of a sequence, are padding." + _SHUFFLED_PADDING
         )
     if np.any(pad.sum(axis=1) != X.shape[1] - lengths):
         raise ValueError(
             "X has NaN steps before the end of a sequence; variable-length "
             "sequences must be padded with NaN at the end only (pad_sequences "
             'pads there with its default padding="post"; padding="pre" puts '
-            "the NaN first)."
+            "the NaN first)." + _SHUFFLED_PADDING
         )
     if np.any(lengths == 0):
         raise ValueError("X has a sequence with no real step (all NaN).")

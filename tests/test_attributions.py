@@ -127,14 +127,33 @@ def test_completeness_variable_length_lists():
     assert np.abs(error).max() <= TOL
 
 
-def test_completeness_error_shrinks_with_ig_steps_under_max_pooling():
+def test_max_pooling_error_falls_with_the_splits_of_the_path():
     """Max pooling's gradient jumps where the step of a maximum changes along
-    the path: the error falls more slowly with the points, but it falls."""
+    the path: each split of a piece around such a kink halves its error, so
+    the error falls with the splits allowed, and the default's is small."""
+    from sklearn_gatedmem import _attributions
+    from sklearn_gatedmem._params import pack
+
     X, y = _task()
     clf = _fit(LSTMClassifier(hidden_layer_sizes=4, max_iter=15, n_ensemble=1,
                               random_state=0), X, y)
-    errors = [np.abs(_completeness_error(clf, X[:8], ig_steps=m)[0]).max()
-              for m in (4, 256)]
-    print("max pooling, completeness error at 4 and 256 points:", errors)
-    assert errors[1] < errors[0] / 4
-    assert errors[1] <= 1e-2
+    Xt = X[:8]
+    network = clf._network
+    C, baseline = _attributions.source_channels(Xt, network)
+    P = clf.predict_proba(Xt)
+    column = P.argmax(axis=1)
+    change = (P - clf.predict_proba(clf._attribution_baseline(Xt)))[np.arange(8), column]
+
+    def output(Z, samples):
+        return _attributions.explained_output(Z, column[samples], "binary")
+
+    errors = []
+    for max_splits in (0, 4, 64):
+        A, _ = _attributions.integrated_gradients(
+            C, baseline, np.full(8, 9), network, [pack(clf.coefs_, network.layout)],
+            output, 32, 1000, max_splits=max_splits)
+        errors.append(np.abs(_attributions.to_raw_steps(A, 2).sum(axis=(1, 2)) - change).max())
+    print("max pooling, completeness error with 0, 4, 64 splits:", errors)
+    assert errors[2] < errors[1] < errors[0]
+    default = np.abs(_completeness_error(clf, Xt, ig_steps=32)[0]).max()
+    assert default <= 1e-4

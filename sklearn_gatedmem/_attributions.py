@@ -9,8 +9,11 @@ value ``i``::
 and they are *complete*: ``sum_i A_i = F(x) - F(b)``, for any ``F`` that is
 differentiable along the straight path, since the integral of a derivative
 along a path is the change of the function along it. The integral is taken by
-Gauss-Legendre quadrature on ``n_points`` nodes (see :func:`quadrature`), so
-the sum misses ``F(x) - F(b)`` only by the quadrature error.
+Gauss-Legendre quadrature (:func:`quadrature`) over pieces of the path, and
+completeness is checked on every piece: a piece that misses the change of
+``F`` over it is split (:func:`integrated_gradients`), so the sum misses
+``F(x) - F(b)`` only by what the pieces left over, at most a stated
+tolerance unless the splits run out.
 
 Which space the path runs in
 ----------------------------
@@ -48,12 +51,14 @@ from ._objective import chunk_plan, input_gradient
 def quadrature(n_points):
     """Gauss-Legendre nodes and weights on [0, 1].
 
-    Why not the Riemann or trapezoid sums of the paper: the integrand, the
-    gradient along the path, is smooth for the smooth gates (max pooling
-    aside, where the step of the maximum may change along the path), and
-    Gauss-Legendre on ``m`` nodes integrates polynomials of degree ``2m - 1``
-    exactly; its error falls much faster with ``m`` than the trapezoid's
-    ``1 / m^2`` (measured in the README: at 32 points, 1e-9 against 1e-4).
+    Why not the Riemann or trapezoid sums of the paper: Gauss-Legendre on
+    ``m`` nodes integrates polynomials of degree ``2m - 1`` exactly, so on a
+    smooth piece of the path its error falls much faster than the
+    trapezoid's ``1 / m^2``. On whole paths of fitted networks neither rule
+    converged fast (largest error over 20 series at 32 points: 1.6e-2 and
+    8.9e-3 under max pooling, 1.9e-1 and 1.2e-1 under "last"), because of
+    steep switches and kinks; hence the pieces of
+    :func:`integrated_gradients`, on which the smooth rule pays.
 
     Parameters
     ----------
@@ -172,8 +177,11 @@ def to_raw_steps(A, n_features):
 # a unit's maximum changing along the path) are continuous but not smooth,
 # and there may be hundreds of them: their error only halves per split, so
 # each sequence splits at most MAX_SPLITS pieces, the worst first (measured
-# on the default classifier, 32 units and 3 networks: splitting to 1/1024
-# of the path cost 9,000 points per sequence and network).
+# on the default classifier, 32 units and 3 networks, 50 steps: splitting
+# to 1/1024 of the path cost 9,000 points per sequence and network; with
+# these limits 660, a completeness error of 7e-4 at the median and 1.7e-2 at
+# worst, and about 270 times the time of predict. The default regressor
+# ("last" pooling) took 150 points and stayed within 1e-6).
 COMPLETENESS_TOL = 1e-6
 REFINE_POINTS = 8
 MAX_SPLITS = 32

@@ -627,7 +627,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     # -- attributions -----------------------------------------------------
 
-    def attributions(self, X, target=None, ig_steps=32):
+    def attributions(self, X, target=None, ig_steps=16):
         """How much each value of each sequence moved the prediction.
 
         Integrated gradients (Sundararajan et al. 2017): each value's change
@@ -654,12 +654,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             one). Regressor: the index of the output; None means 0, and is
             refused when there are several outputs. An array gives one per
             sequence.
-        ig_steps : int, default=32
-            Points of the path at which the gradient is taken (Gauss-Legendre
-            nodes). The cost is about ``3 * ig_steps`` predictions. 32 points
-            keep the completeness error below 1e-6 of the output's scale on
-            smooth networks (README); max pooling has kinks along the path,
-            where more points help.
+        ig_steps : int, default=16
+            Gauss-Legendre nodes over the whole path from the baseline to
+            each sequence. Then every piece of the path whose attributions
+            miss the output's change over it by more than 1e-6 (times the
+            piece's share of the path) is split in two pieces of 8 nodes, the
+            worst first, up to 32 splits per sequence: points are spent where
+            the network switches state steeply, not everywhere. Measured on
+            the default estimators (README, "Which steps mattered"), the
+            refinement decides the cost, not ``ig_steps``: 16 costs as much
+            as 8 or 32, with the same error.
 
         Returns
         -------
@@ -670,9 +674,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             input, in its column order; NaN on padding. For a list of
             sequences, a list of arrays, each of its sequence's shape. Per
             sequence, the values sum to ``f(x) - f(baseline)``, the explained
-            output's change from the baseline, to within the quadrature
-            error: below 1e-6 (probabilities; the regressor's units times
-            ``y_scale_``) at the default ``ig_steps`` on the tests' networks.
+            output's change from the baseline: within 1e-6 (in probability;
+            for the regressor, 1e-6 times ``y_scale_``) with ``pooling``
+            "last" or "mean", as every test network and the default
+            regressor measured. Max pooling's kinks (the step of a maximum
+            changing along the path) can exhaust the 32 splits: on the
+            default classifier the error measured 7e-4 at the median, 1.7e-2
+            at worst, over 40 series.
 
         Raises
         ------
@@ -691,12 +699,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         >>> from sklearn_gatedmem import LSTMClassifier
         >>> rng = np.random.RandomState(0)
         >>> X = rng.normal(size=(40, 8, 1))
-        >>> y = (X[:, 2, 0] > 0).astype(int)  # the label is at step 2
-        >>> clf = LSTMClassifier(hidden_layer_sizes=4, max_iter=50, n_ensemble=1,
+        >>> y = rng.randint(2, size=40)
+        >>> X[:, 2, 0] += 3 * (2 * y - 1)  # the label is a bump at step 2
+        >>> clf = LSTMClassifier(hidden_layer_sizes=4, n_ensemble=1,
         ...                      random_state=0).fit(X, y)
-        >>> A = clf.attributions(X[:3])
+        >>> A = clf.attributions(X[:5])
         >>> A.shape
-        (3, 8, 1)
+        (5, 8, 1)
         >>> int(np.abs(A[:, :, 0]).mean(axis=0).argmax())  # the step that matters
         2
         """

@@ -21,7 +21,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _dask, _objective
+from . import _attributions, _dask, _objective
 from ._cells import CELLS
 from ._input import (
     DATA_FORMATS,
@@ -35,6 +35,7 @@ from ._input import (
     carry_forward,
     MISSING,
     nan_error,
+    patch_channels,
     ragged_error,
     read_sequences,
     resolve_layout,
@@ -719,15 +720,171 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         X, lengths = self._network_input(X, network)
         # finite but absurd values must not overflow the network
         X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
-        if static is not None:
-            static = clip_to_fitted_range(
-                static[:, None, :], network.s_mean, network.s_scale
-            )[:, 0]
+        static = self._clip_static(static)
         chunk = plan(network, X.shape[0], X.shape[1], X.dtype.itemsize,
                      self.chunk_size, fit=False).chunk_rows
         theta = pack(self.coefs_, network.layout)
         with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
             return _objective.decision(theta, X, network, chunk, lengths, static)
+
+    def _clip_static(self, static):
+        """Static values within the fitted range, as the sequences' values are."""
+        if static is None:
+            return None
+        network = self._network
+        return clip_to_fitted_range(static[:, None, :], network.s_mean, network.s_scale)[:, 0]
+
+    # -- attributions -----------------------------------------------------
+
+    def attributions(self, X, target=None, ig_steps=16):
+        """How much each value of each sequence moved the prediction.
+
+        Integrated gradients (Sundararajan et al. 2017): each value's change
+        from a baseline times the gradient of the explained output,
+        averaged along the straight path from the baseline to the sequence.
+        The baseline is the series constant at each feature's training mean,
+        which the network reads as zeros (its standardisation subtracts that
+        mean). Patches, differences and ``instance_norm`` are carried back to
+        the raw steps by the chain rule; a z-score's share goes to the value
+        it normalises (User guide, "Attributions"). For an ensemble, the
+        average of the networks' attributions, which explains the averaged
+        prediction. With ``static_features``, each case's static values are
+        held fixed along its path: only the series is explained, and the
+        returned array has the series' columns or channels only.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps, n_features) or \
+                (n_samples, n_columns), or list of array-like
+            Sequences, as for ``predict``.
+        target : class label, int, array-like of shape (n_samples,) or None, \
+                default=None
+            What is explained. Classifier: the class (a label of ``classes_``)
+            whose probability, a column of ``predict_proba``, is explained;
+            None takes each sequence's predicted class (the most probable
+            one). Regressor: the index of the output; None means 0, and is
+            refused when there are several outputs. An array gives one per
+            sequence.
+        ig_steps : int, default=16
+            Gauss-Legendre nodes over the whole path from the baseline to
+            each sequence. Then every piece of the path whose attributions
+            miss the output's change over it by more than 1e-6 (times the
+            piece's share of the path) is split in two pieces of 8 nodes, the
+            worst first, up to 32 splits per sequence: points are spent where
+            the network switches state steeply, not everywhere. Measured on
+            the default estimators (README, "Which steps mattered"), the
+            refinement decides the cost, not ``ig_steps``: 16 costs as much
+            as 8 or 32, with the same error.
+
+        Returns
+        -------
+        attributions : ndarray or list of ndarray
+            In the layout of ``X``: shape (n_samples, n_steps, n_features)
+            for 3-D input ((n_samples, n_features, n_steps) with
+            ``data_format="channels_first"``), (n_samples, n_columns) for 2-D
+            input, in its column order; NaN on padding. For a list of
+            sequences, a list of arrays, each of its sequence's shape. Per
+            sequence, the values sum to ``f(x) - f(baseline)``, the explained
+            output's change from the baseline: within 1e-6 (in probability;
+            for the regressor, 1e-6 times ``y_scale_``) with ``pooling``
+            "last" or "mean", as every test network and the default
+            regressor measured. Max pooling's kinks (the step of a maximum
+            changing along the path) can exhaust the 32 splits: on the
+            default classifier the error measured 7e-4 at the median, 1.7e-2
+            at worst, over 40 series.
+
+        Raises
+        ------
+        ValueError
+            For a ``target`` that is not a class (classifier) or an output
+            index (regressor), an ``ig_steps`` below 1, or an estimator
+            fitted with ``missing="carry"`` (its indicator channels are
+            inputs the user did not give: impute first and fit with
+            ``missing="error"`` to explain every value).
+
+        Notes
+        -----
+        Computed in float64 whatever the dtype of ``X``; input beyond the
+        fitted range that ``predict`` clips is not clipped here.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_gatedmem import LSTMClassifier
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.normal(size=(40, 8, 1))
+        >>> y = rng.randint(2, size=40)
+        >>> X[:, 2, 0] += 3 * (2 * y - 1)  # the label is a bump at step 2
+        >>> clf = LSTMClassifier(hidden_layer_sizes=4, n_ensemble=1,
+        ...                      random_state=0).fit(X, y)
+        >>> A = clf.attributions(X[:5])
+        >>> A.shape
+        (5, 8, 1)
+        >>> int(np.abs(A[:, :, 0]).mean(axis=0).argmax())  # the step that matters
+        2
+        """
+        members = self._ensemble() or [self]
+        if isinstance(ig_steps, bool) or not isinstance(ig_steps, numbers.Integral) or (
+            ig_steps < 1
+        ):
+            raise ValueError(f"ig_steps must be an int of at least 1, got {ig_steps!r}.")
+        _, steps_features, ragged = read_sequences(X, self.data_format)
+        X3, _, static, _ = self._validate_X(X, reset=False)
+        if self.missing == "carry":
+            # the indicator channels are inputs too: the attributions of the
+            # user's values alone would not sum to the change of the output
+            raise ValueError(
+                'attributions does not support missing="carry": impute the gaps '
+                'yourself and fit with missing="error" to explain every value.'
+            )
+        X3 = X3.astype(np.float64)
+        static = self._clip_static(static)
+        network = self._network
+        lengths = self._lengths(X3)
+        C, baseline = _attributions.source_channels(X3, network)
+        thetas = [pack(member.coefs_, network.layout) for member in members]
+        p = network.patch_size
+        patch_lengths = -(-lengths // p)
+        n_patches = -(-X3.shape[1] // p)
+        chunk = plan(network, X3.shape[0] * ig_steps, n_patches, 8, self.chunk_size).chunk_rows
+
+        def head_outputs():  # of every network, for the default target
+            U = patch_channels(C, p, network.differences)
+            return [_objective.decision(theta, U, network, chunk, patch_lengths, static)
+                    for theta in thetas]
+
+        columns, kind, scale = self._explained(target, X3.shape[0], head_outputs)
+
+        def output(Z, samples):
+            return _attributions.explained_output(Z, columns[samples], kind, *scale)
+
+        tol = _attributions.COMPLETENESS_TOL * (scale[0][columns] if scale else 1.0)
+        with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
+            A, _ = _attributions.integrated_gradients(
+                C, baseline, lengths, network, thetas, output, ig_steps, chunk, tol,
+                static=static,
+            )
+        A = _attributions.to_raw_steps(A, X3.shape[2])
+        return _in_user_layout(A, X, lengths, steps_features, ragged, self.data_format)
+
+    def _attribution_baseline(self, X):
+        """The baseline series of :meth:`attributions` for the sequences
+        ``X`` (as validated, 3-D): each feature's training mean over their
+        real steps, NaN on padding."""
+        X3 = self._validate_X(X, reset=False)[0]
+        _, baseline = _attributions.source_channels(X3.astype(np.float64), self._network)
+        pad = np.arange(X3.shape[1]) >= self._lengths(X3)[:, None]
+        B = np.broadcast_to(baseline[: X3.shape[2]], X3.shape).copy()
+        B[pad] = np.nan
+        return B
+
+    @abstractmethod
+    def _explained(self, target, n_samples, head_outputs):
+        """What :meth:`attributions` explains: ``(columns, kind, scale)``,
+        the per-sample column (ndarray of int of shape (n_samples,)), the
+        ``kind`` and ``(scale, offset)`` of
+        :func:`_attributions.explained_output`. ``head_outputs()`` gives
+        each network's head outputs on X (for a default target)."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -825,3 +982,22 @@ def _check_hidden_layer_sizes(value):
             f"of positive ints, got {value!r}."
         )
     return tuple(int(s) for s in sizes)
+
+
+def _in_user_layout(A, X, lengths, steps_features, ragged, data_format):
+    """Attributions ``A`` of shape (n_samples, n_steps, n_features),
+    channels-last, in the layout the user gave ``X`` in (see
+    :meth:`BaseLSTM.attributions`)."""
+    channels_first = data_format == "channels_first"
+    if ragged:
+        out = []
+        for a, length, seq in zip(A, lengths, X):
+            a = a[:length]
+            if np.ndim(seq) == 1:
+                out.append(a[:, 0])
+            else:
+                out.append(a.T if channels_first else a)
+        return out
+    if steps_features is not None:  # 3-D
+        return A.transpose(0, 2, 1) if channels_first else A
+    return A.reshape(A.shape[0], -1)  # 2-D: step-major columns, as X

@@ -674,6 +674,26 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             return -np.logaddexp(0, np.hstack([Z, -Z]))
         return np.log(self._proba(Z))  # multilabel: clipped, as predict_proba
 
+    def _explained(self, target, n_samples, head_outputs):
+        if self.out_activation_ == "softmax":
+            kind = "softmax"
+        else:
+            kind = "binary" if self.n_outputs_ == 1 else "multilabel"
+        if target is None:  # the predicted class: the most probable one
+            P = np.mean([self._proba(Z) for Z in head_outputs()], axis=0)
+            return P.argmax(axis=1), kind, ()
+        labels = _per_sample(target, n_samples, "target")
+        columns = np.empty(n_samples, dtype=np.intp)
+        index = {label: k for k, label in enumerate(self.classes_.tolist())}
+        for i, label in enumerate(labels.tolist()):
+            if label not in index:
+                raise ValueError(
+                    f"target={label!r} is not a class of this classifier; "
+                    f"classes_ is {self.classes_.tolist()!r}."
+                )
+            columns[i] = index[label]
+        return columns, kind, ()
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -840,8 +860,38 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
         Y = self._decision(X) * self.y_scale_ + self.y_mean_
         return Y[:, 0] if self._y_ndim == 1 else Y
 
+    def _explained(self, target, n_samples, head_outputs):
+        n_outputs = self.n_outputs_
+        if target is None:
+            if n_outputs > 1:
+                raise ValueError(
+                    f"This regressor has {n_outputs} outputs: pass target=k, the "
+                    f"index (0 to {n_outputs - 1}) of the output to explain."
+                )
+            target = 0
+        columns = _per_sample(target, n_samples, "target")
+        if columns.dtype.kind not in "iu" or np.any((columns < 0) | (columns >= n_outputs)):
+            raise ValueError(
+                f"target must be an output index, an int from 0 to {n_outputs - 1} "
+                f"(or one per sample), got {target!r}."
+            )
+        return columns.astype(np.intp), "identity", (self.y_scale_, self.y_mean_)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _per_sample(target, n_samples, name):
+    """``target``, one value or one per sample, as an array of shape (n_samples,)."""
+    values = np.asarray(target)
+    if values.ndim == 0:
+        return np.full(n_samples, values.item(), dtype=values.dtype)
+    if values.shape != (n_samples,):
+        raise ValueError(
+            f"{name} must be one value or one per sample (shape ({n_samples},)), "
+            f"got an array of shape {values.shape}."
+        )
+    return values

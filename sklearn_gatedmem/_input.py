@@ -574,6 +574,18 @@ def _content_groups(X, Y, order, group):
     return np.cumsum(differs) - 1
 
 
+# Shuffling the columns of NaN-padded 2-D data, as scikit-learn's
+# permutation_importance does, moves padding inside sequences: the errors of
+# sequence_lengths say so, since that is where such a shuffle ends up.
+_SHUFFLED_PADDING = (
+    " A column-wise shuffle of padded data (sklearn.inspection."
+    "permutation_importance) does this: for sequences of different lengths, "
+    "use the estimator's attributions(X) to see which steps matter, or make "
+    "them one length (pad_sequences(X, maxlen=..., value=0.0)) and fit "
+    "without variable_length."
+)
+
+
 def sequence_lengths(X, gaps=False):
     """Real steps of each sequence padded at the end with NaN.
 
@@ -599,7 +611,7 @@ def sequence_lengths(X, gaps=False):
         raise ValueError(
             "X has NaN inside a step that also has real values; only whole "
             "steps of NaN, at the end of a sequence, are padding. For missing "
-            'values inside the series, pass missing="carry".'
+            'values inside the series, pass missing="carry".' + _SHUFFLED_PADDING
         )
     if not gaps and np.any(pad.sum(axis=1) != X.shape[1] - lengths):
         raise ValueError(
@@ -607,6 +619,7 @@ def sequence_lengths(X, gaps=False):
             "sequences must be padded with NaN at the end only (pad_sequences "
             'pads there with its default padding="post"; padding="pre" puts '
             'the NaN first). For missing steps inside the series, pass missing="carry".'
+            + _SHUFFLED_PADDING
         )
     if np.any(lengths == 0):
         raise ValueError("X has a sequence with no real step (all NaN).")
@@ -709,9 +722,28 @@ def make_patches(X, patch_size, differences=False, instance_norm=None):
         X = X.astype(np.float64)
     if instance_norm is not None:
         X = _with_instance_norm(X, instance_norm)
+    return patch_channels(X, int(patch_size), differences)
+
+
+def patch_channels(X, p, differences=False):
+    """The linear part of :func:`make_patches`, after ``instance_norm``: the
+    differences appended, then the steps patched.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_steps, n_channels), float
+        NaN steps at the end are padding.
+    p : int
+        Steps per patch.
+    differences : bool
+
+    Returns
+    -------
+    patches : ndarray of shape (n_samples, ceil(n_steps / p), \
+            p * n_channels * (1 + differences))
+    """
     if differences:
         X = _with_differences(X)
-    p = int(patch_size)
     n_samples, n_steps, n_features = X.shape
     n_patches = -(-n_steps // p)
     if p == 1:
@@ -727,6 +759,51 @@ def make_patches(X, patch_size, differences=False, instance_norm=None):
     out = np.take_along_axis(X, source[:, :, None], axis=1)
     out[t >= -(-lengths[:, None] // p) * p] = np.nan
     return out.reshape(n_samples, n_patches, p * n_features)
+
+
+def patch_channels_adjoint(G, n_steps, p, differences, lengths):
+    """The transpose of the linear map :func:`patch_channels`: a gradient
+    with respect to the patches carried back to the channels they read.
+
+    A value read several times (the last real step, repeated to the end of
+    its partial patch; a step read as itself and in two differences) gets
+    the sum of its readings' gradients: the chain rule.
+
+    Parameters
+    ----------
+    G : ndarray of shape (n_samples, n_patches, p * n_channels * (1 + differences))
+        Gradient with respect to the patches; 0 on patches of padding.
+    n_steps : int
+        Steps of the channels (``n_patches = ceil(n_steps / p)``).
+    p : int
+    differences : bool
+    lengths : ndarray of shape (n_samples,)
+        Real steps of each sequence.
+
+    Returns
+    -------
+    grad : ndarray of shape (n_samples, n_steps, n_channels)
+        0 on padding.
+    """
+    n_samples, n_patches = G.shape[:2]
+    G = G.reshape(n_samples, n_patches * p, -1)
+    lengths = np.asarray(lengths)
+    if p == 1 or (np.all(lengths == n_steps) and n_steps % p == 0):
+        steps = G[:, :n_steps].copy()
+    else:  # step t of the patches read step min(t, L - 1), up to its last patch
+        t = np.arange(n_patches * p)
+        source = np.minimum(t, lengths[:, None] - 1)
+        read = t < -(-lengths[:, None] // p) * p
+        steps = np.zeros((n_samples, n_steps, G.shape[2]))
+        rows = np.broadcast_to(np.arange(n_samples)[:, None], source.shape)
+        np.add.at(steps, (rows[read], source[read]), G[read])
+    if not differences:
+        return steps
+    n_channels = steps.shape[2] // 2
+    grad, dD = steps[:, :, :n_channels].copy(), steps[:, 1:, n_channels:]
+    grad[:, 1:] += dD  # D_t = x_t - x_{t-1} for t >= 1; D_0 = 0 reads nothing
+    grad[:, :-1] -= dD
+    return grad
 
 
 INSTANCE_NORMS = ("append", "replace")

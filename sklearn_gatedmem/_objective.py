@@ -288,18 +288,47 @@ def _head(R, params, S=None):
 
 def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws, static=None):
     """Add one chunk's weighted loss sum and gradient (into ``grads``)."""
-    cell, dtype = network.cell_spec, X.dtype
-    n_samples, n_steps, _ = X.shape
     layers, rev = _forward(X, lengths, weights, network, ws)
     tops = [out for _, _, out in layers[-1]]
     R, where = _readout(tops, lengths, network.pooling)
     S = _static_inputs(static, network)
     loss, delta = _loss_and_delta(_head(R, params, S), Y, sw, network.out_activation)
+    _backward(delta, R, where, layers, rev, lengths, params, weights, network, ws, grads, S)
+    return loss
 
-    grads["head.W"] += R.T.astype(np.float64) @ delta
-    if S is not None:
-        grads["head.W_static"] += S.T @ delta
-    grads["head.b"] += delta.sum(axis=0)
+
+def _backward(delta, R, where, layers, rev, lengths, params, weights, network, ws,
+              grads=None, S=None):
+    """Backpropagate ``delta``, the gradient of a sum over samples with
+    respect to the head outputs ``Z``, through the head and every layer.
+
+    The one backward path: with ``grads`` (the loss's gradient views), it adds
+    the weight gradients; with ``grads=None``, it skips them and returns the
+    gradient with respect to the standardised input instead (what
+    :func:`input_gradient` needs). Layer 0's ``dx = Wx dA`` is computed only
+    then, so that a fit does not pay for it.
+
+    Parameters
+    ----------
+    delta : ndarray of shape (n_samples, n_outputs), float64
+    R, where : from :func:`_readout`.
+    layers, rev : from :func:`_forward`.
+    S : ndarray of shape (n_samples, network.n_static) or None
+        The standardised static values (:func:`_static_inputs`), when any.
+
+    Returns
+    -------
+    dX : ndarray of shape (n_steps, n_features, n_samples) or None
+        Time-major, in the compute dtype; None when ``grads`` is given.
+    """
+    cell, dtype = network.cell_spec, layers[0][0][0].dtype
+    tops = [out for _, _, out in layers[-1]]
+    n_steps, _, n_samples = tops[0].shape
+    if grads is not None:
+        grads["head.W"] += R.T.astype(np.float64) @ delta
+        if S is not None:
+            grads["head.W_static"] += S.T @ delta
+        grads["head.b"] += delta.sum(axis=0)
     dR = (delta @ params["head.W"].T).astype(dtype)
     douts, live = _readout_backward(dR, tops, lengths, network.pooling, where, ws)
 
@@ -308,32 +337,41 @@ def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws, sta
         for d, (Z, cache, _) in enumerate(layers[layer]):
             w, name = weights[layer][d], f"{layer}.{d}"
             dA = _cells.backward(cell, douts[d], w["R"], cache, live)
-            # the weight gradient sum_t Z_t dA_t^T: one batched GEMM, summed
-            # over the steps in float64
-            G = _buffer(ws, "G", (n_steps,) + w["M"].shape[::-1], dtype)
-            np.matmul(Z[:n_steps], dA.transpose(0, 2, 1), out=G)
-            _cells.add_weight_gradient(
-                cell, G.sum(axis=0, dtype=np.float64),
-                grads["W" + name], grads["U" + name], grads["b" + name],
-            )
-            if layer:
+            if grads is not None:
+                # the weight gradient sum_t Z_t dA_t^T: one batched GEMM,
+                # summed over the steps in float64
+                G = _buffer(ws, "G", (n_steps,) + w["M"].shape[::-1], dtype)
+                np.matmul(Z[:n_steps], dA.transpose(0, 2, 1), out=G)
+                _cells.add_weight_gradient(
+                    cell, G.sum(axis=0, dtype=np.float64),
+                    grads["W" + name], grads["U" + name], grads["b" + name],
+                )
+            if layer or grads is None:
                 dx = _buffer(ws, ("dx", d), (n_steps, w["Wx"].shape[0], n_samples), dtype)
                 dxs.append(np.matmul(w["Wx"], dA, out=dx))
-        if layer:  # each direction below gets its part from both directions above
-            n_below = network.hidden[layer - 1]
-            douts = []
-            for d in range(len(dxs)):
-                dout = _buffer(ws, ("dout", layer - 1, d), (n_steps, n_below, n_samples), dtype)
-                for e, dx in enumerate(dxs):
-                    part = dx[:, d * n_below : (d + 1) * n_below]
-                    part = part if e == d else _reverse(part, rev)
-                    if e:
-                        dout += part
-                    else:
-                        np.copyto(dout, part)
-                douts.append(dout)
-            live = None
-    return loss
+        if not layer:
+            break
+        # each direction below gets its part from both directions above
+        n_below = network.hidden[layer - 1]
+        douts = []
+        for d in range(len(dxs)):
+            dout = _buffer(ws, ("dout", layer - 1, d), (n_steps, n_below, n_samples), dtype)
+            for e, dx in enumerate(dxs):
+                part = dx[:, d * n_below : (d + 1) * n_below]
+                part = part if e == d else _reverse(part, rev)
+                if e:
+                    dout += part
+                else:
+                    np.copyto(dout, part)
+            douts.append(dout)
+        live = None
+    if grads is not None:
+        return None
+    # the backward direction read the input reversed within each length
+    dX = dxs[0].copy()
+    for dx in dxs[1:]:
+        dX += _reverse(dx, rev)
+    return dX
 
 
 def loss_grad(
@@ -447,6 +485,57 @@ def decision(theta, X, network, chunk_size, lengths=None, static=None):
         S = None if static is None else _static_inputs(static[rows], network)
         Z[rows] = _head(_readout(tops, chunk_lengths, network.pooling)[0], params, S)
     return Z
+
+
+def input_gradient(theta, X, network, chunk_size, output, lengths=None, static=None):
+    """An output of the network and its gradient with respect to the input.
+
+    The forward pass of :func:`loss_grad` and its backward pass
+    (:func:`_backward`), seeded with the gradient of ``output`` instead of
+    the loss's, and carried down to the input instead of the weights.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+    X : ndarray of shape (n_samples, n_steps, n_features)
+        What the network reads, unstandardised, as for :func:`loss_grad`.
+    network : Network
+    chunk_size : int
+    output : callable
+        ``output(Z, rows) -> (f, df_dZ)``: for head outputs ``Z`` of shape
+        (n_rows, n_outputs) of the samples ``rows`` (an index or slice into
+        ``X``), the explained output ``f`` of shape (n_rows,) and its
+        gradient ``df_dZ`` of shape (n_rows, n_outputs).
+    lengths : ndarray of shape (n_samples,), default=None
+    static : ndarray of shape (n_samples, network.n_static), default=None
+        The raw static values of each case (held fixed: no gradient).
+
+    Returns
+    -------
+    f : ndarray of shape (n_samples,), float64
+    grad : ndarray of shape (n_samples, n_steps, n_features), float64
+        ``df / dX``, with respect to the unstandardised input; 0 on padding.
+    """
+    params = unpack(theta, network.layout)
+    weights = _layer_weights(params, network, X.dtype)
+    f = np.empty(X.shape[0])
+    grad = np.zeros(X.shape, dtype=np.float64)
+    ws = {}
+    for rows, n_steps in chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths):
+        chunk_lengths = _chunk_lengths(lengths, rows, n_steps)
+        layers, rev = _forward(X[rows, :n_steps], chunk_lengths, weights, network, ws)
+        tops = [out for _, _, out in layers[-1]]
+        R, where = _readout(tops, chunk_lengths, network.pooling)
+        S = None if static is None else _static_inputs(static[rows], network)
+        f[rows], delta = output(_head(R, params, S), rows)
+        dX = _backward(delta, R, where, layers, rev, chunk_lengths, params, weights,
+                       network, ws)
+        # the network reads (x - mean) / scale, and nothing of the padding
+        dX = dX.transpose(2, 0, 1) / np.asarray(network.x_scale)
+        if chunk_lengths is not None:
+            dX[np.arange(n_steps) >= chunk_lengths[:, None]] = 0
+        grad[rows, :n_steps] = dX
+    return f, grad
 
 
 def _chunk_lengths(lengths, rows, n_steps):

@@ -1282,3 +1282,169 @@ def test_static_features_errors_are_clear():
         est.fit(X2[:, 1:], y)
     with pytest.raises(ValueError, match="predict on input of the same kind"):
         est.predict(X[:, :, :1])
+
+
+# -- attributions: layouts and targets ----------------------------------------
+
+
+def _attribution_task(n=30, T=8, d=2, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, T, d))
+    return X, (X[:, 2, 0] > 0).astype(int)
+
+
+@quiet
+def test_attributions_in_the_layout_of_the_input():
+    X, y = _attribution_task()
+    A3 = LSTMClassifier(**SMALL).fit(X, y).attributions(X[:4], ig_steps=8)
+    assert A3.shape == (4, 8, 2) and np.all(np.isfinite(A3))
+    # 2-D step-major input with n_steps: 2-D back, in the same columns
+    X2 = X.reshape(len(X), -1)
+    A2 = LSTMClassifier(n_steps=8, **SMALL).fit(X2, y).attributions(X2[:4], ig_steps=8)
+    assert A2.shape == (4, 16)
+    np.testing.assert_allclose(A2, A3.reshape(4, -1), rtol=1e-8, atol=1e-12)
+    # channels-first input: channels-first attributions
+    Xf = X.transpose(0, 2, 1)
+    Af = LSTMClassifier(data_format="channels_first", **SMALL).fit(Xf, y).attributions(
+        Xf[:4], ig_steps=8)
+    assert Af.shape == (4, 2, 8)
+    np.testing.assert_allclose(Af, A3.transpose(0, 2, 1), rtol=1e-8, atol=1e-12)
+    # float32 input: the same values (computed in float64)
+    A32 = LSTMClassifier(**SMALL).fit(X, y).attributions(X[:4].astype(np.float32), ig_steps=8)
+    assert A32.dtype == np.float64 and A32.shape == (4, 8, 2)
+
+
+@quiet
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_attributions_of_ragged_lists_and_padded_arrays(data_format):
+    from sklearn_gatedmem import pad_sequences
+
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(3, 9, size=20)
+    seqs = [rng.normal(size=(L, 2)) for L in lengths]
+    y = np.array([int(s[0, 0] > 0) for s in seqs])
+    if data_format == "channels_first":
+        seqs = [s.T for s in seqs]
+    clf = LSTMClassifier(variable_length=True, data_format=data_format, **SMALL).fit(seqs, y)
+    A = clf.attributions(seqs[:5], ig_steps=8)
+    assert isinstance(A, list) and len(A) == 5
+    for a, s in zip(A, seqs[:5]):
+        assert a.shape == s.shape and np.all(np.isfinite(a))
+    # the same sequences as one NaN-padded array: NaN on the padding
+    padded = pad_sequences(seqs[:5], data_format=data_format)
+    P = clf.attributions(padded, ig_steps=8)
+    assert P.shape == padded.shape
+    np.testing.assert_array_equal(np.isnan(P), np.isnan(padded))
+    for a, p, L in zip(A, P, lengths[:5]):
+        np.testing.assert_allclose(a, p[:, :L] if data_format == "channels_first" else p[:L],
+                                   rtol=1e-8, atol=1e-12)
+    # univariate 1-D sequences give 1-D attributions
+    uni = LSTMClassifier(variable_length=True, **SMALL).fit([s[0] for s in seqs], y)
+    assert [a.shape for a in uni.attributions([s[0] for s in seqs[:3]], ig_steps=4)] == [
+        (s.shape[-1],) for s in seqs[:3]]
+
+
+@quiet
+def test_attributions_target_and_bad_targets():
+    X, y = _attribution_task()
+    labels = np.array(["no", "yes"])[y]
+    clf = LSTMClassifier(**SMALL).fit(X, labels)
+    A_yes, A_no = clf.attributions(X[:3], "yes", 8), clf.attributions(X[:3], "no", 8)
+    # the two probabilities sum to 1: their attributions are opposite
+    np.testing.assert_allclose(A_yes, -A_no, atol=1e-6)
+    per_sample = clf.attributions(X[:3], ["yes", "no", "yes"], 8)
+    np.testing.assert_allclose(per_sample[1], A_no[1])
+    for bad in ("maybe", 1, ["yes", "no"]):
+        with pytest.raises(ValueError, match="target"):
+            clf.attributions(X[:3], bad)
+    with pytest.raises(ValueError, match="ig_steps"):
+        clf.attributions(X[:3], ig_steps=0)
+    reg = LSTMRegressor(**SMALL).fit(X, np.column_stack([X[:, 2, 0], X[:, 5, 1]]))
+    assert reg.attributions(X[:3], 1, 8).shape == (3, 8, 2)
+    for bad in (None, 2, -1, 0.5):  # None: two outputs, which one?
+        with pytest.raises(ValueError, match="target"):
+            reg.attributions(X[:3], bad)
+    with pytest.raises(NotFittedError):
+        LSTMRegressor().attributions(X[:3])
+
+
+# -- meta-estimators with 3-D arrays and lists of sequences ------------------
+
+
+def _meta_data(ragged):
+    rng = np.random.RandomState(0)
+    if ragged:
+        X = [rng.normal(size=(rng.randint(3, 8), 2)) for _ in range(30)]
+        y = np.array([int(x[0, 0] > 0) for x in X])
+    else:
+        X = rng.normal(size=(30, 6, 2))
+        y = (X[:, 0, 0] > 0).astype(int)
+    return X, y
+
+
+META = dict(hidden_layer_sizes=3, max_iter=5, n_ensemble=2, random_state=0)
+
+
+@quiet
+@pytest.mark.parametrize("ragged", [False, True], ids=["3-D", "ragged"])
+def test_calibration_and_cross_validation_with_sequences(ragged):
+    """CalibratedClassifierCV and cross_val_score with their defaults (5
+    folds) take 3-D arrays and lists of sequences as they are: they only
+    index the rows."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import cross_val_score
+
+    X, y = _meta_data(ragged)
+    clf = LSTMClassifier(variable_length=ragged, **META)
+    calibrated = CalibratedClassifierCV(clf).fit(X, y)
+    P = calibrated.predict_proba(X)
+    assert P.shape == (30, 2) and np.allclose(P.sum(axis=1), 1)
+    frozen = CalibratedClassifierCV(FrozenEstimator(clone(clf).fit(X, y))).fit(X, y)
+    assert frozen.predict(X).shape == (30,)
+    scores = cross_val_score(clf, X, y)
+    assert scores.shape == (5,) and np.all((scores >= 0) & (scores <= 1))
+    reg = LSTMRegressor(variable_length=ragged, **META)
+    target = np.array([x[0, 0] for x in X])
+    assert np.all(np.isfinite(cross_val_score(reg, X, target)))
+
+
+@quiet
+def test_permutation_importance_needs_2d_and_the_workaround_works():
+    """scikit-learn's permutation_importance checks that X is 2-D before our
+    estimator sees it: 3-D arrays fail there. The workaround: the same
+    sequences as 2-D step-major rows, which a model fitted on 3-D arrays
+    predicts as they are; each column is then one (step, feature)."""
+    from sklearn.inspection import permutation_importance
+
+    X, y = _meta_data(ragged=False)
+    clf = LSTMClassifier(**META).fit(X, y)
+    with pytest.raises(ValueError, match="dim 3"):  # scikit-learn's own check
+        permutation_importance(clf, X, y, n_repeats=2, random_state=0)
+    result = permutation_importance(clf, X.reshape(len(X), -1), y, n_repeats=2,
+                                    random_state=0)
+    assert result.importances_mean.shape == (6 * 2,)
+    # channels-first data: transposed to step-major first
+    Xf = X.transpose(0, 2, 1)
+    clf_f = LSTMClassifier(data_format="channels_first", **META).fit(Xf, y)
+    flat = Xf.transpose(0, 2, 1).reshape(len(X), -1)
+    np.testing.assert_allclose(clf_f.predict_proba(flat), clf_f.predict_proba(Xf))
+    assert permutation_importance(clf_f, flat, y, n_repeats=2).importances.shape == (12, 2)
+
+
+@quiet
+def test_permutation_importance_of_ragged_sequences_names_the_workaround():
+    """Lists of sequences of different lengths fail in scikit-learn's
+    check; padded 2-D rows get through it, but a shuffled column moves
+    padding inside sequences: our error says so and names attributions."""
+    from sklearn.inspection import permutation_importance
+
+    from sklearn_gatedmem import pad_sequences
+
+    X, y = _meta_data(ragged=True)
+    clf = LSTMClassifier(variable_length=True, **META).fit(X, y)
+    with pytest.raises(ValueError, match="inhomogeneous"):  # scikit-learn's
+        permutation_importance(clf, X, y, n_repeats=2, random_state=0)
+    flat = pad_sequences(X).reshape(len(X), -1)
+    with pytest.raises(ValueError, match="permutation_importance.*attributions"):
+        permutation_importance(clf, flat, y, n_repeats=2, random_state=0)

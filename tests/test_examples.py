@@ -14,6 +14,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 FIGURES = {
     "plot_aeon_layouts.py": "aeon_layouts.png",
     "plot_airline_forecast.py": "airline_forecast.png",
+    "plot_attributions.py": "attributions.png",
     "plot_digits_sequences.py": "digits_sequences.png",
     "plot_grid_search.py": "grid_search.png",
     "plot_loss_curves.py": "loss_curves.png",

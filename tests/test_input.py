@@ -586,3 +586,27 @@ def test_sequence_lengths_with_gaps_reads_only_trailing_steps_as_padding():
 
 def test_nan_error_names_the_carry_option():
     assert 'missing="carry"' in str(_input.nan_error())
+
+
+@pytest.mark.parametrize("differences", [False, True])
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("padded", [False, True])
+def test_patch_channels_adjoint_is_the_transpose(p, differences, padded):
+    """<patch_channels(C), G> = <C, adjoint(G)> for every C and G: the chain
+    rule through differences and patches (edge repetition included)."""
+    from sklearn_gatedmem._input import patch_channels, patch_channels_adjoint
+
+    rng = np.random.RandomState(p)
+    n, T, c = 4, 7, 2
+    lengths = np.array([7, 5, 1, 4]) if padded else np.full(n, T)
+    C = rng.normal(size=(n, T, c))
+    C[np.arange(T) >= lengths[:, None]] = np.nan
+    U = patch_channels(C, p, differences)
+    np.testing.assert_array_equal(U, make_patches(C, p, differences))
+    G = rng.normal(size=U.shape)
+    G[np.isnan(U)] = 0  # no gradient reaches padding
+    adjoint = patch_channels_adjoint(G, T, p, differences, lengths)
+    assert adjoint.shape == C.shape
+    real = ~np.isnan(C)
+    np.testing.assert_allclose(np.nansum(U * G), np.sum(C[real] * adjoint[real]))
+    assert np.all(adjoint[~real] == 0)

@@ -487,3 +487,45 @@ def test_gradient_with_static_features(cell, kind, K, n_directions, pooling, pad
     np.testing.assert_allclose(Z, Z1, rtol=0, atol=1e-12)
     moved = _objective.decision(theta, X, spec, 2, lengths, static + 1.0)
     assert not np.allclose(moved, Z)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("n_directions", [1, 2])
+@pytest.mark.parametrize("hidden", HIDDEN, ids=["1layer", "2layers"])
+def test_input_gradient_matches_finite_differences(cell, hidden, n_directions, pooling):
+    """The input gradient of the one backward path (what attributions
+    integrate), by central differences over every input value, on sequences
+    of unequal lengths, against the output the caller names."""
+    theta, X, _, _, network = _problem(cell, hidden, "softmax", 3, n_directions, pooling)
+    lengths = np.array([4, 2, 3, 4, 1])
+    X[np.arange(T) >= lengths[:, None]] = np.nan
+    column = np.array([0, 1, 2, 1, 0])
+
+    def output(Z, rows):  # a probability per sample and its gradient
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        c = column[rows]
+        f = P[np.arange(len(c)), c]
+        df = -f[:, None] * P
+        df[np.arange(len(c)), c] += f
+        return f, df
+
+    f, grad = _objective.input_gradient(theta, X, network, 2, output, lengths)
+    assert grad.shape == X.shape
+    np.testing.assert_allclose(
+        f, output(_objective.decision(theta, X, network, 2, lengths), np.arange(N))[0]
+    )
+    eps, numeric = 1e-6, np.zeros_like(grad)
+    real = np.arange(T) < lengths[:, None]
+    for idx in zip(*np.nonzero(real)):
+        for j in range(D):
+            plus, minus = X.copy(), X.copy()
+            plus[idx + (j,)] += eps
+            minus[idx + (j,)] -= eps
+            fp = _objective.input_gradient(theta, plus, network, 2, output, lengths)[0]
+            fm = _objective.input_gradient(theta, minus, network, 2, output, lengths)[0]
+            numeric[idx + (j,)] = (fp[idx[0]] - fm[idx[0]]) / (2 * eps)
+    assert np.all(grad[~real] == 0)  # padding reads nothing
+    rel = np.linalg.norm(numeric[real] - grad[real]) / np.linalg.norm(numeric[real])
+    assert np.linalg.norm(grad[real]) > 1e-6
+    assert rel <= 1e-6, rel

@@ -156,7 +156,7 @@ _CELL_CHOICES = ", ".join(f'"{name}"' for name in _cells.CELLS)
 _SHARED_ATTRIBUTES = """
     n_features_in_ : int
         Width of ``X`` seen in fit, flattened (``n_steps * n_features``).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     n_steps_ : int
         Steps per sequence resolved in fit.
@@ -663,7 +663,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
 
     Attributes
     ----------
-    y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
+    y_mean_, y_scale_ : ndarray of shape (`n_outputs_`,)
         The internal standardisation of the targets."""
         + _SHARED_ATTRIBUTES
         + """

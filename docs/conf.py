@@ -1,0 +1,103 @@
+"""Sphinx configuration of the sklearn_gatedmem documentation.
+
+Build (from the repository root; warnings are errors)::
+
+    pip install -e ".[docs]" && python -m sphinx -W -b html docs docs/_build/html
+
+``-D plot_gallery=0`` skips running the examples (a quick build of the text).
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))  # this checkout's package, not an installed copy
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import sklearn_gatedmem  # noqa: E402
+
+project = "sklearn_gatedmem"
+author = "the sklearn_gatedmem developers"
+copyright = "the sklearn_gatedmem developers"
+release = version = sklearn_gatedmem.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "results_tables",  # docs/_ext: the benchmark tables, read from benchmarks/results/*.json
+]
+
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
+                    "auto_examples/*.zip", "auto_examples/*.json", "auto_examples/*.md5",
+                    "sg_execution_times.rst"]
+root_doc = "index"
+default_role = "literal"  # `x` in the user guide is code, as in the old README
+
+# A broken cross-reference fails the build (with -W). References into other
+# projects are not checked: the build needs no network for their inventories.
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(sklearn|numpy|np|scipy|torch|dask|pandas|joblib|matplotlib)(\..*)?"),
+    # private modules named in docstrings as where the equations live
+    (r"py:mod", r"sklearn_gatedmem\._\w+"),
+]
+
+# -- autosummary / numpydoc ---------------------------------------------------
+autosummary_generate = True
+numpydoc_show_class_members = False  # the class template lists the methods
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+# numpydoc checks every public docstring while building; with -W a parameter
+# missing from (or misspelt in) a docstring fails the build.
+numpydoc_validation_checks = {"PR01", "PR02", "PR10", "GL08"}
+# methods inherited from scikit-learn's mixins are theirs to document
+numpydoc_validation_exclude = {r"\.(get_params|set_params|__init__)$"}
+# scikit-learn's metadata-routing methods: documented by scikit-learn (their
+# docstrings refer to its glossary); the class template names them in a line.
+autosummary_context = {
+    "sklearn_routing": ["get_metadata_routing", "set_fit_request", "set_score_request",
+                        "set_predict_request", "set_predict_proba_request",
+                        "set_predict_log_proba_request"],
+}
+
+# -- sphinx-gallery -----------------------------------------------------------
+# The examples save their figure as PNG too; send those copies out of the tree.
+os.environ.setdefault("SKLEARN_GATEDMEM_FIGURE_DIR", tempfile.mkdtemp(prefix="gatedmem_fig_"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r".*\.py$",  # run every example, the quickstart (no plot) too
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "min_reported_time": 1,
+    "image_scrapers": ("matplotlib",),
+    "within_subsection_order": "FileNameSortKey",
+    "reference_url": {"sklearn_gatedmem": None},
+    "doc_module": ("sklearn_gatedmem",),
+    "backreferences_dir": "generated/backreferences",
+}
+
+# -- HTML -----------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"sklearn_gatedmem {release}"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "navbar_align": "left",
+    "header_links_before_dropdown": 7,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+}
+html_sidebars = {"index": [], "install": [], "getting_started": []}
+html_show_sourcelink = False

@@ -32,7 +32,7 @@ reports mean ± std; every other model is fitted once (random_state 0).
 
 Tables go to every model as 2-D arrays; the baselines standardise them
 column by column (StandardScaler in a pipeline) and MLP uses L-BFGS; the
-LSTMs read them the README's way for tables (``TABLE_RECIPE``: one step of all
+LSTMs read them the user guide's way for tables (``TABLE_RECIPE``: one step of all
 the features, ``n_steps=1``, a stronger penalty, one network), scaling them
 themselves.
 
@@ -197,7 +197,7 @@ def applicable(model, ds):
     return model != "logreg"
 
 
-# The documented way to use the estimators on tables (README, "Tables"):
+# The documented way to use the estimators on tables (docs/user_guide/tables.rst):
 # chosen on iris, wine, breast_cancer and diabetes.
 TABLE_RECIPE = {
     "classification": {"n_steps": 1, "n_ensemble": 1},  # alpha: the default, 1.0
@@ -337,7 +337,7 @@ def one_split(model, ds, Xtr, ytr, Xte, yte, seed, args, pkg, backend):
             kw["variable_length"] = True
         rec["params"] = {k: v for k, v in kw.items() if k != "random_state"}
         if ds.kind == "table":
-            # the README's way for tables: one step of all the features, one
+            # the user guide's way for tables: one step of all the features, one
             # network, the penalty of TABLE_RECIPE (what --params does not set)
             recipe = {k: v for k, v in TABLE_RECIPE[ds.task].items() if k not in args.params}
             est.set_params(**recipe)

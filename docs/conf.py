@@ -80,7 +80,6 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     "image_scrapers": ("matplotlib",),
     "within_subsection_order": "FileNameSortKey",
-    "reference_url": {"sklearn_gatedmem": None},
     "doc_module": ("sklearn_gatedmem",),
     "backreferences_dir": "generated/backreferences",
 }
@@ -101,3 +100,28 @@ html_theme_options = {
 }
 html_sidebars = {"index": [], "install": [], "getting_started": []}
 html_show_sourcelink = False
+
+
+def _check_example_figures(app, exception):
+    """After a build that ran the gallery, every plotting example must have
+    saved its PNG into $SKLEARN_GATEDMEM_FIGURE_DIR (tests/test_examples.py
+    checks statically that each one saves exactly one there)."""
+    import re
+
+    from sphinx.errors import ExtensionError
+
+    if exception is not None:
+        return
+    # the examples this build ran (an unchanged one is not rerun in a rebuild)
+    ran = app.config.sphinx_gallery_conf.get("passing_examples", [])
+    figure_dir = Path(os.environ["SKLEARN_GATEDMEM_FIGURE_DIR"])
+    pattern = re.compile(r"""savefig\(\s*figure_dir\s*/\s*["'](\w+\.png)["']""")
+    missing = [name for script in map(Path, ran)
+               for name in pattern.findall(script.read_text())
+               if not (figure_dir / name).is_file()]
+    if missing:
+        raise ExtensionError(f"examples ran but did not save {missing} into {figure_dir}")
+
+
+def setup(app):
+    app.connect("build-finished", _check_example_figures)

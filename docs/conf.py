@@ -12,6 +12,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+# The gallery runs the examples in this process. One BLAS thread, as the
+# examples' tests used to run them: on a shared 2-core machine the small
+# GEMMs of these fits slow down badly when BLAS threads oversubscribe the
+# cores (a whole build with two threads took several times longer under
+# load). Set before NumPy is first imported, below.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # this checkout's package, not an installed copy
@@ -98,7 +106,8 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
 }
-html_sidebars = {"index": [], "install": [], "getting_started": []}
+# no section navigation on single pages; the wide benchmark tables get its room
+html_sidebars = {page: [] for page in ("index", "install", "getting_started", "benchmarks", "defaults")}
 html_show_sourcelink = False
 
 

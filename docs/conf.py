@@ -104,7 +104,8 @@ html_theme_options = {
     "header_links_before_dropdown": 5,
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
-    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    # the pages of wide benchmark tables get the whole width (custom.css)
+    "secondary_sidebar_items": {"**": ["page-toc"], "benchmarks": [], "defaults": []},
 }
 # no section navigation on single pages; the wide benchmark tables get its room
 html_sidebars = {page: [] for page in ("index", "install", "getting_started", "benchmarks", "defaults")}

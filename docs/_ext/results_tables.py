@@ -26,11 +26,12 @@ from pathlib import Path
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
-from sphinx.errors import ExtensionError
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
 ROOT = Path(__file__).resolve().parents[2]
+logger = logging.getLogger(__name__)
 BENCHMARKS = ROOT / "benchmarks"
 
 
@@ -187,8 +188,9 @@ def check_api_reference(app):
     public = {n for n in sklearn_gatedmem.__all__ if n != "__version__"}
     public |= set(sklearn_gatedmem.datasets.__all__)
     missing = sorted(public - listed)
-    if missing:
-        raise ExtensionError(f"docs/api.rst does not list the public names {missing}")
+    if missing:  # a warning, so an error under -W, with the message on one line
+        logger.warning(f"docs/api.rst does not list the public names {missing}",
+                       type="api", subtype="missing", location="api")
 
 
 def setup(app):

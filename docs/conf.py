@@ -15,8 +15,9 @@ from pathlib import Path
 # The gallery runs the examples in this process. One BLAS thread, as the
 # examples' tests used to run them: on a shared 2-core machine the small
 # GEMMs of these fits slow down badly when BLAS threads oversubscribe the
-# cores (a whole build with two threads took several times longer under
-# load). Set before NumPy is first imported, below.
+# cores (measured on a 2-core machine at load average 8 to 18: the gallery
+# took 24 min with two BLAS threads, 2 to 3 min with one). Set before NumPy
+# is first imported, below.
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 

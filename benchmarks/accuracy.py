@@ -32,7 +32,7 @@ reports mean ± std; every other model is fitted once (random_state 0).
 
 Tables go to every model as 2-D arrays; the baselines standardise them
 column by column (StandardScaler in a pipeline) and MLP uses L-BFGS; the
-LSTMs read them the README's way for tables (``TABLE_RECIPE``: one step of all
+LSTMs read them the user guide's way for tables (``TABLE_RECIPE``: one step of all
 the features, ``n_steps=1``, a stronger penalty, one network), scaling them
 themselves.
 
@@ -197,7 +197,7 @@ def applicable(model, ds):
     return model != "logreg"
 
 
-# The documented way to use the estimators on tables (README, "Tables"):
+# The documented way to use the estimators on tables (docs/user_guide/tables.rst):
 # chosen on iris, wine, breast_cancer and diabetes.
 TABLE_RECIPE = {
     "classification": {"n_steps": 1, "n_ensemble": 1},  # alpha: the default, 1.0
@@ -337,7 +337,7 @@ def one_split(model, ds, Xtr, ytr, Xte, yte, seed, args, pkg, backend):
             kw["variable_length"] = True
         rec["params"] = {k: v for k, v in kw.items() if k != "random_state"}
         if ds.kind == "table":
-            # the README's way for tables: one step of all the features, one
+            # the user guide's way for tables: one step of all the features, one
             # network, the penalty of TABLE_RECIPE (what --params does not set)
             recipe = {k: v for k, v in TABLE_RECIPE[ds.task].items() if k not in args.params}
             est.set_params(**recipe)
@@ -436,38 +436,59 @@ def fmt_cell(res, task):
     return s + ("†" if res["capped"] else "")
 
 
+GROUPS = (("series", "Series: test accuracy, or test RMSE for regression (lower is better)"),
+          ("table", "Tables: 5-fold CV accuracy, or RMSE for regression"))
+LEGEND = ("Cells: score (mean fit seconds [+ predict seconds when larger]); ±: std over LSTM seeds; "
+          "†: a fit hit the time limit (score of the interrupted fit); "
+          "n/a: dependency missing; err: the model failed (see JSON).")
+
+
+def table_rows(results, sets, models, group):
+    """One group's table: header cells, rows of cells, one note per data set.
+
+    Shared by the Markdown printed here and the documentation's tables
+    (docs/_ext/results_tables.py). None when the group has no data set.
+    """
+    rows = [n for n in sets if results[n]["kind"] == group]
+    if not rows:
+        return None
+    cols = [m for m in models if any(m in results[n]["models"] for n in rows)]
+    header = ["data set", "task"] + [LABELS[m] for m in cols]
+    body = []
+    for n in rows:
+        r = results[n]
+        cells = [fmt_cell(r["models"].get(m), r["task"]) if m in r["models"] else "–" for m in cols]
+        body.append([n, "acc" if r["task"] == "classification" else "RMSE"] + cells)
+    notes = []
+    for n in rows:
+        info = ", ".join(f"{k}={v}" for k, v in results[n]["info"].items())
+        note = f" — {results[n]['note']}" if results[n]["note"] else ""
+        notes.append(f"{n}: {info}{note}")
+    return header, body, notes
+
+
 def markdown(results, sets, models):
     lines = []
-    for group, title in (("series", "Series: test accuracy, or test RMSE for regression (lower is better)"),
-                         ("table", "Tables: 5-fold CV accuracy, or RMSE for regression")):
-        rows = [n for n in sets if results[n]["kind"] == group]
-        if not rows:
+    for group, title in GROUPS:
+        table = table_rows(results, sets, models, group)
+        if table is None:
             continue
-        cols = [m for m in models if any(m in results[n]["models"] for n in rows)]
-        lines += [f"### {title}", "",
-                  "| data set | task | " + " | ".join(LABELS[m] for m in cols) + " |",
-                  "|---|---|" + "---|" * len(cols)]
-        for n in rows:
-            r = results[n]
-            cells = [fmt_cell(r["models"].get(m), r["task"]) if m in r["models"] else "–" for m in cols]
-            lines.append(f"| {n} | {'acc' if r['task'] == 'classification' else 'RMSE'} | "
-                         + " | ".join(cells) + " |")
-        lines.append("")
-        for n in rows:
-            info = ", ".join(f"{k}={v}" for k, v in results[n]["info"].items())
-            note = f" — {results[n]['note']}" if results[n]["note"] else ""
-            lines.append(f"- {n}: {info}{note}")
-        lines.append("")
-    lines.append("Cells: score (mean fit seconds [+ predict seconds when larger]); ±: std over LSTM seeds; "
-                 "†: a fit hit the time limit (score of the interrupted fit); "
-                 "n/a: dependency missing; err: the model failed (see JSON).")
+        header, body, notes = table
+        lines += [f"### {title}", "", "| " + " | ".join(header) + " |",
+                  "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        lines += [""] + [f"- {note}" for note in notes] + [""]
+    lines.append(LEGEND)
     return "\n".join(lines)
 
 
-def render_saved(paths):
-    """Merge saved result files and print their table (e.g. baselines + LSTMs)."""
+def merge_saved(paths):
+    """Merge saved result files, later files' models over earlier ones'.
+
+    Returns ``(results, sets, models)`` as a run produces them.
+    """
     results, sets, models = {}, [], []
-    for path in paths.split(","):
+    for path in paths:
         with open(path) as f:
             saved = json.load(f)
         for name, r in saved["results"].items():
@@ -476,8 +497,12 @@ def render_saved(paths):
                 sets.append(name)
             results[name]["models"].update(r["models"])
             models += [m for m in r["models"] if m not in models]
-    models = [m for m in ALL_MODELS if m in models]
-    print(markdown(results, sets, models))
+    return results, sets, [m for m in ALL_MODELS if m in models]
+
+
+def render_saved(paths):
+    """Merge saved result files and print their table (e.g. baselines + LSTMs)."""
+    print(markdown(*merge_saved(paths.split(","))))
 
 
 def main(argv=None):

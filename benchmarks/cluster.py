@@ -1,10 +1,10 @@
 """One L-BFGS evaluation on a Dask cluster against the local one, and the
-client's memory in a fit on a dask array (README, "One fit on a Dask cluster").
+client's memory in a fit on a dask array (docs/user_guide/dask.rst, "One fit on a Dask cluster").
 
     pip install -e ".[dask,benchmark]" && python benchmarks/cluster.py
     python benchmarks/cluster.py --sizes 5000 --reps 1 --rss-n 20000   # smoke run
 
-The standard workload of the README's Benchmarks: sequences of 32 steps x 8
+The standard workload of docs/benchmarks.rst: sequences of 32 steps x 8
 features, float64, 32 hidden units, a binary LSTMClassifier reading the raw steps
 (``instance_norm=None``, as ``run.py``). X is generated on
 the workers (``dask.array.random``, blocks of ``--rows`` sequences).

@@ -111,13 +111,39 @@ def ranks(values, lower_better):
     return r
 
 
+def table_rows(table, tasks, seeds):
+    """The table of a run: header cells and one row of cells per configuration.
+
+    ``table`` maps each configuration's label to its ``results`` per data set,
+    ``tasks`` each data set to its task, as in the JSON this script writes.
+    Shared by the Markdown printed here and the documentation's tables
+    (docs/_ext/results_tables.py).
+    """
+    import numpy as np
+
+    labels = list(table)
+    rank_rows = [ranks([table[lab]["results"][name].get("score") for lab in labels],
+                       lower_better=task == "regression")
+                 for name, task in tasks.items()]
+    mean_rank = np.mean(rank_rows, axis=0) if rank_rows else np.zeros(len(labels))
+    header = (["configuration"]
+              + [f"{n} ({'acc' if t == 'classification' else 'RMSE'})" for n, t in tasks.items()]
+              + ["mean rank", "total fit s"])
+    body = []
+    for i, lab in enumerate(labels):
+        results = table[lab]["results"]
+        cells = [accuracy.fmt_cell(results[name], task) for name, task in tasks.items()]
+        total = sum(results[name].get("fit_s", 0.0) * seeds for name in tasks)
+        body.append([lab] + cells + [f"{mean_rank[i]:.2f}", f"{total:.0f}"])
+    return header, body
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.list:
         print(json.dumps(BUILTIN, indent=1))
         return
     accuracy.set_threads(args.threads)
-    import numpy as np
 
     import _data
 
@@ -165,23 +191,10 @@ def main(argv=None):
                                                       for n, d in data.items()},
                            "configs": table}, f, indent=1, default=str)
 
-    labels = list(table)
-    rank_rows = []
-    for name, ds in data.items():
-        vals = [table[l]["results"][name].get("score") for l in labels]
-        rank_rows.append(ranks(vals, lower_better=ds.task == "regression"))
-    mean_rank = np.mean(rank_rows, axis=0) if rank_rows else np.zeros(len(labels))
-    lines = ["| configuration | " + " | ".join(
-        f"{n} ({'acc' if d.task == 'classification' else 'RMSE'})" for n, d in data.items())
-        + " | mean rank | total fit s |",
-        "|---|" + "---|" * (len(data) + 2)]
-    for i, lab in enumerate(labels):
-        cells, total = [], 0.0
-        for name in data:
-            res = table[lab]["results"][name]
-            cells.append(accuracy.fmt_cell(res, data[name].task))
-            total += res.get("fit_s", 0.0) * args.seeds if "fit_s" in res else 0.0
-        lines.append(f"| `{lab}` | " + " | ".join(cells) + f" | {mean_rank[i]:.2f} | {total:.0f} |")
+    tasks = {name: ds.task for name, ds in data.items()}
+    header, body = table_rows(table, tasks, args.seeds)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([f"`{row[0]}`"] + row[1:]) + " |" for row in body]
     lines += ["", f"{args.seeds} seeds (random_state 0..{args.seeds - 1}); cells: mean ± std "
               "(mean fit seconds); †: a fit hit the time limit; err: failed (see JSON). "
               f"Package {pkg_info['commit']}."]

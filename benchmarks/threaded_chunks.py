@@ -15,7 +15,7 @@ One command (from the repository root)::
     python benchmarks/threaded_chunks.py                 # this machine as it is
     python benchmarks/threaded_chunks.py --isa avx2      # AVX2 emulated (run.py's settings)
 
-Measured on 2026-12-02 (2 threads; README "Benchmarks"): the threads help
+Measured on 2026-12-02 (2 threads; docs/benchmarks.rst): the threads help
 where a step's blocks are large (AVX2 ``medium`` float64 prediction 187 ->
 115 ms) and lose where they are small (AVX-512 ``small`` float32 prediction
 1.3 -> 3.4 ms): between calls the threads queue for the interpreter.

@@ -381,7 +381,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             (``(n_features, n_steps_i)`` channels-first) or 1-D. A dask array,
             chunked along samples only, is fitted on the current
             ``dask.distributed`` cluster, its blocks kept on the workers
-            (README, "One fit on a Dask cluster"; ``early_stopping`` is not
+            (docs, user guide "Dask"; ``early_stopping`` is not
             supported there).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets (a dask array too, with a dask X).

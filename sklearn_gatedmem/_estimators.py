@@ -90,7 +90,7 @@ _SHARED_DOC = """
         the network both: on the development series it was as accurate as
         the raw values alone, or more, on every real set (PLAID 0.40 to 0.71),
         and as the z-scores alone on all but Tecator, where "replace" is best
-        (README, Choosing the defaults). Ignored for sequences of one step.
+        (docs, How the defaults were chosen). Ignored for sequences of one step.
     pooling : {"last", "mean", "max"}, default=%(pooling)s
         What the head reads of the last layer: its output at each sequence's
         last real step (for a bidirectional layer, each direction's final
@@ -159,8 +159,8 @@ _SHARED_DOC = """
         whose predicted probabilities (classifier) or values (regressor) are
         averaged. It costs ``n_ensemble`` fits and predictions; on the
         development data, 3 networks gained up to 8 points of accuracy over
-        one, and 5 at most 1 more than 3, at 5/3 of the cost (README,
-        Choosing the defaults). 1 fits a single network, with ``coefs_`` on
+        one, and 5 at most 1 more than 3, at 5/3 of the cost (docs, How
+        the defaults were chosen). 1 fits a single network, with ``coefs_`` on
         the estimator itself. The networks are fitted side by side in
         threads, one BLAS thread each, as many at once as BLAS has threads
         (two 32-unit networks on 2 cores took 0.6 of the time of one after
@@ -193,7 +193,7 @@ _CELL_CHOICES = ", ".join(f'"{name}"' for name in _cells.CELLS)
 _SHARED_ATTRIBUTES = """
     n_features_in_ : int
         Width of ``X`` seen in fit, flattened (``n_steps * n_features``).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     n_steps_ : int
         Steps per sequence resolved in fit.
@@ -408,15 +408,15 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             differences="False",
             differences_why=(
                 "Off for the classifier: on the development data it lost\n"
-                "        accuracy on as many sets as it gained (README, Choosing the\n"
-                "        defaults)."
+                "        accuracy on as many sets as it gained (docs, How the defaults\n"
+                "        were chosen)."
             ),
             pooling='"max"',
             max_iter="100",
             max_iter_why=(
                 "The classifier's default: on the development\n"
                 "        series, 3 networks of 100 iterations were as accurate as 3 of 200,\n"
-                "        or more, at half the cost (README, Choosing the defaults)."
+                "        or more, at half the cost (docs, How the defaults were chosen)."
             ),
             alpha="1.0",
             alpha_why=(
@@ -427,7 +427,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             pooling_why=(
                 "The classifier's default: the strongest response of each unit\n"
                 "        anywhere in the series, which measured best on the\n"
-                "        development series (README, Choosing the defaults)."
+                "        development series (docs, How the defaults were chosen)."
             ),
         )
         + """
@@ -738,7 +738,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
 
     Attributes
     ----------
-    y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
+    y_mean_, y_scale_ : ndarray of shape (`n_outputs_`,)
         The internal standardisation of the targets."""
         + _SHARED_ATTRIBUTES
         + """

@@ -630,7 +630,7 @@ def sequence_lengths(X, gaps=False):
 # patches of ceil(n_steps / AUTO_PATCH_STEPS) steps, so that the network
 # unrolls over at most AUTO_PATCH_STEPS patch steps; shorter ones are left
 # alone. Chosen by measurement on the development data (benchmarks/defaults.py
-# and the README's "Choosing the defaults").
+# and the docs' "How the defaults were chosen").
 AUTO_PATCH_STEPS = 32
 
 
@@ -816,7 +816,7 @@ def _with_instance_norm(X, mode, chunk_rows=4096):
     Why: the global standardisation keeps each series' level and amplitude,
     which some tasks need; the per-series z-scores give the shape alone, at
     every level, as 1-NN baselines and UCR practice read series. With both,
-    the network has either (README, Choosing the defaults). A constant
+    the network has either (docs, How the defaults were chosen). A constant
     feature (spread within rounding of its size) reads 0, not noise. The
     float64 temporaries are made ``chunk_rows`` sequences at a time, so they
     stay within a chunk whatever the size of ``X``.

@@ -1,68 +1,57 @@
-"""Every script in examples/ runs headless and writes its figure."""
+"""The scripts in examples/ are sphinx-gallery examples.
 
-import os
-import subprocess
-import sys
+Who runs them: the documentation build (``python -m sphinx -W -b html docs
+docs/_build/html``, which ``.ci/run`` does after the tests) executes every
+example once, shows its output and figures in the gallery, and fails on any
+exception or warning-as-error in a script; its ``build-finished`` hook
+(docs/conf.py) then checks that each plotting example saved its PNG into
+``$SKLEARN_GATEDMEM_FIGURE_DIR``. Running them here as well would run each
+example twice in CI, a few minutes on two cores, for nothing the gallery does
+not check. So these tests check, without running anything, what the gallery
+and that hook rely on: a titled docstring first, ``# %%`` cells, and one
+``savefig(figure_dir / "<name>.png")`` into the figure directory for every
+plotting example. To run one example alone: ``python examples/<name>.py``.
+"""
+
+import ast
+import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
-
-# The figure each plotting example writes; scripts without one only print.
-FIGURES = {
-    "plot_aeon_layouts.py": "aeon_layouts.png",
-    "plot_airline_forecast.py": "airline_forecast.png",
-    "plot_attributions.py": "attributions.png",
-    "plot_digits_sequences.py": "digits_sequences.png",
-    "plot_grid_search.py": "grid_search.png",
-    "plot_loss_curves.py": "loss_curves.png",
-    "plot_tables.py": "tables.png",
-}
+SAVEFIG = re.compile(r"""savefig\(\s*figure_dir\s*/\s*["'](\w+\.png)["']""")
+FIGURE_DIR = 'Path(os.environ.get("SKLEARN_GATEDMEM_FIGURE_DIR", "."))'
 
 
-def test_every_plotting_example_is_listed():
-    plotting = {p.name for p in EXAMPLES if "matplotlib" in p.read_text()}
-    assert plotting == set(FIGURES)
+def test_there_are_examples_and_a_gallery_header():
+    assert len(EXAMPLES) >= 7
+    assert (ROOT / "examples" / "README.txt").read_text().splitlines()[1].startswith("===")
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_runs(script, tmp_path):
-    figure = FIGURES.get(script.name)
-    if figure is not None:
-        pytest.importorskip("matplotlib")
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.pop("SKLEARN_GATEDMEM_FIGURE_DIR", None)  # figures go to the cwd
-    # one BLAS thread per process: small GEMMs on a shared 2-core machine
-    # slow down badly when threads oversubscribe the cores
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(name, "1")
-    result = subprocess.run(
-        [sys.executable, "-W", "error::FutureWarning", str(script)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip(), "an example should print what it found"
-    if figure is not None:
-        png = tmp_path / figure
-        assert png.is_file(), f"{script.name} wrote no {figure}"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_example_is_a_gallery_script(script):
+    source = script.read_text()
+    tree = ast.parse(source)  # a syntax error fails here, before the docs build
+    docstring = ast.get_docstring(tree, clean=False)
+    assert docstring is not None, "sphinx-gallery needs a docstring first"
+    lines = docstring.strip("\n").splitlines()
+    assert len(lines) >= 3 and lines[1] == "=" * len(lines[0]), "a title underlined with ="
+    assert "\n# %%\n" in source, "cells separated by # %%"
 
 
-def test_figure_dir_from_the_environment(tmp_path):
-    pytest.importorskip("matplotlib")
-    out = tmp_path / "figures"
-    out.mkdir()
-    env = dict(os.environ, MPLBACKEND="Agg", SKLEARN_GATEDMEM_FIGURE_DIR=str(out))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    script = ROOT / "examples" / "plot_loss_curves.py"
-    result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert (out / "loss_curves.png").is_file()
-    assert not (tmp_path / "loss_curves.png").exists()
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_plotting_example_saves_one_figure_into_the_figure_dir(script):
+    source = script.read_text()
+    if "matplotlib" not in source:
+        assert not SAVEFIG.search(source)
+        return
+    assert FIGURE_DIR in source, "figures go to $SKLEARN_GATEDMEM_FIGURE_DIR"
+    figures = SAVEFIG.findall(source)
+    assert len(figures) == 1, figures
+
+
+def test_figure_names_are_distinct():
+    names = [name for p in EXAMPLES for name in SAVEFIG.findall(p.read_text())]
+    assert len(names) == len(set(names))

@@ -353,12 +353,34 @@ def _stop_requested():
 
 
 def _set_blas_threads(n_threads):
-    """Every BLAS library to ``n_threads`` (an int, or one per library)."""
+    """Every BLAS library to ``n_threads`` (an int, or one per library), for
+    the whole process, from whichever thread calls (under ``_BLAS_LOCK``).
+
+    OpenBLAS with pthreads (NumPy's and SciPy's wheels) has one thread pool
+    per process, so threadpoolctl (3.8 here) lets one Python thread at a
+    time set it: the first to call ``set_num_threads`` becomes the
+    "controlling thread", and the calls of every other thread are silently
+    ignored until it ends or calls ``clear_controlling_thread``. Setting it
+    here without giving control back was the cause of issue 20: the member
+    thread that entered first kept control, the last to leave (another
+    thread) restored the recorded limits in vain, and the process stayed at
+    1 thread (and a user's later ``threadpool_limits`` in the main thread
+    was ignored while that thread lived). So control is given back at once:
+    between two of these calls no fit's thread holds it. Another thread
+    that holds it (inside a user's ``threadpool_limits``) keeps it and its
+    limits, ours being ignored meanwhile; a thread inside such a limit that
+    fits gives control up here, and takes it back to restore its limits.
+    """
     libs = _BLAS["libs"]
     if isinstance(n_threads, int):
         n_threads = [n_threads] * len(libs)
     for lib, n in zip(libs, n_threads):
         lib.set_num_threads(n)
+    # only if this thread holds control; absent before threadpoolctl had the rule
+    for kind in {type(lib) for lib in libs}:
+        release = getattr(kind, "clear_controlling_thread", None)
+        if release is not None:
+            release()
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """The estimator base shared by LSTMClassifier and LSTMRegressor."""
 
 import dataclasses
+import inspect
 import numbers
 import re
 import threading
@@ -44,7 +45,13 @@ from ._input import (
 )
 from ._memory import available_bytes, check_memory, plan
 from ._network import Network, widen
-from ._optimize import ValidationMonitor, beside_other_fits, blas_threads, fit_lbfgs
+from ._optimize import (
+    ValidationMonitor,
+    beside_other_fits,
+    blas_threads,
+    collecting_warnings,
+    fit_lbfgs,
+)
 from ._params import initialize, pack, unpack
 
 # Fitted attributes of one network: an ensemble keeps them in each member.
@@ -394,10 +401,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         for k, seed in enumerate(seeds):
             member = clone(self) if previous is None else previous[k]
             members.append(member.set_params(**{**params, "random_state": int(seed)}))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            members = _fit_members(members, self._members_at_once(X), X, y, sample_weight)
-        _warn_once_per_kind(caught, self.n_ensemble)
+        members, stops = _fit_members(members, self._members_at_once(X), X, y, sample_weight)
+        _warn_ensemble(stops, self.n_ensemble)
         for name in _NETWORK_ATTRS:
             vars(self).pop(name, None)
         for name, value in vars(members[0]).items():
@@ -572,9 +577,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                     theta, X, Y, sample_weight, self.alpha, network, chunk, ws, lengths
                 )
 
+        # the default max_iter is a budget measured to be enough (README,
+        # Choosing the defaults; every fit there ran to it): reaching it is
+        # how a default fit ends, not a failure to warn about
+        default = inspect.signature(type(self)).parameters["max_iter"].default
         return fit_lbfgs(
             fun, theta0, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
             monitor=monitor, n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
+            warn_at_max_iter=self.max_iter != default,
         )
 
     def _validation_split(self, Y, out_activation):
@@ -633,29 +643,39 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
 def _fit_members(members, n_at_once, X, y, sample_weight):
     """Fit ``members`` on the same data, ``n_at_once`` side by side in
-    threads (see :func:`beside_other_fits`); return those fitted.
+    threads (see :func:`beside_other_fits`).
 
     Ctrl-C, or an interrupted member, stops every running member at its best
     weights and cancels those not started. An error in a member is raised
     once all have ended.
+
+    Returns
+    -------
+    fitted : list of estimator
+        The members fitted, in order.
+    stops : list of list of str
+        For each of them, the texts of the ConvergenceWarnings it would have
+        raised alone (:func:`collecting_warnings`), for :func:`_warn_ensemble`.
     """
     if n_at_once == 1:
-        fitted = []
+        fitted, stops = [], []
         for member in members:
-            fitted.append(member.fit(X, y, sample_weight))
+            with collecting_warnings() as kept:
+                fitted.append(member.fit(X, y, sample_weight))
+            stops.append(kept)
             if member._interrupted:
                 break
-        return fitted
+        return fitted, stops
     stop = threading.Event()
 
     def fit(member):
         if stop.is_set():
             return None
-        with beside_other_fits(stop):
+        with beside_other_fits(stop), collecting_warnings() as kept:
             member.fit(X, y, sample_weight)
         if member._interrupted:
             stop.set()
-        return member
+        return member, kept
 
     with ThreadPoolExecutor(n_at_once) as pool:
         futures = [pool.submit(fit, member) for member in members]
@@ -667,27 +687,37 @@ def _fit_members(members, n_at_once, X, y, sample_weight):
         except KeyboardInterrupt:  # Ctrl-C reaches the main thread only
             stop.set()
             wait(futures)
-    fitted = [future.result() for future in futures]
-    return [member for member in fitted if member is not None]
+    done = [future.result() for future in futures]
+    done = [pair for pair in done if pair is not None]
+    return [member for member, _ in done], [kept for _, kept in done]
 
 
-def _warn_once_per_kind(caught, n_networks):
-    """Re-emit the warnings of an ensemble's fits: each ConvergenceWarning
-    text once, saying how many of the networks it concerns (messages that
-    differ only by numbers are one kind), every other warning as it was."""
+def _warn_ensemble(stops, n_networks):
+    """One ConvergenceWarning for an ensemble's fits, if any stopped short.
+
+    ``stops`` holds, for each fitted member, the texts it would have warned
+    alone (:func:`_fit_members`). Texts that differ only in their numbers
+    are one kind (each network's own iteration, say): each kind is given
+    once, with the members it concerns, as the first of them worded it.
+    """
     kinds = {}
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            key = re.sub(r"[0-9.e+-]+", "#", str(w.message))
-            kinds.setdefault(key, []).append(w)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    for group in kinds.values():
-        warnings.warn(
-            f"{len(group)} of the {n_networks} networks: {group[0].message}",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    for k, texts in enumerate(stops):
+        for text in texts:
+            key = re.sub(r"[0-9.e+-]+", "#", text)
+            kinds.setdefault(key, ([], text))[0].append(k)
+    if not kinds:
+        return
+    stopped = {k for members, _ in kinds.values() for k in members}
+    parts = [
+        f"estimators_[{', '.join(map(str, members))}]: {text}"
+        for members, text in kinds.values()
+    ]
+    warnings.warn(
+        f"{len(stopped)} of the {n_networks} networks stopped short of convergence. "
+        + " ".join(parts),
+        ConvergenceWarning,
+        stacklevel=5,  # _warn_ensemble, _fit_ensemble, fit, _fit_context: the user's call
+    )
 def _shape_2d(X):
     """The shape of a 2-D list, else None."""
     try:

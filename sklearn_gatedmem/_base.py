@@ -54,7 +54,8 @@ from ._optimize import (
 )
 from ._params import initialize, pack, unpack
 
-# Fitted attributes of one network: an ensemble keeps them in each member.
+# Fitted attributes of one network: an ensemble keeps them in each member
+# and sums them up (_ensemble_summary), coefs_ apart.
 _NETWORK_ATTRS = (
     "coefs_", "n_iter_", "loss_", "loss_curve_", "validation_scores_",
     "best_validation_score_",
@@ -380,9 +381,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         a seed of its own, fitted on all the data; predictions average their
         probabilities (classifier) or values (regressor). The attributes that
         describe the data (``classes_``, ``n_steps_``, ``x_mean_``, ...) are
-        the members' (they are the same in all), the per-network ones
-        (``coefs_``, ``loss_``, ...) stay with each member in
-        ``estimators_``; ``n_iter_`` is the largest of theirs.
+        the members' (they are the same in all); the per-network ones stay
+        with each member in ``estimators_`` and are summed up on the ensemble
+        (:func:`_ensemble_summary`), ``coefs_`` apart. The members'
+        ConvergenceWarnings make one (:func:`_warn_ensemble`).
 
         Members are fitted side by side in threads, one BLAS thread each, as
         many at a time as BLAS has threads (:meth:`_members_at_once`), with
@@ -412,7 +414,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             if hasattr(members[0], name):
                 setattr(self, name, getattr(members[0], name))
         self.estimators_ = members
-        self.n_iter_ = max(member.n_iter_ for member in members)
+        vars(self).update(_ensemble_summary(members))
         self._interrupted = any(member._interrupted for member in members)
         return self
 
@@ -690,6 +692,39 @@ def _fit_members(members, n_at_once, X, y, sample_weight):
     done = [future.result() for future in futures]
     done = [pair for pair in done if pair is not None]
     return [member for member, _ in done], [kept for _, kept in done]
+
+
+def _ensemble_summary(members):
+    """The per-network fitted attributes of an ensemble, as the ensemble
+    sums them up (each network's own stay in ``estimators_``), as forests
+    average their trees' ``feature_importances_``.
+
+    ``n_iter_`` is the largest of the networks' iterations; ``loss_`` and
+    ``best_validation_score_`` are the means of theirs; ``loss_curve_`` and
+    ``validation_scores_`` the means after each iteration, a network that
+    stopped earlier counting with its last value. ``coefs_`` has no
+    counterpart: averaged weights are no network's.
+    """
+    def mean_curve(curves):
+        curves = [c for c in curves if len(c)]  # no iteration: nothing to carry
+        length = max((len(c) for c in curves), default=0)
+        return [float(np.mean([c[min(i, len(c) - 1)] for c in curves]))
+                for i in range(length)]
+
+    summary = dict(
+        n_iter_=max(member.n_iter_ for member in members),
+        loss_=float(np.mean([member.loss_ for member in members])),
+        loss_curve_=mean_curve([member.loss_curve_ for member in members]),
+        validation_scores_=None, best_validation_score_=None,
+    )
+    if members[0].validation_scores_ is not None:  # early stopping
+        summary["validation_scores_"] = mean_curve(
+            [member.validation_scores_ for member in members]
+        )
+        summary["best_validation_score_"] = float(
+            np.mean([member.best_validation_score_ for member in members])
+        )
+    return summary
 
 
 def _warn_ensemble(stops, n_networks):

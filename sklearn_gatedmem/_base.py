@@ -63,6 +63,14 @@ _NETWORK_ATTRS = (
 # Private fitted state that describes the data, shared by an ensemble's members.
 _SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_network")
 
+# scikit-learn's checks (check_array, train_test_split, the metrics) switch
+# warning filters with warnings.catch_warnings, which swaps the process's one
+# filter list: run at once in two threads, the last to leave restores the
+# list the other had changed, and the process keeps an ("error",
+# ComplexWarning) filter. The members of an ensemble fit in threads, so their
+# fits make these calls one at a time (issue 20).
+_SKLEARN_CHECKS = threading.RLock()
+
 # What validate_data(reset=True) sets on the estimator before fit can fail.
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 
@@ -456,16 +464,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if _dask.is_dask_collection(X):  # prepared and kept on the workers
             with _dask.prepared(self, X, y, sample_weight) as prepared:
                 return self._fit_network(*prepared)
-        X, y = self._validate_X(X, y, reset=True)
-        n_samples, n_steps, n_features = X.shape
-        sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
-        try:
-            Y, out_activation, target_attrs = self._encode_targets(y)
-        except OverflowError as exc:  # a Python int beyond float64, say
-            raise ValueError(f"y holds a number too large for float64 ({exc}).") from exc
+        with _SKLEARN_CHECKS:
+            X, y = self._validate_X(X, y, reset=True)
+            n_samples, n_steps, n_features = X.shape
+            sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
+            try:
+                Y, out_activation, target_attrs = self._encode_targets(y)
+            except OverflowError as exc:  # a Python int beyond float64, say
+                raise ValueError(f"y holds a number too large for float64 ({exc}).") from exc
+            class_factor = self._class_sample_weight(y)
         if not np.isfinite(Y).all():  # strings such as "nan" pass validate_data
             raise ValueError("Input y contains NaN or infinity (as float64).")
-        class_factor = self._class_sample_weight(y)
         if class_factor is not None:
             sample_weight = sample_weight * class_factor
         check_training_weights(sample_weight)
@@ -563,7 +572,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
             def score(theta):
                 Z = _objective.decision(theta, X_val, network, chunk, lengths_val)
-                return self._validation_score(Z, Y_val, sw_val, network.out_activation)
+                with _SKLEARN_CHECKS:
+                    return self._validation_score(Z, Y_val, sw_val, network.out_activation)
 
             monitor = ValidationMonitor(score)
             X, lengths, Y, sample_weight = (
@@ -604,12 +614,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             problem = f"that leaves {n_val} held-out and {n_rows - n_val} training rows"
         else:
             try:
-                return train_test_split(
-                    np.arange(n_rows),
-                    test_size=self.validation_fraction,
-                    stratify=stratify,
-                    random_state=check_random_state(self.random_state),
-                )
+                with _SKLEARN_CHECKS:
+                    return train_test_split(
+                        np.arange(n_rows),
+                        test_size=self.validation_fraction,
+                        stratify=stratify,
+                        random_state=check_random_state(self.random_state),
+                    )
             except ValueError as exc:  # a class too small to stratify
                 problem = f"stratifying by class fails ({exc})"
         raise ValueError(

@@ -204,8 +204,8 @@ def test_convergence_warning_at_max_fun_names_max_fun():
 
 
 def _all_warnings(fit):
-    """Every warning ``fit()`` emits, as texts, and whether the process's
-    warning filters are as before (checked outside any catch_warnings)."""
+    """Every warning ``fit()`` emits, as texts, and the warning filters
+    added or removed meanwhile."""
     before, shown = list(warnings.filters), []
     original = warnings.showwarning
     warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
@@ -213,7 +213,8 @@ def _all_warnings(fit):
         fit()
     finally:
         warnings.showwarning = original
-    return shown, list(warnings.filters) == before
+    after = list(warnings.filters)
+    return shown, [f for f in after if f not in before] + [f for f in before if f not in after]
 
 
 def test_a_default_fit_that_reaches_max_iter_warns_once():
@@ -253,7 +254,8 @@ def test_concurrent_ensemble_fits_each_warn_once_and_leave_the_filters():
     are as before. With warnings.catch_warnings (process-global) around each
     ensemble, fits recorded each other's warnings: 1 of 16 reached the user,
     as "1 of the 3 networks: 2 of the 3 networks: ...", and the filters kept
-    an "always" entry."""
+    an "always" entry; scikit-learn's own checks, run by members in threads
+    at once, could leave an ("error", ComplexWarning) entry."""
     import threading
 
     X, y, _ = sequences(60, n_steps=8)
@@ -273,10 +275,10 @@ def test_concurrent_ensemble_fits_each_warn_once_and_leave_the_filters():
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # each warning shown, none deduplicated
-        shown, filters_kept = _all_warnings(fits)
+        shown, filters_changed = _all_warnings(fits)
     assert len(shown) == 12, shown
     assert all(m.count("networks") == 1 and m.count("L-BFGS") == 1 for m in shown), shown
-    assert filters_kept
+    assert filters_changed == []
 
 
 # -- chunk_size ----------------------------------------------------------------

@@ -765,11 +765,17 @@ def _warn_ensemble(stops, n_networks):
         stacklevel=5,  # _warn_ensemble, _fit_ensemble, fit, _fit_context: the user's call
     )
 def _shape_2d(X):
-    """The shape of a 2-D list, else None."""
+    """The shape of a 2-D list or array-like, else None."""
     try:
         shape = np.shape(X)
     except (ValueError, TypeError):
-        return None
+        # array-likes that refuse NumPy's functions but give an array
+        # (scikit-learn's _NotAnArray): the same shape as that array, so that
+        # an ensemble fits them as it fits the array (_members_at_once)
+        try:
+            shape = np.asarray(X).shape if hasattr(X, "__array__") else ()
+        except (ValueError, TypeError):
+            return None
     return shape if len(shape) == 2 else None
 
 

@@ -647,6 +647,10 @@ def test_ensemble_members_fit_one_after_the_other_when_asked(monkeypatch):
     ragged = [np.zeros((4, 2)), np.zeros((6, 2))]  # read as NaN-padded sequences
     assert LSTMClassifier(n_ensemble=3, variable_length=True)._members_at_once(ragged) == 3
     assert LSTMClassifier(n_ensemble=3)._members_at_once(np.zeros((2, 3, 4, 5))) == 1
+    # an array-like that refuses NumPy's functions is fitted as its array is
+    # (side by side or not changes the BLAS threads, so the rounding)
+    from sklearn.utils.estimator_checks import _NotAnArray
+    assert LSTMClassifier(n_ensemble=3)._members_at_once(_NotAnArray(X.reshape(len(X), -1))) == 3
     estimate = LSTMClassifier(n_ensemble=3)._resource_plan(
         (40, 12), np.float64, (6, 2), reset=True).total
     monkeypatch.setattr("sklearn_gatedmem._base.available_bytes", lambda: 2.5 * estimate)

@@ -1,6 +1,7 @@
 """The estimator base shared by LSTMClassifier and LSTMRegressor."""
 
 import dataclasses
+import inspect
 import numbers
 import re
 import threading
@@ -51,16 +52,31 @@ from ._input import (
 )
 from ._memory import available_bytes, check_memory, plan
 from ._network import Network, widen
-from ._optimize import ValidationMonitor, beside_other_fits, blas_threads, fit_lbfgs
+from ._optimize import (
+    ValidationMonitor,
+    beside_other_fits,
+    blas_threads,
+    collecting_warnings,
+    fit_lbfgs,
+)
 from ._params import initialize, pack, unpack
 
-# Fitted attributes of one network: an ensemble keeps them in each member.
+# Fitted attributes of one network: an ensemble keeps them in each member
+# and sums them up (_ensemble_summary), coefs_ apart.
 _NETWORK_ATTRS = (
     "coefs_", "n_iter_", "loss_", "loss_curve_", "validation_scores_",
     "best_validation_score_",
 )
 # Private fitted state that describes the data, shared by an ensemble's members.
 _SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_network", "_static_on")
+
+# scikit-learn's checks (check_array, train_test_split, the metrics) switch
+# warning filters with warnings.catch_warnings, which swaps the process's one
+# filter list: run at once in two threads, the last to leave restores the
+# list the other had changed, and the process keeps an ("error",
+# ComplexWarning) filter. The members of an ensemble fit in threads, so their
+# fits make these calls one at a time (issue 20).
+_SKLEARN_CHECKS = threading.RLock()
 
 # What validate_data(reset=True) sets on the estimator before fit can fail.
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
@@ -434,9 +450,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         a seed of its own, fitted on all the data; predictions average their
         probabilities (classifier) or values (regressor). The attributes that
         describe the data (``classes_``, ``n_steps_``, ``x_mean_``, ...) are
-        the members' (they are the same in all), the per-network ones
-        (``coefs_``, ``loss_``, ...) stay with each member in
-        ``estimators_``; ``n_iter_`` is the largest of theirs.
+        the members' (they are the same in all); the per-network ones stay
+        with each member in ``estimators_`` and are summed up on the ensemble
+        (:func:`_ensemble_summary`), ``coefs_`` apart. The members'
+        ConvergenceWarnings make one (:func:`_warn_ensemble`).
 
         Members are fitted side by side in threads, one BLAS thread each, as
         many at a time as BLAS has threads (:meth:`_members_at_once`), with
@@ -455,10 +472,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         for k, seed in enumerate(seeds):
             member = clone(self) if previous is None else previous[k]
             members.append(member.set_params(**{**params, "random_state": int(seed)}))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            members = _fit_members(members, self._members_at_once(X), X, y, sample_weight)
-        _warn_once_per_kind(caught, self.n_ensemble)
+        members, stops = _fit_members(members, self._members_at_once(X), X, y, sample_weight)
+        _warn_ensemble(stops, self.n_ensemble)
         for name in _NETWORK_ATTRS:
             vars(self).pop(name, None)
         for name, value in vars(members[0]).items():
@@ -468,7 +483,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             if hasattr(members[0], name):
                 setattr(self, name, getattr(members[0], name))
         self.estimators_ = members
-        self.n_iter_ = max(member.n_iter_ for member in members)
+        vars(self).update(_ensemble_summary(members))
         self._interrupted = any(member._interrupted for member in members)
         return self
 
@@ -510,17 +525,18 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if _dask.is_dask_collection(X):  # prepared and kept on the workers
             with _dask.prepared(self, X, y, sample_weight) as prepared:
                 return self._fit_network(*prepared)
-        X, y, static, (static_index, static_on) = self._validate_X(X, y, reset=True)
-        n_samples, n_steps, n_features = X.shape
-        n_static = 0 if static is None else static.shape[1]
-        sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
-        try:
-            Y, out_activation, target_attrs = self._encode_targets(y)
-        except OverflowError as exc:  # a Python int beyond float64, say
-            raise ValueError(f"y holds a number too large for float64 ({exc}).") from exc
+        with _SKLEARN_CHECKS:
+            X, y, static, (static_index, static_on) = self._validate_X(X, y, reset=True)
+            n_samples, n_steps, n_features = X.shape
+            n_static = 0 if static is None else static.shape[1]
+            sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
+            try:
+                Y, out_activation, target_attrs = self._encode_targets(y)
+            except OverflowError as exc:  # a Python int beyond float64, say
+                raise ValueError(f"y holds a number too large for float64 ({exc}).") from exc
+            class_factor = self._class_sample_weight(y)
         if not np.isfinite(Y).all():  # strings such as "nan" pass validate_data
             raise ValueError("Input y contains NaN or infinity (as float64).")
-        class_factor = self._class_sample_weight(y)
         if class_factor is not None:
             sample_weight = sample_weight * class_factor
         check_training_weights(sample_weight)
@@ -656,7 +672,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
             def score(theta):
                 Z = _objective.decision(theta, X_val, network, chunk, lengths_val, static_val)
-                return self._validation_score(Z, Y_val, sw_val, network.out_activation)
+                with _SKLEARN_CHECKS:
+                    return self._validation_score(Z, Y_val, sw_val, network.out_activation)
 
             monitor = ValidationMonitor(score)
             X, lengths, Y, sample_weight = (
@@ -674,9 +691,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                     static,
                 )
 
+        # the default max_iter is a budget measured to be enough (README,
+        # Choosing the defaults; every fit there ran to it): reaching it is
+        # how a default fit ends, not a failure to warn about
+        default = inspect.signature(type(self)).parameters["max_iter"].default
         return fit_lbfgs(
             fun, theta0, max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
             monitor=monitor, n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
+            warn_at_max_iter=self.max_iter != default,
         )
 
     def _validation_split(self, Y, out_activation):
@@ -694,12 +716,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             problem = f"that leaves {n_val} held-out and {n_rows - n_val} training rows"
         else:
             try:
-                return train_test_split(
-                    np.arange(n_rows),
-                    test_size=self.validation_fraction,
-                    stratify=stratify,
-                    random_state=check_random_state(self.random_state),
-                )
+                with _SKLEARN_CHECKS:
+                    return train_test_split(
+                        np.arange(n_rows),
+                        test_size=self.validation_fraction,
+                        stratify=stratify,
+                        random_state=check_random_state(self.random_state),
+                    )
             except ValueError as exc:  # a class too small to stratify
                 problem = f"stratifying by class fails ({exc})"
         raise ValueError(
@@ -895,29 +918,39 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
 def _fit_members(members, n_at_once, X, y, sample_weight):
     """Fit ``members`` on the same data, ``n_at_once`` side by side in
-    threads (see :func:`beside_other_fits`); return those fitted.
+    threads (see :func:`beside_other_fits`).
 
     Ctrl-C, or an interrupted member, stops every running member at its best
     weights and cancels those not started. An error in a member is raised
     once all have ended.
+
+    Returns
+    -------
+    fitted : list of estimator
+        The members fitted, in order.
+    stops : list of list of str
+        For each of them, the texts of the ConvergenceWarnings it would have
+        raised alone (:func:`collecting_warnings`), for :func:`_warn_ensemble`.
     """
     if n_at_once == 1:
-        fitted = []
+        fitted, stops = [], []
         for member in members:
-            fitted.append(member.fit(X, y, sample_weight))
+            with collecting_warnings() as kept:
+                fitted.append(member.fit(X, y, sample_weight))
+            stops.append(kept)
             if member._interrupted:
                 break
-        return fitted
+        return fitted, stops
     stop = threading.Event()
 
     def fit(member):
         if stop.is_set():
             return None
-        with beside_other_fits(stop):
+        with beside_other_fits(stop), collecting_warnings() as kept:
             member.fit(X, y, sample_weight)
         if member._interrupted:
             stop.set()
-        return member
+        return member, kept
 
     with ThreadPoolExecutor(n_at_once) as pool:
         futures = [pool.submit(fit, member) for member in members]
@@ -929,27 +962,72 @@ def _fit_members(members, n_at_once, X, y, sample_weight):
         except KeyboardInterrupt:  # Ctrl-C reaches the main thread only
             stop.set()
             wait(futures)
-    fitted = [future.result() for future in futures]
-    return [member for member in fitted if member is not None]
+    done = [future.result() for future in futures]
+    done = [pair for pair in done if pair is not None]
+    return [member for member, _ in done], [kept for _, kept in done]
 
 
-def _warn_once_per_kind(caught, n_networks):
-    """Re-emit the warnings of an ensemble's fits: each ConvergenceWarning
-    text once, saying how many of the networks it concerns (messages that
-    differ only by numbers are one kind), every other warning as it was."""
-    kinds = {}
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            key = re.sub(r"[0-9.e+-]+", "#", str(w.message))
-            kinds.setdefault(key, []).append(w)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    for group in kinds.values():
-        warnings.warn(
-            f"{len(group)} of the {n_networks} networks: {group[0].message}",
-            ConvergenceWarning,
-            stacklevel=4,
+def _ensemble_summary(members):
+    """The per-network fitted attributes of an ensemble, as the ensemble
+    sums them up (each network's own stay in ``estimators_``), as forests
+    average their trees' ``feature_importances_``.
+
+    ``n_iter_`` is the largest of the networks' iterations; ``loss_`` and
+    ``best_validation_score_`` are the means of theirs; ``loss_curve_`` and
+    ``validation_scores_`` the means after each iteration, a network that
+    stopped earlier counting with its last value. ``coefs_`` has no
+    counterpart: averaged weights are no network's.
+    """
+    def mean_curve(curves):
+        curves = [c for c in curves if len(c)]  # no iteration: nothing to carry
+        length = max((len(c) for c in curves), default=0)
+        return [float(np.mean([c[min(i, len(c) - 1)] for c in curves]))
+                for i in range(length)]
+
+    summary = dict(
+        n_iter_=max(member.n_iter_ for member in members),
+        loss_=float(np.mean([member.loss_ for member in members])),
+        loss_curve_=mean_curve([member.loss_curve_ for member in members]),
+        validation_scores_=None, best_validation_score_=None,
+    )
+    if members[0].validation_scores_ is not None:  # early stopping
+        summary["validation_scores_"] = mean_curve(
+            [member.validation_scores_ for member in members]
         )
+        summary["best_validation_score_"] = float(
+            np.mean([member.best_validation_score_ for member in members])
+        )
+    return summary
+
+
+def _warn_ensemble(stops, n_networks):
+    """One ConvergenceWarning for an ensemble's fits, if any stopped short.
+
+    ``stops`` holds, for each fitted member, the texts it would have warned
+    alone (:func:`_fit_members`). Texts that differ only in their numbers
+    are one kind (each network's own iteration, say): each kind is given
+    once, with the members it concerns, as the first of them worded it.
+    """
+    kinds = {}
+    for k, texts in enumerate(stops):
+        for text in texts:
+            key = re.sub(r"[0-9.e+-]+", "#", text)
+            kinds.setdefault(key, ([], text))[0].append(k)
+    if not kinds:
+        return
+    stopped = {k for members, _ in kinds.values() for k in members}
+    parts = [
+        f"estimators_[{', '.join(map(str, members))}]: {text}"
+        for members, text in kinds.values()
+    ]
+    warnings.warn(
+        f"{len(stopped)} of the {n_networks} networks stopped short of convergence. "
+        + " ".join(parts),
+        ConvergenceWarning,
+        stacklevel=5,  # _warn_ensemble, _fit_ensemble, fit, _fit_context: the user's call
+    )
+
+
 def _count_static(static_features):
     """How many features ``static_features`` names, roughly (before it is
     validated): for the memory estimate only."""
@@ -959,14 +1037,18 @@ def _count_static(static_features):
     if values.dtype.kind == "b":
         return int(values.sum())
     return int(values.size)
-
-
 def _shape_2d(X):
-    """The shape of a 2-D list, else None."""
+    """The shape of a 2-D list or array-like, else None."""
     try:
         shape = np.shape(X)
     except (ValueError, TypeError):
-        return None
+        # array-likes that refuse NumPy's functions but give an array
+        # (scikit-learn's _NotAnArray): the same shape as that array, so that
+        # an ensemble fits them as it fits the array (_members_at_once)
+        try:
+            shape = np.asarray(X).shape if hasattr(X, "__array__") else ()
+        except (ValueError, TypeError):
+            return None
     return shape if len(shape) == 2 else None
 
 

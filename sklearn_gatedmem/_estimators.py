@@ -148,8 +148,18 @@ _SHARED_DOC = """
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``. %(alpha_why)s
     max_iter : int, default=%(max_iter)s
-        Maximum number of L-BFGS iterations. Reaching it raises a
-        ConvergenceWarning. %(max_iter_why)s
+        Maximum number of L-BFGS iterations. %(max_iter_why)s Reaching
+        this default is how a default fit ends (on the development data every
+        fit ran to it; ``tol=1e-6`` changed nothing): it is a budget chosen by
+        measurement, as a forest's number of trees is, not a failure, so it
+        is no warning, which would advise more iterations against that
+        measurement. Reaching any other ``max_iter`` raises a
+        ConvergenceWarning, as in :class:`~sklearn.neural_network.MLPClassifier`:
+        that budget was not measured here. Stopping for any other reason short of convergence
+        (``max_fun``, a failed line search, an interrupt, an overflow) always
+        warns. An ensemble (``n_ensemble > 1``) raises at most one
+        ConvergenceWarning per fit, saying how many of its networks stopped
+        short and why, and which (``estimators_[k]``).
     tol : float, default=1e-4
         L-BFGS stops when the largest gradient component is below ``tol``.
     max_fun : int, default=15000
@@ -223,29 +233,39 @@ _SHARED_ATTRIBUTES = """
         missing == "carry" else 1)`` (see :func:`sklearn_gatedmem.make_patches`).
     estimators_ : list of estimator
         With ``n_ensemble > 1``, the fitted members, each an estimator of one
-        network; ``coefs_``, ``loss_``, ``loss_curve_`` and the validation
-        scores are theirs (absent from the ensemble), and ``n_iter_`` is the
-        largest of their iterations. Absent with ``n_ensemble=1``.
+        network with all the attributes below of its own (``coefs_``,
+        ``loss_curve_``, ...), as in :class:`~sklearn.ensemble.BaggingClassifier`.
+        Absent with ``n_ensemble=1``.
     coefs_ : dict of ndarray
         Fitted weights by name (``"W0.0"``, ``"U0.0"``, ``"b0.0"``, ...,
         ``"head.W"``, ``"head.b"``; see :mod:`sklearn_gatedmem._params`),
-        acting on standardised inputs.
+        acting on standardised inputs. One network only: absent with
+        ``n_ensemble > 1``, since averaged weights are no network's; each
+        member has its own, ``estimators_[k].coefs_``.
     n_outputs_ : int
         Width of the head.
     out_activation_ : str
         ``"identity"``, ``"logistic"`` or ``"softmax"``.
     n_iter_ : int
-        L-BFGS iterations run.
+        L-BFGS iterations run; for an ensemble, the largest of its networks'
+        (``n_iter_ == max_iter`` then says that at least one network used
+        the whole budget).
     loss_ : float
-        Objective at the solution (loss plus penalty).
+        Objective at the kept weights (loss plus penalty); for an ensemble,
+        the mean of its networks' (each fits its own objective; that of the
+        averaged prediction is not computed).
     loss_curve_ : list of float
-        Objective after each L-BFGS iteration.
+        Objective after each L-BFGS iteration; for an ensemble, the mean of
+        its networks' after each iteration, a network that stopped earlier
+        counting with its last value (``n_iter_`` values).
     validation_scores_ : list of float or None
         With ``early_stopping=True``, the held-out score (accuracy or R^2)
-        after each iteration; else None.
+        after each iteration; for an ensemble, the mean of its networks'
+        (each scores its own network on its own held-out rows), a network
+        that stopped earlier counting with its last score. Else None.
     best_validation_score_ : float or None
-        With ``early_stopping=True``, the best of them: that of the kept
-        weights; else None."""
+        With ``early_stopping=True``, the held-out score of the kept
+        weights; for an ensemble, the mean of its networks'. Else None."""
 
 
 class _TorchExport:

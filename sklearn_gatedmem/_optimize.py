@@ -64,7 +64,7 @@ class LBFGSResult:
 
 
 def fit_lbfgs(fun, theta0, *, max_iter, max_fun, tol, monitor=None,
-              n_iter_no_change=10, verbose=0):
+              n_iter_no_change=10, verbose=0, warn_at_max_iter=True):
     """Minimise ``fun`` by L-BFGS-B from ``theta0``, guarded.
 
     Parameters
@@ -83,6 +83,10 @@ def fit_lbfgs(fun, theta0, *, max_iter, max_fun, tol, monitor=None,
     n_iter_no_change : int
     verbose : int
         Print one line per iteration when positive.
+    warn_at_max_iter : bool, default=True
+        Whether reaching ``max_iter`` is a ConvergenceWarning (False: it is
+        the budget the estimators' defaults measured, see
+        ``BaseLSTM._minimize``). Every other stop short of convergence warns.
 
     Returns
     -------
@@ -124,7 +128,7 @@ def fit_lbfgs(fun, theta0, *, max_iter, max_fun, tol, monitor=None,
     elif monitor is not None and monitor.stopped:  # stopped early, as asked
         n_iter = int(result.nit)
     else:
-        n_iter = _check_lbfgs_result(result, max_iter, max_fun, tol)
+        n_iter = _check_lbfgs_result(result, max_iter, max_fun, tol, warn_at_max_iter)
     found = LBFGSResult(
         x=result.x, n_iter=n_iter, loss=float(result.fun), loss_curve=curve,
         interrupted=guard.interrupted,
@@ -140,7 +144,7 @@ def fit_lbfgs(fun, theta0, *, max_iter, max_fun, tol, monitor=None,
     return found
 
 
-def _check_lbfgs_result(result, max_iter, max_fun, tol):
+def _check_lbfgs_result(result, max_iter, max_fun, tol, warn_at_max_iter=True):
     """The iterations run; a ConvergenceWarning when L-BFGS did not converge.
 
     The warning says what stopped the fit, at which iteration, and what to
@@ -153,6 +157,8 @@ def _check_lbfgs_result(result, max_iter, max_fun, tol):
         From ``scipy.optimize.minimize(method="L-BFGS-B")``.
     max_iter, max_fun : int
     tol : float
+    warn_at_max_iter : bool, default=True
+        False: reaching ``max_iter`` is no warning (a budget, not a failure).
 
     Returns
     -------
@@ -160,6 +166,8 @@ def _check_lbfgs_result(result, max_iter, max_fun, tol):
     """
     n_iter = min(int(result.nit), max_iter)
     if result.status == 0:
+        return n_iter
+    if n_iter >= max_iter and not warn_at_max_iter:
         return n_iter
     if n_iter >= max_iter:
         cause = f"it reached max_iter={max_iter} iterations"
@@ -182,14 +190,46 @@ def _check_lbfgs_result(result, max_iter, max_fun, tol):
             "precision of the arithmetic. Raise tol to accept this point, add "
             "regularisation (alpha), or set early_stopping=True."
         )
-    warnings.warn(
+    _warn(
         f"L-BFGS did not converge: the fit stopped at iteration {n_iter} because "
         f"{cause} (SciPy: {result.message}). The estimator keeps the weights of "
         f"that iteration. {change}",
-        ConvergenceWarning,
-        stacklevel=5,
+        stacklevel=_AT_FIT,
     )
     return n_iter
+
+
+# the frames from _warn up to the user's call of an estimator's fit:
+# _warn, its caller, fit_lbfgs, _minimize, _fit_network, _fit, fit, _fit_context
+_AT_FIT = 9
+
+
+def _warn(message, stacklevel):
+    """A ConvergenceWarning; inside :func:`collecting_warnings` (a member
+    of an ensemble), the message kept for the ensemble's one warning.
+
+    The list lives in this thread, so that fits in several threads keep
+    their own; ``warnings.catch_warnings``, which records through the
+    process's global warning state, mixed them up and left the filters
+    changed (issue 20).
+    """
+    kept = getattr(_THIS_THREAD, "warnings", None)
+    if kept is not None:
+        kept.append(message)
+    else:
+        warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
+
+
+@contextmanager
+def collecting_warnings():
+    """Inside, this thread's fits keep their ConvergenceWarning texts in the
+    yielded list instead of warning (see :func:`_warn`)."""
+    previous, kept = getattr(_THIS_THREAD, "warnings", None), []
+    _THIS_THREAD.warnings = kept
+    try:
+        yield kept
+    finally:
+        _THIS_THREAD.warnings = previous
 
 
 class _NonFiniteObjective(ArithmeticError):
@@ -261,10 +301,10 @@ class _FitGuard:
             problem = f"stopped because the objective overflowed ({exc})"
         self.stopped = True
         kept = f"those of iteration {self.nit}" if self.nit else "its initial ones"
-        warnings.warn(
+        _warn(
             f"The fit {problem} at iteration {self.nit + 1}; the estimator keeps "
             f"the best weights reached, {kept}.",
-            ConvergenceWarning,
+            stacklevel=_AT_FIT,
         )
         return OptimizeResult(
             x=self.x, fun=self.fun, nit=self.nit, success=False, status=99,
@@ -314,7 +354,7 @@ class ValidationMonitor:
 # the recorded threads while at least one runs, and 1 once none does.
 _BLAS_LOCK = threading.Lock()
 _BLAS = {"controller": None, "libs": None, "original": None, "fits": 0, "evaluating": 0}
-_THIS_THREAD = threading.local()  # .stop: set by beside_other_fits
+_THIS_THREAD = threading.local()  # .stop: beside_other_fits; .warnings: collecting_warnings
 
 
 def blas_threads():
@@ -353,12 +393,34 @@ def _stop_requested():
 
 
 def _set_blas_threads(n_threads):
-    """Every BLAS library to ``n_threads`` (an int, or one per library)."""
+    """Every BLAS library to ``n_threads`` (an int, or one per library), for
+    the whole process, from whichever thread calls (under ``_BLAS_LOCK``).
+
+    OpenBLAS with pthreads (NumPy's and SciPy's wheels) has one thread pool
+    per process, so threadpoolctl (3.8 here) lets one Python thread at a
+    time set it: the first to call ``set_num_threads`` becomes the
+    "controlling thread", and the calls of every other thread are silently
+    ignored until it ends or calls ``clear_controlling_thread``. Setting it
+    here without giving control back was the cause of issue 20: the member
+    thread that entered first kept control, the last to leave (another
+    thread) restored the recorded limits in vain, and the process stayed at
+    1 thread (and a user's later ``threadpool_limits`` in the main thread
+    was ignored while that thread lived). So control is given back at once:
+    between two of these calls no fit's thread holds it. Another thread
+    that holds it (inside a user's ``threadpool_limits``) keeps it and its
+    limits, ours being ignored meanwhile; a thread inside such a limit that
+    fits gives control up here, and takes it back to restore its limits.
+    """
     libs = _BLAS["libs"]
     if isinstance(n_threads, int):
         n_threads = [n_threads] * len(libs)
     for lib, n in zip(libs, n_threads):
         lib.set_num_threads(n)
+    # only if this thread holds control; absent before threadpoolctl had the rule
+    for kind in {type(lib) for lib in libs}:
+        release = getattr(kind, "clear_controlling_thread", None)
+        if release is not None:
+            release()
 
 
 @contextmanager

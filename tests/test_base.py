@@ -200,6 +200,87 @@ def test_convergence_warning_at_max_fun_names_max_fun():
     assert "scale" not in message.lower()
 
 
+# -- an ensemble's one warning (issue 20) ----------------------------------------
+
+
+def _all_warnings(fit):
+    """Every warning ``fit()`` emits, as texts, and the warning filters
+    added or removed meanwhile."""
+    before, shown = list(warnings.filters), []
+    original = warnings.showwarning
+    warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+    try:
+        fit()
+    finally:
+        warnings.showwarning = original
+    after = list(warnings.filters)
+    return shown, [f for f in after if f not in before] + [f for f in before if f not in after]
+
+
+def test_a_default_fit_that_reaches_max_iter_warns_once():
+    """Defaults (3 networks side by side) with a budget of the user's: one
+    ConvergenceWarning naming how many networks stopped, said once."""
+    X, y, _ = sequences(60, n_steps=8)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        LSTMClassifier(max_iter=2, random_state=0).fit(X, y)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith("3 of the 3 networks stopped short of convergence.")
+    assert "estimators_[0, 1, 2]: L-BFGS did not converge" in messages[0]
+    assert messages[0].count("networks") == 1 and messages[0].count("max_iter=2") == 1
+    assert record[0].filename == __file__  # points at the call of fit
+
+
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_the_default_iteration_budget_is_no_warning(Estimator):
+    """The default max_iter is a measured budget: reaching it is how a
+    default fit ends. Another max_iter of the same fit warns."""
+    X, y, total = sequences(40, n_steps=5)
+    target = y if Estimator is LSTMClassifier else total
+    default = Estimator().max_iter
+    params = dict(hidden_layer_sizes=3, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = Estimator(**params).fit(X, target)
+    assert all(m.n_iter_ == default for m in est.estimators_)  # it did reach it
+    with pytest.warns(ConvergenceWarning, match=f"max_iter={default - 1}"):
+        Estimator(max_iter=default - 1, **params).fit(X, target)
+
+
+def test_concurrent_ensemble_fits_each_warn_once_and_leave_the_filters():
+    """Ensembles fitted in 4 threads at once, 3 rounds: each fit's one warning
+    reaches the user, none twice or inside another's, and the warning filters
+    are as before. With warnings.catch_warnings (process-global) around each
+    ensemble, fits recorded each other's warnings: 1 of 16 reached the user,
+    as "1 of the 3 networks: 2 of the 3 networks: ...", and the filters kept
+    an "always" entry; scikit-learn's own checks, run by members in threads
+    at once, could leave an ("error", ComplexWarning) entry."""
+    import threading
+
+    X, y, _ = sequences(60, n_steps=8)
+
+    def fits():
+        for _ in range(3):
+            threads = [
+                threading.Thread(
+                    target=LSTMClassifier(max_iter=2, random_state=k).fit, args=(X, y)
+                )
+                for k in range(4)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # each warning shown, none deduplicated
+        shown, filters_changed = _all_warnings(fits)
+    assert len(shown) == 12, shown
+    assert all(m.count("networks") == 1 and m.count("L-BFGS") == 1 for m in shown), shown
+    assert filters_changed == []
+
+
 # -- chunk_size ----------------------------------------------------------------
 
 

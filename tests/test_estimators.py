@@ -493,6 +493,37 @@ def test_an_ensemble_averages_networks_of_their_own_seeds(Estimator):
         again.torch_state_dict()
 
 
+@quiet
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_an_ensemble_sums_up_its_networks_attributes(early_stopping):
+    """As forests average their trees' feature_importances_: n_iter_ the
+    largest, loss_ and the curves the means (a network that stopped earlier
+    carried at its last value), coefs_ only in the members."""
+    X, y, _ = sequences(80)
+    est = LSTMClassifier(hidden_layer_sizes=4, max_iter=12, random_state=0, n_ensemble=3,
+                         early_stopping=early_stopping, n_iter_no_change=2).fit(X, y)
+    members = est.estimators_
+    assert not hasattr(est, "coefs_") and all(hasattr(m, "coefs_") for m in members)
+    assert est.n_iter_ == max(m.n_iter_ for m in members)
+    assert est.loss_ == pytest.approx(np.mean([m.loss_ for m in members]), rel=1e-12)
+
+    def carried(curve, n):
+        return list(curve) + [curve[-1]] * (n - len(curve))
+
+    expected = np.mean([carried(m.loss_curve_, est.n_iter_) for m in members], axis=0)
+    assert len(est.loss_curve_) == est.n_iter_
+    np.testing.assert_allclose(est.loss_curve_, expected, rtol=1e-12)
+    if not early_stopping:
+        assert est.validation_scores_ is None and est.best_validation_score_ is None
+        assert est.loss_ == pytest.approx(est.loss_curve_[-1], rel=1e-12)
+        return
+    assert len({m.n_iter_ for m in members}) > 1  # the carrying is exercised
+    expected = np.mean([carried(m.validation_scores_, est.n_iter_) for m in members], axis=0)
+    np.testing.assert_allclose(est.validation_scores_, expected, rtol=1e-12)
+    assert est.best_validation_score_ == pytest.approx(
+        np.mean([m.best_validation_score_ for m in members]), rel=1e-12)
+
+
 def test_an_ensemble_warns_once_per_kind_of_convergence_warning():
     X, y, _ = sequences()
     with warnings.catch_warnings(record=True) as caught:
@@ -618,6 +649,10 @@ def test_ensemble_members_fit_one_after_the_other_when_asked(monkeypatch):
     ragged = [np.zeros((4, 2)), np.zeros((6, 2))]  # read as NaN-padded sequences
     assert LSTMClassifier(n_ensemble=3, variable_length=True)._members_at_once(ragged) == 3
     assert LSTMClassifier(n_ensemble=3)._members_at_once(np.zeros((2, 3, 4, 5))) == 1
+    # an array-like that refuses NumPy's functions is fitted as its array is
+    # (side by side or not changes the BLAS threads, so the rounding)
+    from sklearn.utils.estimator_checks import _NotAnArray
+    assert LSTMClassifier(n_ensemble=3)._members_at_once(_NotAnArray(X.reshape(len(X), -1))) == 3
     estimate = LSTMClassifier(n_ensemble=3)._resource_plan(
         (40, 12), np.float64, (6, 2), reset=True).total
     monkeypatch.setattr("sklearn_gatedmem._base.available_bytes", lambda: 2.5 * estimate)

@@ -115,3 +115,127 @@ def test_concurrent_fits_leave_blas_threads_as_found():
             assert _blas_threads() == before
     finally:
         sys.setswitchinterval(interval)
+
+
+# -- the process's thread pools after default fits (issue 20) ------------------
+
+
+def _pools():
+    """Every thread pool of the process (BLAS and OpenMP) and its limit."""
+    return sorted((lib["filepath"], lib["num_threads"]) for lib in threadpool_info())
+
+
+@pytest.fixture
+def two_blas_threads():
+    """BLAS at 2 threads or more during the test, whatever the machine, so
+    that the default ensemble fits its members side by side; and, as a user
+    finds the process, no thread holding threadpoolctl's control of OpenBLAS
+    (see ``_optimize._set_blas_threads``)."""
+    from threadpoolctl import OpenBLASController, threadpool_limits
+
+    with threadpool_limits(max(2, *_blas_threads()), user_api="blas"):
+        getattr(OpenBLASController, "clear_controlling_thread", lambda: None)()
+        yield
+
+
+def _small_default():
+    """Data on which the default ensemble fits its members side by side
+    (on a machine whose BLAS has 2 threads or more), in a fraction of a second."""
+    X, y, _ = sequences(60, n_steps=8, n_features=2)
+    assert LSTMClassifier()._members_at_once(X) == 2
+    return X, y, dict(max_iter=3)
+
+
+def test_side_by_side_limits_are_restored_by_any_thread(two_blas_threads):
+    """The first fit to enter sets BLAS to 1 thread; the last to leave,
+    another thread, restores the limits, while the first is still alive.
+    threadpoolctl lets only one Python thread at a time set OpenBLAS's
+    process-wide pool; before the fix the first thread kept that control
+    and the restore was ignored: the process stayed at 1 thread, and a
+    limit set by the main thread was ignored too, as long as the first
+    thread lived."""
+    from threadpoolctl import threadpool_limits
+
+    from sklearn_gatedmem._optimize import _blas_threads as inside_a_fit
+
+    before = _pools()
+    first_in, second_in, first_out, release = (threading.Event() for _ in range(4))
+
+    def first():
+        with inside_a_fit(_quadratic):
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+        release.wait(10)  # alive while the second leaves and the main thread limits
+
+    def second():
+        first_in.wait(10)
+        with inside_a_fit(_quadratic):
+            second_in.set()
+            first_out.wait(10)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    try:
+        threads[1].join(20)
+        assert first_out.is_set() and not threads[1].is_alive()
+        assert _pools() == before
+        with threadpool_limits(1, user_api="blas"):
+            assert set(_blas_threads()) == {1}
+        assert _pools() == before
+    finally:
+        release.set()
+        threads[0].join(20)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_default_fits_in_a_loop_leave_thread_pools_as_found(two_blas_threads):
+    """The issue's script: before the fix, some pools were at 1 thread after
+    1 to 3 default fits (6 runs out of 6)."""
+    X, y, params = _small_default()
+    before = _pools()
+    for k in range(20):
+        LSTMClassifier(random_state=k, **params).fit(X, y)
+        assert _pools() == before, k
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_default_fits_in_user_threads_leave_thread_pools_as_found(two_blas_threads):
+    """10 rounds of 6 default fits (each 3 networks side by side) in threads."""
+    X, y, params = _small_default()
+    before, errors = _pools(), []
+
+    def fit(k):
+        try:
+            LSTMClassifier(random_state=k, **params).fit(X, y)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    for round_ in range(10):
+        threads = [threading.Thread(target=fit, args=(k,)) for k in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        assert _pools() == before, round_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_grid_search_leaves_thread_pools_as_found(backend, two_blas_threads):
+    """GridSearchCV(n_jobs=2) over the defaults, in joblib's threads or
+    processes; the refit of the best runs in this process either way."""
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X, y, params = _small_default()
+    before = _pools()
+    for _ in range(3):
+        search = GridSearchCV(LSTMClassifier(**params), {"random_state": [0, 1]},
+                              cv=2, n_jobs=2)
+        with parallel_backend(backend):
+            search.fit(X, y)
+        assert _pools() == before
+    assert len(search.best_estimator_.estimators_) == 3

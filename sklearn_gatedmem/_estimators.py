@@ -122,7 +122,7 @@ _SHARED_DOC = """
         ``n_static`` values, standardised by their weighted training mean and
         standard deviation (``static_mean_``, ``static_scale_``), enter the
         head beside the pooled state: ``z = r W_head + s W_static + b``
-        (``coefs_["head.W_static"]`` of shape (n_static, n_outputs_)). The
+        (``coefs_["head.W_static"]`` of shape (n_static, ``n_outputs_``)). The
         head, not a map to the initial state: it is exact and costs nothing
         per step, and every cell and the PyTorch export start from zero
         states. So a static value shifts the output; to let it change how
@@ -139,7 +139,7 @@ _SHARED_DOC = """
         them. With ``variable_length=True``, trailing all-NaN steps are still
         padding, not gaps; without it, they are gaps, carried too. The
         network then reads ``2 * n_features`` raw values per step
-        (:func:`sklearn_gatedmem._input.carry_forward`), before
+        (``carry_forward`` in ``sklearn_gatedmem._input``), before
         ``instance_norm``, ``differences`` and patches. On a generated task
         with 10 %% of the values missing at random, accuracy stayed within a
         few points of the complete data (docs, Static features and missing
@@ -222,7 +222,7 @@ _SHARED_ATTRIBUTES = """
         list input), sorted; None without ``static_features``.
     static_mean_, static_scale_ : ndarray of shape (n_static,) or None
         The standardisation of the static values.
-    gap_fill_ : ndarray of shape (n_step_features_,) or None
+    gap_fill_ : ndarray of shape (``n_step_features_``,) or None
         With ``missing="carry"``, the value a series starting with a gap
         reads: each feature's weighted mean over its observed training
         values. None with ``missing="error"``.

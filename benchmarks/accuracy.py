@@ -59,6 +59,20 @@ linearly resampled to the longest length (aeon's ``Resizer``; UCR's own
 which for a 1-NN ED mostly compares padding). ``--unequal pad`` zero-pads
 the end instead.
 
+Learning curves (``--curves``): every set of ``CURVE_SETS`` (the series sets
+above, watch, MinimalChinatown, MinimalGasPrices and the generated noisy
+regression) at full size and, where its training set is larger, cut to 30
+and 60 cases (``_data.subsample``, ``--draws`` 5 draws), the test set whole.
+Each (set, size, draw, model) result is cached as it is measured in
+``results/curves/<tag>.json`` (the LSTM's, ``--tag`` lstm by default) or
+``results/curves/baselines.json``, so a run resumes where it stopped.
+``--render-curves`` prints their table; the documentation's Benchmarks page
+renders the same table (``curves_rows``) at build time::
+
+    python benchmarks/accuracy.py --curves --models lstm          # the defaults
+    python benchmarks/accuracy.py --curves --models ed,dtw,minirocket,mlp,ridge,mean
+    python benchmarks/accuracy.py --render-curves
+
 MiniRocket and DTW need aeon / numba. When they do not import here, a second
 interpreter that has them can run just those models: ``--aux-python
 /root/venv-aeon/bin/python`` (or ``$SKLEARN_GATEDMEM_BENCH_AUX_PYTHON``);
@@ -80,6 +94,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 SERIES_SETS = ["Coffee", "Trace", "PigCVP", "PLAID", "Tecator", "digits", "motif", "adding"]
+# --curves: every development series set at full size and, when its training
+# set is larger, cut to CURVE_SIZES cases (issue 19)
+CURVE_SETS = SERIES_SETS + ["watch", "MinimalChinatown", "MinimalGasPrices", "noisy"]
+CURVE_SIZES = (30, 60)
+CURVE_MODELS = ["lstm", "ed", "dtw", "minirocket", "mlp", "ridge", "mean"]
+CURVES_DIR = os.path.join(HERE, "results", "curves")
 QUICK_SETS = ["Coffee", "Trace", "Tecator", "digits", "motif", "adding"]
 TABLE_SETS = ["iris", "wine", "breast_cancer", "diabetes"]
 ALL_MODELS = ["lstm", "gated", "ed", "dtw", "minirocket", "mlp", "ridge", "mean", "logreg"]
@@ -114,6 +134,22 @@ def parse_args(argv=None):
                    help="interpreter with aeon/numba for minirocket/dtw when not importable here")
     p.add_argument("--json", default=os.path.join(HERE, "accuracy.json"), help="results file")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--curves", action="store_true",
+                   help="learning curves: CURVE_SETS at full size and cut to 30 / 60 cases "
+                   "(--draws draws), one cached record per cell in --cells (resumable)")
+    p.add_argument("--sizes", default="full,30,60", help="--curves sizes (full and/or ints)")
+    p.add_argument("--draws", type=int, default=5, help="--curves draws per cut size")
+    p.add_argument("--tag", default="lstm",
+                   help="--curves: the name the lstm cells are cached under (e.g. a candidate's "
+                   "with --params); lstm: the package defaults, results/curves/lstm.json")
+    p.add_argument("--cells", default=None,
+                   help="--curves cell cache (default results/curves/<tag or baselines>.json)")
+    p.add_argument("--redo", action="store_true", help="--curves: refit cached cells")
+    p.add_argument("--render-curves", action="store_true",
+                   help="merge results/curves/*.json and print the learning-curve table as "
+                   "Markdown (the docs' Benchmarks page renders the same table); runs nothing")
+    p.add_argument("--curve-tags", default="lstm",
+                   help="--render-curves: lstm tags shown as columns (comma-separated)")
     p.add_argument("--from-json", help="comma-separated result files: merge them (later files "
                    "win per data set x model) and print the table; runs nothing")
     args = p.parse_args(argv)
@@ -505,10 +541,165 @@ def render_saved(paths):
     print(markdown(*merge_saved(paths.split(","))))
 
 
+# -- learning curves (--curves) ------------------------------------------------
+
+
+def _load_cells(path):
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {"cells": {}}
+
+
+def _save_cells(path, store):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(store, f, indent=0, default=str)
+    os.replace(tmp, path)
+
+
+def cell_key(name, size, draw, column):
+    return f"{name}|{size}|{draw}|{column}"
+
+
+def run_curves(args, pkg, pkg_info, be, models):
+    """Fit every (set, size, draw, model) cell not yet in the cache.
+
+    A cached record whose fit seconds are not the model's own
+    (``fit_s_includes_cross_fit``: results/curves/lstm.json's records converted
+    from issue 19's cross-fitted fits) counts as missing and is refitted.
+    """
+    import _data
+
+    sets = ([s.strip() for s in args.datasets.split(",")] if args.datasets else CURVE_SETS)
+    sizes = [s.strip() for s in args.sizes.split(",")]
+    lstm_only = all(m in LSTM_MODELS for m in models)
+    path = args.cells or os.path.join(
+        CURVES_DIR, (args.tag if lstm_only else "baselines") + ".json")
+    store = _load_cells(path)
+    cells = store["cells"]
+    for name in sets:
+        full = _data.load(name, args.cache)
+        for size in sizes:
+            if size == "full":
+                splits = [(full, 0)]
+            else:
+                if int(size) >= len(full.y_train):
+                    continue
+                splits = [(_data.subsample(full, int(size), d), d) for d in range(args.draws)]
+            for ds, draw in splits:
+                for model in models:
+                    if not applicable(model, ds) or (model in be and be[model] is None):
+                        continue
+                    column = args.tag if model in LSTM_MODELS else model
+                    key = cell_key(name, size, draw, column)
+                    cached = cells.get(key, {"error": "not run"})
+                    if not (args.redo or "error" in cached
+                            or cached.get("fit_s_includes_cross_fit")):
+                        continue
+                    load = os.getloadavg()[0]
+                    try:
+                        rec = one_split(model, ds, ds.X_train, ds.y_train, ds.X_test,
+                                        ds.y_test, 0, args, pkg, be)
+                    except Exception as exc:
+                        rec = {"error": f"{type(exc).__name__}: {exc}"}
+                    rec.update(task=ds.task, n_train=len(ds.y_train), load=load,
+                               commit=pkg_info["commit"], params=args.params
+                               if model in LSTM_MODELS else None)
+                    cells[key] = rec
+                    _save_cells(path, store)
+                    if not args.quiet:
+                        print(f"# {key}: " + (rec["error"] if "error" in rec else
+                              f"{rec['score']:.4f} fit {rec['fit_s']:.2f}s load {load:.1f}"),
+                              file=sys.stderr, flush=True)
+    return path
+
+
+def merged_cells(directory=CURVES_DIR):
+    """The cells of every results file in ``directory``, merged in name order."""
+    cells = {}
+    for fn in sorted(os.listdir(directory)):
+        if fn.endswith(".json"):
+            cells.update(_load_cells(os.path.join(directory, fn))["cells"])
+    return cells
+
+
+CURVES_LEGEND = (
+    "Cells: test accuracy (higher is better) or RMSE (lower is better), the mean over "
+    "the draws of a cut size (size ×N: N draws of the training set, stratified where "
+    "every class can keep a case, the test set whole; n_train in brackets), and the mean "
+    "fit seconds [+ predict seconds when larger]. [k draws]: the mean of the k draws run "
+    "so far. †: a fit of the cell hit the time limit (score of the interrupted fit). "
+    "‡: fit seconds of a fit that also fitted issue 19's cross-fitting networks, on a "
+    "loaded machine: not the model's own time. "
+    "–: not run, or n/a (1-NN for regression, RidgeCV and the mean for classification); "
+    "err: every fit failed (see the JSON).")
+
+
+def curves_rows(cells, tags=("lstm",)):
+    """The learning-curve table: header cells and rows of cells.
+
+    Rows: (data set, size); columns: the LSTM ``tags`` (cells cached by
+    ``--curves --tag``) then the baselines; a cell is the mean score over
+    the draws and the mean fit seconds. Shared by ``--render-curves`` and
+    the documentation's table (docs/_ext/results_tables.py).
+    """
+    import numpy as np
+
+    tags = list(tags)
+    cols = tags + [m for m in CURVE_MODELS if m not in LSTM_MODELS]
+    agg = {}
+    for key, rec in cells.items():
+        name, size, draw, column = key.split("|")
+        if column in cols:
+            agg.setdefault((name, size), {}).setdefault(column, []).append(rec)
+    order = {n: i for i, n in enumerate(CURVE_SETS)}
+    rows = sorted(agg, key=lambda r: (order.get(r[0], 99), r[1] != "full", r[1]))
+    labels = [("LSTM (default)" if t == "lstm" else f"LSTM {t}") if t in tags else LABELS[t]
+              for t in cols]
+    header = ["data set", "size", "task"] + labels
+    body = []
+    for row in rows:
+        recs = agg[row]
+        draws = max(len(v) for v in recs.values())
+        task = next(r["task"] for rs in recs.values() for r in rs if "task" in r)
+        out = []
+        for c in cols:
+            rs = [r for r in recs.get(c, []) if "score" in r]
+            if not rs:
+                out.append("err" if recs.get(c) else "–")
+                continue
+            sc = np.mean([r["score"] for r in rs])
+            fit = np.mean([r["fit_s"] for r in rs])
+            pred = np.mean([r.get("predict_s", 0.0) for r in rs])
+            text = f"{sc:.3f} ({_secs(fit)}"
+            text += "‡" if any(r.get("fit_s_includes_cross_fit") for r in rs) else ""
+            if pred >= max(0.5, fit):  # 1-NN: the work is in predict
+                text += f" + {_secs(pred)} pred"
+            text += ")" + ("†" if any(r.get("capped") for r in rs) else "")
+            out.append(text + (f" [{len(rs)} draws]" if len(rs) < draws else ""))
+        n = next(r["n_train"] for rs in recs.values() for r in rs if "n_train" in r)
+        size = "full" if row[1] == "full" else f"{row[1]} ×{draws}"
+        body.append([row[0], f"{size} ({n})", "acc" if task == "classification" else "RMSE"]
+                    + out)
+    return header, body
+
+
+def curves_table(cells, tags=("lstm",)):
+    """The learning-curve table as Markdown, with its legend."""
+    header, body = curves_rows(cells, tags)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines + ["", CURVES_LEGEND])
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.from_json:
         return render_saved(args.from_json)
+    if args.render_curves:
+        return print(curves_table(merged_cells(), [t.strip() for t in args.curve_tags.split(",")]))
     set_threads(args.threads)
     sys.path.insert(0, HERE)
     import numpy as np
@@ -537,7 +728,11 @@ def main(argv=None):
     for m in models:
         if m not in ALL_MODELS:
             raise SystemExit(f"unknown model {m!r}; known: {ALL_MODELS}")
+    if args.curves and not args.models:
+        models = list(CURVE_MODELS)
     be = backends(models, args)
+    if args.curves:
+        return run_curves(args, pkg, pkg_info, be, models)
 
     header = {
         "package": pkg_info, "params": args.params, "seeds": args.seeds, "quick": args.quick,

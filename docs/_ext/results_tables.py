@@ -8,6 +8,11 @@ changes the page without retyping a number. Directives:
     ``:files:`` the saved runs of ``benchmarks/accuracy.py`` to merge, in
     order (later files' models replace earlier ones'), as its
     ``--from-json`` does.
+``.. curves-table::``
+    the learning curves of ``benchmarks/accuracy.py --curves``: every
+    ``benchmarks/results/curves/*.json`` merged (``accuracy.merged_cells``)
+    and tabulated by ``accuracy.curves_rows``; ``:tags:`` the LSTM columns
+    (default ``lstm``, the package defaults).
 ``.. defaults-table:: results/defaults_x.json``
     one run of ``benchmarks/defaults.py``.
 ``.. cluster-table::`` and ``.. cluster-plan-table::``
@@ -97,6 +102,29 @@ class AccuracyTable(_TableDirective):
         lines = list_table(header, body) + [""]
         lines += [f"* {_cell(note)}" for note in notes] + ["", _cell(accuracy.LEGEND), "",
                                                           _source_line(relative, headers)]
+        return self._render(lines)
+
+
+class CurvesTable(_TableDirective):
+    option_spec = {"tags": directives.unchanged_required}
+
+    def run(self):
+        accuracy = _benchmark_module("accuracy")
+        directory = BENCHMARKS / "results" / "curves"
+        files = sorted(p.name for p in directory.glob("*.json"))
+        if not files:
+            raise self.error(f"no results file in {directory}")
+        for name in files:
+            self._load(f"results/curves/{name}")
+        tags = [t.strip() for t in self.options.get("tags", "lstm").split(",") if t.strip()]
+        header, body = accuracy.curves_rows(accuracy.merged_cells(str(directory)), tags)
+        commits = sorted({rec.get("commit") for name in files for rec in json.loads(
+            (directory / name).read_text())["cells"].values() if rec.get("commit")})
+        lines = list_table(header, body) + [
+            "", _cell(accuracy.CURVES_LEGEND), "",
+            "Generated at build time from " + ", ".join(
+                f"``benchmarks/results/curves/{name}``" for name in files)
+            + f" (package commits {', '.join(commits)})."]
         return self._render(lines)
 
 
@@ -195,6 +223,7 @@ def check_api_reference(app):
 
 def setup(app):
     app.add_directive("accuracy-table", AccuracyTable)
+    app.add_directive("curves-table", CurvesTable)
     app.add_directive("defaults-table", DefaultsTable)
     app.add_directive("cluster-table", ClusterTable)
     app.add_directive("cluster-plan-table", ClusterPlanTable)

@@ -691,8 +691,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                     static,
                 )
 
-        # the default max_iter is a budget measured to be enough (README,
-        # Choosing the defaults; every fit there ran to it): reaching it is
+        # the default max_iter is a budget measured to be enough (docs, How
+        # the defaults were chosen; every fit there ran to it): reaching it is
         # how a default fit ends, not a failure to warn about
         default = inspect.signature(type(self)).parameters["max_iter"].default
         return fit_lbfgs(
@@ -795,9 +795,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             piece's share of the path) is split in two pieces of 8 nodes, the
             worst first, up to 32 splits per sequence: points are spent where
             the network switches state steeply, not everywhere. Measured on
-            the default estimators (README, "Which steps mattered"), the
-            refinement decides the cost, not ``ig_steps``: 16 costs as much
-            as 8 or 32, with the same error.
+            the default estimators (User guide, Attributions, "Completeness
+            and cost"), the refinement decides the cost, not ``ig_steps``:
+            16 costs as much as 8 or 32, with the same error.
 
         Returns
         -------

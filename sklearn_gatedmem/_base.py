@@ -1,7 +1,9 @@
 """The estimator base shared by LSTMClassifier and LSTMRegressor."""
 
+import copy
 import dataclasses
 import inspect
+import itertools
 import numbers
 import re
 import threading
@@ -10,13 +12,14 @@ from abc import ABCMeta, abstractmethod
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.base import BaseEstimator, _fit_context, clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
+    _num_samples,
     check_array,
     check_is_fitted,
     validate_data,
@@ -60,6 +63,13 @@ from ._optimize import (
     fit_lbfgs,
 )
 from ._params import initialize, pack, unpack
+from ._select import (
+    AUTO_MAX_SAMPLES,
+    CONSTANT_ALPHA,
+    best_candidate,
+    candidate_grid,
+    search_folds,
+)
 
 # Fitted attributes of one network: an ensemble keeps them in each member
 # and sums them up (_ensemble_summary), coefs_ apart.
@@ -98,11 +108,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "instance_norm": [StrOptions(set(INSTANCE_NORMS)), None],
         "data_format": [StrOptions(set(DATA_FORMATS))],
         "bidirectional": ["boolean"],
-        "pooling": [StrOptions({"last", "mean", "max"})],
+        "pooling": [StrOptions({"last", "mean", "max", "auto"})],
         "variable_length": ["boolean"],
         "static_features": ["array-like", None],
         "missing": [StrOptions(set(MISSING))],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -433,15 +443,143 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # fit that fails later must not leave them beside the previous model
         kept = {k: v for k, v in vars(self).items() if k in _VALIDATION_ATTRS}
         try:
-            if self.n_ensemble > 1:
-                return self._fit_ensemble(X, y, sample_weight)
-            vars(self).pop("estimators_", None)  # a previous ensemble's
-            return self._fit(X, y, sample_weight)
+            # "auto" parameters chosen (cross-validation on small sets): the
+            # fit is then that of a copy holding the chosen values, whose
+            # fitted state becomes this estimator's
+            model, chosen, search = self._resolved(X, y, sample_weight)
+            if model.n_ensemble > 1:
+                model._fit_ensemble(X, y, sample_weight)
+            else:
+                vars(model).pop("estimators_", None)  # a previous ensemble's
+                model._fit(X, y, sample_weight)
+            if model is not self:
+                self._take_fitted(model)
+            self.alpha_, self.pooling_ = chosen["alpha"], chosen["pooling"]
+            self.cv_results_ = search
+            return self
         except BaseException:
             for name in _VALIDATION_ATTRS:
                 vars(self).pop(name, None)
             vars(self).update(kept)
             raise
+
+    def _resolved(self, X, y, sample_weight):
+        """The estimator to fit, with every "auto" parameter given a value.
+
+        Each "auto" parameter takes one of the values of the subclass's
+        ``_AUTO`` table (its first value on training sets of more than
+        :data:`_select.AUTO_MAX_SAMPLES` cases, for dask collections, and
+        where the folds cannot be made; the earlier choice on a warm start).
+        On smaller sets every combination is scored by K-fold
+        cross-validation, one network per candidate and fold (fitted side by
+        side as an ensemble's members are), and the best is kept.
+
+        Returns
+        -------
+        model : estimator
+            ``self`` when no parameter is "auto", else a shallow copy of it
+            with the chosen values.
+        chosen : dict
+            The values of ``alpha`` and ``pooling`` the fit uses.
+        search : dict or None
+            ``cv_results_``: ``params`` (the candidates), ``mean_test_score``
+            and ``std_test_score`` (over the folds: accuracy for a
+            classifier, R^2 for a regressor), ``mean_test_log_loss`` (a
+            classifier's tie-breaker) and ``rank_test_score``; None when
+            nothing was searched.
+        """
+        auto = {name: values for name, values in self._AUTO.items()
+                if getattr(self, name) == "auto"}
+        chosen = {name: getattr(self, name) for name in ("alpha", "pooling")}
+        if not auto:
+            return self, chosen, None
+        grid = candidate_grid(auto)
+        search, choice = None, grid[0]
+        if self.warm_start and getattr(self, "alpha_", None) is not None:
+            choice = {name: getattr(self, name + "_") for name in auto}
+        else:
+            folds = self._search_folds(X, y)
+            if folds is not None:
+                search = self._search(grid, folds, X, y, sample_weight)
+                choice = search["params"][int(np.argmin(search["rank_test_score"]))]
+        chosen.update(choice)
+        return copy.copy(self).set_params(**choice), chosen, search
+
+    def _search_folds(self, X, y):
+        """The folds of the "auto" search (:func:`search_folds`), or None:
+        too many cases, too few, a dask collection or input that does not
+        have a length (the fit's validation then says what is wrong)."""
+        if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):
+            return None
+        try:
+            n_samples = _num_samples(X)
+            y = np.asarray(y)
+        except (TypeError, ValueError):
+            return None
+        if n_samples > AUTO_MAX_SAMPLES or n_samples != len(y) or n_samples < 2:
+            return None
+        stratified = is_classifier(self) and y.ndim == 1
+        if is_classifier(self) and not stratified:
+            return None  # multilabel / multi-output: folds may lose a label
+        return search_folds(y, n_samples, stratified, self.random_state)
+
+    def _search(self, grid, folds, X, y, sample_weight):
+        """Fit one network per candidate of ``grid`` and fold on the other
+        folds and score it on its fold (:meth:`_search_score`); with
+        ``alpha="auto"``, score the constant predictor too (:meth:`_constant`,
+        fitted on the same folds: what a network with a penalty of
+        :data:`CONSTANT_ALPHA` predicts). Returns ``cv_results_``."""
+        seeds = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=len(folds)
+        )
+        base = {**self.get_params(deep=False), "n_ensemble": 1, "warm_start": False,
+                "verbose": 0}
+        networks, data = [], []
+        for candidate in grid:
+            for (train, _), seed in zip(folds, seeds):
+                networks.append(clone(self).set_params(
+                    **{**base, **candidate, "random_state": int(seed)}
+                ))
+                data.append(_rows((X, y, sample_weight), train))
+        # the search's networks are not the model: their convergence is not
+        # the user's concern (their warnings are dropped)
+        fitted, _ = _fit_members(networks, self._members_at_once(X, len(networks)), data)
+        if len(fitted) < len(networks) or any(n._interrupted for n in fitted):
+            raise KeyboardInterrupt(
+                "Interrupted while choosing the 'auto' parameters by "
+                "cross-validation: nothing was fitted."
+            )
+        tests = [test for _ in grid for _, test in folds]
+        if self.alpha == "auto":  # the fall-back: the constant predictor
+            grid = grid + [{**grid[0], "alpha": CONSTANT_ALPHA}]
+            for train, test in folds:
+                _, y_train, w_train = _rows((X, y, sample_weight), train)
+                fitted.append(self._constant().fit(
+                    np.zeros((len(train), 1)), y_train, sample_weight=w_train
+                ))
+                tests.append(test)
+        scores = np.array([
+            self._search_score(model, *_rows((X, y, sample_weight), test))
+            for model, test in zip(fitted, tests)
+        ]).reshape(len(grid), len(folds), -1)
+        mean = scores.mean(axis=1)
+        search = {
+            "params": grid,
+            "mean_test_score": mean[:, 0],
+            "std_test_score": scores[:, :, 0].std(axis=1),
+        }
+        if scores.shape[2] > 1:
+            search["mean_test_log_loss"] = -mean[:, 1]
+        search["rank_test_score"] = best_candidate(scores)
+        return search
+
+    def _take_fitted(self, model):
+        """Make the fitted state of ``model`` (a copy of this estimator with
+        other parameter values) this estimator's; the parameters stay."""
+        params = self.get_params(deep=False)
+        for name in [name for name in vars(self) if name not in params]:
+            delattr(self, name)
+        vars(self).update({k: v for k, v in vars(model).items() if k not in params})
 
     def _fit_ensemble(self, X, y, sample_weight):
         """Fit ``n_ensemble`` networks from seeds drawn from ``random_state``.
@@ -472,7 +610,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         for k, seed in enumerate(seeds):
             member = clone(self) if previous is None else previous[k]
             members.append(member.set_params(**{**params, "random_state": int(seed)}))
-        members, stops = _fit_members(members, self._members_at_once(X), X, y, sample_weight)
+        members, stops = _fit_members(
+            members, self._members_at_once(X),
+            [(X, y, sample_weight)] * self.n_ensemble,
+        )
         _warn_ensemble(stops, self.n_ensemble)
         for name in _NETWORK_ATTRS:
             vars(self).pop(name, None)
@@ -487,8 +628,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._interrupted = any(member._interrupted for member in members)
         return self
 
-    def _members_at_once(self, X):
-        """How many members of the ensemble to fit side by side.
+    def _members_at_once(self, X, n_fits=None):
+        """How many of ``n_fits`` networks on ``X`` (an ensemble's members,
+        the "auto" search's) to fit side by side.
 
         As many as BLAS may use threads (a user's ``threadpool_limits`` of 1,
         as joblib sets in GridSearchCV's workers, means one at a time), and
@@ -496,7 +638,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ``X`` and work arrays. One at a time with ``verbose`` (each network's
         lines then read in order) and for dask collections.
         """
-        n = min(self.n_ensemble, blas_threads())
+        n = min(self.n_ensemble if n_fits is None else n_fits, blas_threads())
         if n < 2 or self.verbose or _dask.is_dask_collection(X):
             return 1
         try:
@@ -916,9 +1058,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return tags
 
 
-def _fit_members(members, n_at_once, X, y, sample_weight):
-    """Fit ``members`` on the same data, ``n_at_once`` side by side in
-    threads (see :func:`beside_other_fits`).
+def _rows(arrays, index):
+    """The rows ``index`` of each of ``arrays`` (X, y, sample_weight; None
+    stays None), whatever their kind: arrays, lists, DataFrames."""
+    return tuple(None if a is None else _safe_indexing(a, index) for a in arrays)
+
+
+def _fit_members(members, n_at_once, data):
+    """Fit ``members``, each on its ``(X, y, sample_weight)`` of ``data``,
+    ``n_at_once`` side by side in threads (see :func:`beside_other_fits`).
 
     Ctrl-C, or an interrupted member, stops every running member at its best
     weights and cancels those not started. An error in a member is raised
@@ -934,26 +1082,26 @@ def _fit_members(members, n_at_once, X, y, sample_weight):
     """
     if n_at_once == 1:
         fitted, stops = [], []
-        for member in members:
+        for member, args in zip(members, data):
             with collecting_warnings() as kept:
-                fitted.append(member.fit(X, y, sample_weight))
+                fitted.append(member.fit(*args))
             stops.append(kept)
             if member._interrupted:
                 break
         return fitted, stops
     stop = threading.Event()
 
-    def fit(member):
+    def fit(member, args):
         if stop.is_set():
             return None
         with beside_other_fits(stop), collecting_warnings() as kept:
-            member.fit(X, y, sample_weight)
+            member.fit(*args)
         if member._interrupted:
             stop.set()
         return member, kept
 
     with ThreadPoolExecutor(n_at_once) as pool:
-        futures = [pool.submit(fit, member) for member in members]
+        futures = [pool.submit(fit, member, args) for member, args in zip(members, data)]
         try:
             # waits in short steps: a signal that lands in another thread
             # is then still seen here, within 0.1 s

@@ -3,7 +3,8 @@
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.metrics import r2_score
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.metrics import accuracy_score, log_loss, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
@@ -484,6 +485,23 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
+    # "auto": the candidates of the search on small sets (_select), the
+    # fixed default first; with alpha="auto" the class frequencies too
+    _AUTO = {"alpha": (1.0, 0.1)}
+
+    @staticmethod
+    def _constant():
+        return DummyClassifier(strategy="prior")
+
+    def _search_score(self, network, X, y, sample_weight):
+        """A search network's (accuracy, -log-loss) on a held-out fold."""
+        proba = network.predict_proba(X)
+        predicted = network.classes_[proba.argmax(axis=1)]
+        return (
+            accuracy_score(y, predicted, sample_weight=sample_weight),
+            -log_loss(y, proba, sample_weight=sample_weight, labels=network.classes_),
+        )
+
     def __init__(
         self,
         hidden_layer_sizes=(32,),
@@ -780,6 +798,18 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
     """
     )
 
+    # "auto": the candidates of the search on small sets (_select), the
+    # fixed defaults first; with alpha="auto" the training mean too
+    _AUTO = {"alpha": (1e-4,), "pooling": ("last", "mean")}
+
+    @staticmethod
+    def _constant():
+        return DummyRegressor()
+
+    def _search_score(self, network, X, y, sample_weight):
+        """A search network's R^2 on a held-out fold."""
+        return (r2_score(y, network.predict(X), sample_weight=sample_weight),)
+
     def __init__(
         self,
         hidden_layer_sizes=(32,),
@@ -790,11 +820,11 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
         instance_norm="append",
         data_format="channels_last",
         bidirectional=False,
-        pooling="last",
+        pooling="auto",
         variable_length=False,
         static_features=None,
         missing="error",
-        alpha=1e-4,
+        alpha="auto",
         max_iter=200,
         tol=1e-4,
         max_fun=15000,

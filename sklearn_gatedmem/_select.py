@@ -1,0 +1,111 @@
+"""Parameters chosen from the training data: ``alpha="auto"``, ``pooling="auto"``.
+
+An "auto" parameter is chosen among a few candidate values (the estimator's
+``_AUTO`` table, its first value the fixed default) by K-fold
+cross-validation on the training data, as scikit-learn's ``RidgeCV`` and
+``LogisticRegressionCV`` choose their penalty: one network per candidate and
+fold, scored on the held-out fold, the best candidate refitted on all the
+data. The search runs on small training sets only (at most
+:data:`AUTO_MAX_SAMPLES` cases), where one fixed setting fits worst and a fit
+is cheap; on larger sets, and for dask collections, "auto" is the first
+candidate.
+
+This module holds the pure parts (the grid, the folds, the choice); the
+estimators' ``_resolved`` runs the fits.
+"""
+
+import itertools
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
+
+#: Training sets of at most this many cases are searched; larger ones take
+#: the first candidate. Above it the fixed defaults were measured to hold
+#: (docs, "How the defaults were chosen") and the search would cost more than
+#: a quick baseline's budget.
+AUTO_MAX_SAMPLES = 200
+
+#: The penalty of the constant predictor, the search's fall-back: with it the
+#: weights vanish and the head's biases (not penalised) predict the training
+#: mean, or the class frequencies. The search scores that predictor itself
+#: (scikit-learn's DummyRegressor / DummyClassifier) rather than fitting it.
+CONSTANT_ALPHA = 1e4
+
+#: Folds of the search (fewer when a class has fewer cases).
+N_FOLDS = 3
+
+
+def candidate_grid(options):
+    """Every combination of the candidate values, the first values first.
+
+    Parameters
+    ----------
+    options : dict of str to tuple
+        Each "auto" parameter's candidate values, its fixed default first.
+
+    Returns
+    -------
+    grid : list of dict
+        One dict of parameter values per candidate; ``grid[0]`` holds the
+        fixed defaults.
+    """
+    names = list(options)
+    return [dict(zip(names, values)) for values in itertools.product(*options.values())]
+
+
+def search_folds(y, n_samples, stratified, random_state):
+    """The K folds of the search, or None when the data are too few.
+
+    Stratified by class for a single-label classifier: then every class must
+    have at least 2 cases (K is at most the smallest class's count), so every
+    fold's networks see every class. Otherwise plain shuffled folds of at
+    least 2 cases each.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        The targets as given (labels for a classifier).
+    n_samples : int
+    stratified : bool
+        Stratify by class (single-label classification).
+    random_state : int, RandomState instance or None
+        Shuffles the folds.
+
+    Returns
+    -------
+    folds : list of (train, test) index arrays, or None
+    """
+    if stratified:
+        _, counts = np.unique(y, return_counts=True)
+        n_folds = min(N_FOLDS, counts.min())
+        if n_folds < 2 or len(counts) < 2:
+            return None
+        splitter = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
+        return list(splitter.split(np.zeros(n_samples), y))
+    if n_samples < 2 * N_FOLDS:
+        return None
+    splitter = KFold(N_FOLDS, shuffle=True, random_state=random_state)
+    return list(splitter.split(np.zeros(n_samples)))
+
+
+def best_candidate(scores):
+    """The candidates' ranks: 1 for the best, the largest mean score over
+    the folds, compared as tuples (a classifier's accuracy, then its
+    log-loss); equal scores rank in the grid's order, so the first candidate
+    (the fixed default) wins ties.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_candidates, n_folds, n_criteria)
+        Higher is better.
+
+    Returns
+    -------
+    rank : ndarray of shape (n_candidates,)
+    """
+    means = [tuple(row) for row in np.asarray(scores).mean(axis=1)]
+    # a stable sort on the negated tuples keeps the grid's order among equals
+    order = sorted(range(len(means)), key=lambda k: tuple(-v for v in means[k]))
+    rank = np.empty(len(means), dtype=int)
+    rank[order] = np.arange(1, len(means) + 1)
+    return rank

@@ -1,0 +1,153 @@
+"""Parameters chosen from the training data (``alpha="auto"``,
+``pooling="auto"``): the grid, the folds and the ranking (``_select``), and
+the search inside ``fit`` -- what it picks, its fall-back to the constant
+predictor, when it does not run, and what it leaves on the estimator."""
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyRegressor
+
+from conftest import sequences
+from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _select
+from sklearn_gatedmem._select import (
+    CONSTANT_ALPHA,
+    best_candidate,
+    candidate_grid,
+    search_folds,
+)
+
+# short fits stop at max_iter by design here
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+# small, quick networks; the search itself as the defaults run it
+SMALL = dict(hidden_layer_sizes=6, max_iter=40, n_ensemble=1, random_state=0)
+
+
+# -- the pure parts ---------------------------------------------------------
+
+
+def test_the_grid_holds_every_combination_the_defaults_first():
+    grid = candidate_grid({"alpha": (1e-4, 1.0), "pooling": ("last", "mean")})
+    assert grid[0] == {"alpha": 1e-4, "pooling": "last"}
+    assert len(grid) == 4
+    assert {tuple(sorted(c.items())) for c in grid} == {
+        (("alpha", a), ("pooling", p)) for a in (1e-4, 1.0) for p in ("last", "mean")
+    }
+
+
+def test_folds_are_stratified_and_cover_every_case_once():
+    y = np.repeat([0, 1, 2], [4, 5, 6])
+    folds = search_folds(y, len(y), stratified=True, random_state=0)
+    assert len(folds) == 3
+    tested = np.sort(np.concatenate([test for _, test in folds]))
+    np.testing.assert_array_equal(tested, np.arange(len(y)))
+    for train, _ in folds:  # every fold's networks see every class
+        assert set(y[train]) == {0, 1, 2}
+
+
+def test_folds_shrink_to_the_smallest_class_and_vanish_below_two():
+    y = np.array([0, 0, 1, 1, 1, 1, 1])
+    assert len(search_folds(y, len(y), stratified=True, random_state=0)) == 2
+    y = np.array([0, 1, 1, 1, 1, 1])  # a class of one case: no search
+    assert search_folds(y, len(y), stratified=True, random_state=0) is None
+    assert search_folds(np.zeros(5), 5, stratified=False, random_state=0) is None
+
+
+def test_the_best_mean_ranks_first_and_ties_keep_the_grid_order():
+    # (n_candidates=3, n_folds=2, n_criteria=2): accuracy first, then -log-loss
+    scores = np.array([
+        [[0.8, -0.5], [0.8, -0.5]],
+        [[0.9, -0.9], [0.7, -0.9]],  # same mean accuracy, worse log-loss
+        [[0.6, -0.1], [0.6, -0.1]],
+    ])
+    np.testing.assert_array_equal(best_candidate(scores), [1, 2, 3])
+    tied = np.ones((3, 2, 1))
+    np.testing.assert_array_equal(best_candidate(tied), [1, 2, 3])
+
+
+# -- the search inside fit --------------------------------------------------
+
+
+def test_on_noise_the_regressor_falls_back_to_the_weighted_mean():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 8, 1))
+    y = rng.normal(size=30)  # nothing to learn
+    w = rng.uniform(0.5, 2.0, size=30)
+    reg = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, y, sample_weight=w)
+    assert reg.alpha_ == CONSTANT_ALPHA
+    assert reg.cv_results_["rank_test_score"][-1] == 1
+    assert reg.cv_results_["params"][-1]["alpha"] == CONSTANT_ALPHA
+    # the network it fitted predicts what the search scored: the mean
+    dummy = DummyRegressor().fit(X[:, 0], y, sample_weight=w)
+    X_new = rng.normal(size=(5, 8, 1))
+    np.testing.assert_allclose(reg.predict(X_new), dummy.predict(X_new[:, 0]), atol=1e-4)
+
+
+def test_the_regressor_picks_the_pooling_the_target_needs():
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(60, 10, 1))
+    by_mean = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, X[:, :, 0].mean(axis=1))
+    assert (by_mean.alpha_, by_mean.pooling_) == (1e-4, "mean")
+    assert by_mean.cv_results_["mean_test_score"][1] > 0.5
+
+
+def test_a_classifier_search_scores_accuracy_and_log_loss():
+    X, y, _ = sequences(45, n_steps=5)
+    clf = LSTMClassifier(alpha="auto", class_weight="balanced", **SMALL).fit(X, y)
+    results = clf.cv_results_
+    assert [c["alpha"] for c in results["params"]] == [1.0, 0.1, CONSTANT_ALPHA]
+    assert results["mean_test_score"].shape == results["mean_test_log_loss"].shape == (3,)
+    # the class frequencies lose to a network that reads the first steps
+    assert results["rank_test_score"][-1] == 3
+    assert clf.alpha_ == results["params"][int(np.argmin(results["rank_test_score"]))]["alpha"]
+    assert clf.alpha == "auto" and clf.pooling == "max"  # parameters untouched
+    assert clf.score(X, y) > 0.8
+
+
+def test_the_search_reads_ragged_lists():
+    X, y, _ = sequences(30, n_steps=6)
+    ragged = [x[: 4 + i % 3] for i, x in enumerate(X)]
+    reg = LSTMRegressor(alpha="auto", pooling="auto", variable_length=True, **SMALL)
+    reg.fit(ragged, y.astype(float))
+    assert reg.cv_results_ is not None and reg.predict(ragged).shape == (30,)
+
+
+def test_no_search_on_large_sets_nor_for_fixed_values(monkeypatch):
+    X, _, y = sequences(30)
+    monkeypatch.setattr(_select, "AUTO_MAX_SAMPLES", 20)
+    monkeypatch.setattr("sklearn_gatedmem._base.AUTO_MAX_SAMPLES", 20)
+    reg = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, y)
+    assert reg.cv_results_ is None
+    assert (reg.alpha_, reg.pooling_) == (1e-4, "last")  # the first candidates
+    fixed = LSTMRegressor(alpha=1e-4, pooling="last", **SMALL).fit(X, y)
+    assert fixed.cv_results_ is None
+    np.testing.assert_array_equal(fixed.predict(X), reg.predict(X))
+
+
+def test_a_warm_start_keeps_the_choice_without_searching_again(monkeypatch):
+    X, _, y = sequences(30)
+    reg = LSTMRegressor(alpha="auto", pooling="auto", warm_start=True, **SMALL).fit(X, y)
+    chosen = (reg.alpha_, reg.pooling_)
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(LSTMRegressor, "_search", no_search)
+    reg.fit(X, y)
+    assert (reg.alpha_, reg.pooling_) == chosen
+
+
+def test_the_search_ensemble_is_the_chosen_estimators():
+    X, _, y = sequences(30)
+    reg = LSTMRegressor(alpha="auto", pooling="auto", **{**SMALL, "n_ensemble": 2}).fit(X, y)
+    assert len(reg.estimators_) == 2
+    for member in reg.estimators_:
+        assert (member.alpha, member.pooling) == (reg.alpha_, reg.pooling_)
+        assert member.cv_results_ is None  # the members do not search
+
+
+@pytest.mark.parametrize("bad", [-1.0, "none"])
+def test_alpha_accepts_a_penalty_or_auto(bad):
+    X, _, y = sequences(12)
+    with pytest.raises(ValueError, match="alpha"):
+        LSTMRegressor(alpha=bad, **SMALL).fit(X, y)

@@ -47,6 +47,7 @@ from ._input import (
     sequence_lengths,
     single_sequence_hint,
     resolve_static,
+    row_hashes,
     split_static,
     warn_layout,
     weighted_mean_scale,
@@ -484,7 +485,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         search : dict or None
             ``cv_results_``: ``params`` (the candidates), ``mean_test_score``
             and ``std_test_score`` (over the folds: accuracy for a
-            classifier, R^2 for a regressor), ``mean_test_log_loss`` (a
+            classifier, the negative mean squared error for a regressor),
+            ``mean_test_log_loss`` (a
             classifier's tie-breaker) and ``rank_test_score``; None when
             nothing was searched.
         """
@@ -495,41 +497,78 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return self, chosen, None
         grid = candidate_grid(auto)
         search, choice = None, grid[0]
+        # the search draws from its own copy of a RandomState instance: the
+        # fit then starts from the same weights as with the same int seed
+        random_state = check_random_state(copy.deepcopy(self.random_state))
         if self.warm_start and getattr(self, "alpha_", None) is not None:
             choice = {name: getattr(self, name + "_") for name in auto}
         else:
-            folds = self._search_folds(X, y)
+            folds = self._search_folds(X, y, sample_weight, random_state)
             if folds is not None:
-                search = self._search(grid, folds, X, y, sample_weight)
+                search = self._search(grid, folds, X, y, sample_weight, random_state)
                 choice = search["params"][int(np.argmin(search["rank_test_score"]))]
         chosen.update(choice)
         return copy.copy(self).set_params(**choice), chosen, search
 
-    def _search_folds(self, X, y):
+    def _search_folds(self, X, y, sample_weight, random_state):
         """The folds of the "auto" search (:func:`search_folds`), or None:
-        too many cases, too few, a dask collection or input that does not
-        have a length (the fit's validation then says what is wrong)."""
+        too many cases, too few, a dask collection, or input that is not
+        numbers in rows (the fit's validation then says what is wrong).
+
+        The folds are drawn over distinct cases numbered by content (the
+        hashes of :func:`canonical_rows`), so that, as for the fit, repeating
+        a row is the same as weighting it and the row order does not matter.
+        """
         if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):
             return None
         try:
-            n_samples = _num_samples(X)
+            flat, _, _ = read_sequences(X, self.data_format)
+            flat = np.asarray(flat, dtype=np.float64)
             y = np.asarray(y)
+            weight = (np.ones(len(y)) if sample_weight is None
+                      else np.asarray(sample_weight, dtype=np.float64))
         except (TypeError, ValueError):
             return None
-        if n_samples > AUTO_MAX_SAMPLES or n_samples != len(y) or n_samples < 2:
+        n_samples = flat.shape[0] if flat.ndim == 2 else -1
+        if (not 2 <= n_samples <= AUTO_MAX_SAMPLES or y.ndim not in (1, 2)
+                or len(y) != n_samples or weight.shape != (n_samples,)):
             return None
         stratified = is_classifier(self) and y.ndim == 1
         if is_classifier(self) and not stratified:
             return None  # multilabel / multi-output: folds may lose a label
-        return search_folds(y, n_samples, stratified, self.random_state)
+        if is_classifier(self) or not np.issubdtype(y.dtype, np.number):
+            codes = np.unique(y.astype(str) if y.dtype == object else y,
+                              return_inverse=True)[1]
+            Y = codes.reshape(n_samples, -1).astype(np.float64)
+        else:
+            Y = y.reshape(n_samples, -1).astype(np.float64)
+        groups = np.full(n_samples, -1)
+        kept = weight != 0
+        groups[kept] = np.unique(row_hashes(flat[kept], Y[kept]), return_inverse=True)[1]
+        # bad input fails here as the fit would, not inside a fold's fit
+        probe = copy.copy(self)
+        probe._lengths(probe._validated(X, y, sample_weight)[0])
+        return search_folds(y, groups, stratified, random_state)
 
-    def _search(self, grid, folds, X, y, sample_weight):
+    def _search(self, grid, folds, X, y, sample_weight, random_state):
         """Fit one network per candidate of ``grid`` and fold on the other
         folds and score it on its fold (:meth:`_search_score`); with
         ``alpha="auto"``, score the constant predictor too (:meth:`_constant`,
         fitted on the same folds: what a network with a penalty of
         :data:`CONSTANT_ALPHA` predicts). Returns ``cv_results_``."""
-        seeds = check_random_state(self.random_state).randint(
+        # rows of arrays, lists and DataFrames; other array-likes as arrays
+        X, y, sample_weight = (
+            a if a is None or isinstance(a, list) or hasattr(a, "iloc") else np.asarray(a)
+            for a in (X, y, sample_weight)
+        )
+        unit = 1.0
+        if not is_classifier(self):  # numbers, scaled by a power of 2 (exact,
+            # the fits do not change): squares of huge targets cannot overflow
+            y = np.asarray(y).astype(np.float64)
+            top = np.abs(y).max()
+            unit = 2.0 ** np.ceil(np.log2(top)) if top > 0 else 1.0
+            y = y / unit
+        seeds = check_random_state(random_state).randint(
             np.iinfo(np.int32).max, size=len(folds)
         )
         base = {**self.get_params(deep=False), "n_ensemble": 1, "warm_start": False,
@@ -563,11 +602,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             for model, test in zip(fitted, tests)
         ]).reshape(len(grid), len(folds), -1)
         mean = scores.mean(axis=1)
-        search = {
-            "params": grid,
-            "mean_test_score": mean[:, 0],
-            "std_test_score": scores[:, :, 0].std(axis=1),
-        }
+        with np.errstate(over="ignore"):  # a regressor's MSE back in y's units
+            search = {
+                "params": grid,
+                "mean_test_score": mean[:, 0] * unit**2,
+                "std_test_score": scores[:, :, 0].std(axis=1) * unit**2,
+            }
         if scores.shape[2] > 1:
             search["mean_test_log_loss"] = -mean[:, 1]
         search["rank_test_score"] = best_candidate(scores)
@@ -661,17 +701,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         return getattr(self, "estimators_", None)
 
-    def _fit(self, X, y, sample_weight):
-        """The body of :meth:`fit`."""
-        _check_hidden_layer_sizes(self.hidden_layer_sizes)
-        if _dask.is_dask_collection(X):  # prepared and kept on the workers
-            with _dask.prepared(self, X, y, sample_weight) as prepared:
-                return self._fit_network(*prepared)
+    def _validated(self, X, y, sample_weight):
+        """Validate the training data (sets ``n_features_in_``): the sequences
+        ``(n_samples, n_steps, n_features)``, the static values, the weights
+        (times the class weights), the encoded targets ``Y`` and the targets'
+        attributes; a ValueError names what is wrong."""
         with _SKLEARN_CHECKS:
-            X, y, static, (static_index, static_on) = self._validate_X(X, y, reset=True)
-            n_samples, n_steps, n_features = X.shape
-            n_static = 0 if static is None else static.shape[1]
-            sample_weight = _check_sample_weight(sample_weight, X.reshape(n_samples, -1))
+            X, y, static, static_info = self._validate_X(X, y, reset=True)
+            sample_weight = _check_sample_weight(sample_weight, X.reshape(X.shape[0], -1))
             try:
                 Y, out_activation, target_attrs = self._encode_targets(y)
             except OverflowError as exc:  # a Python int beyond float64, say
@@ -682,6 +719,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if class_factor is not None:
             sample_weight = sample_weight * class_factor
         check_training_weights(sample_weight)
+        return X, static, static_info, sample_weight, Y, out_activation, target_attrs
+
+    def _fit(self, X, y, sample_weight):
+        """The body of :meth:`fit`."""
+        _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        if _dask.is_dask_collection(X):  # prepared and kept on the workers
+            with _dask.prepared(self, X, y, sample_weight) as prepared:
+                return self._fit_network(*prepared)
+        X, static, (static_index, static_on), sample_weight, Y, out_activation, target_attrs = (
+            self._validated(X, y, sample_weight)
+        )
+        n_samples, n_steps, n_features = X.shape
+        n_static = 0 if static is None else static.shape[1]
         X2 = X.reshape(n_samples, -1)
         if n_static:  # a case's static values are part of its row
             X2 = np.hstack([X2, static])

@@ -53,19 +53,29 @@ def candidate_grid(options):
     return [dict(zip(names, values)) for values in itertools.product(*options.values())]
 
 
-def search_folds(y, n_samples, stratified, random_state):
+def search_folds(y, groups, stratified, random_state):
     """The K folds of the search, or None when the data are too few.
 
+    Folds are drawn over the distinct cases, not the rows: ``groups`` numbers
+    each row's content (identical ``(x, y)`` rows share a number, and the
+    numbers follow the content, not the row order), so a repeated row and a
+    row of the same total weight fall in the same fold, and the folds do not
+    depend on the order of the rows -- as the fit itself (``canonical_rows``).
+    Rows of zero weight (group -1) are in every fold's training part (the
+    fits drop them) and in no test part.
+
     Stratified by class for a single-label classifier: then every class must
-    have at least 2 cases (K is at most the smallest class's count), so every
-    fold's networks see every class. Otherwise plain shuffled folds of at
-    least 2 cases each.
+    have at least 2 distinct cases (K is at most the smallest class's count),
+    so every fold's networks see every class. Otherwise plain shuffled folds
+    of at least 2 distinct cases each.
 
     Parameters
     ----------
     y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        The targets as given (labels for a classifier).
-    n_samples : int
+        The targets (labels for a classifier).
+    groups : ndarray of shape (n_samples,), int
+        The row's distinct case, numbered in an order of content; -1 for a
+        row of zero weight.
     stratified : bool
         Stratify by class (single-label classification).
     random_state : int, RandomState instance or None
@@ -73,19 +83,29 @@ def search_folds(y, n_samples, stratified, random_state):
 
     Returns
     -------
-    folds : list of (train, test) index arrays, or None
+    folds : list of (train, test) row index arrays, or None
     """
+    groups = np.asarray(groups)
+    case_ids, first = np.unique(groups, return_index=True)
+    first = first[case_ids >= 0]
+    n_cases = len(first)
     if stratified:
-        _, counts = np.unique(y, return_counts=True)
+        _, counts = np.unique(y[first], return_counts=True)
         n_folds = min(N_FOLDS, counts.min())
         if n_folds < 2 or len(counts) < 2:
             return None
         splitter = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
-        return list(splitter.split(np.zeros(n_samples), y))
-    if n_samples < 2 * N_FOLDS:
-        return None
-    splitter = KFold(N_FOLDS, shuffle=True, random_state=random_state)
-    return list(splitter.split(np.zeros(n_samples)))
+        case_folds = splitter.split(np.zeros(n_cases), y[first])
+    else:
+        if n_cases < 2 * N_FOLDS:
+            return None
+        splitter = KFold(N_FOLDS, shuffle=True, random_state=random_state)
+        case_folds = splitter.split(np.zeros(n_cases))
+    folds = []
+    for _, test_cases in case_folds:
+        test = np.isin(groups, test_cases)  # groups number the cases 0..n_cases-1
+        folds.append((np.flatnonzero(~test), np.flatnonzero(test)))
+    return folds
 
 
 def best_candidate(scores):

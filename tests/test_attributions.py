@@ -108,7 +108,7 @@ def test_completeness_of_an_ensemble_and_of_a_regressor(cell, pooling):
     for target in (0, 1):  # either class, not only the predicted one
         error, _ = _completeness_error(clf, X[:4], target=target)
         assert np.abs(error).max() <= TOL
-    reg = _fit(LSTMRegressor(hidden_layer_sizes=3, cell=cell, pooling=pooling,
+    reg = _fit(LSTMRegressor(hidden_layer_sizes=3, cell=cell, pooling=pooling, alpha=1e-4,
                              max_iter=15, n_ensemble=2, random_state=0),
                X, X[:, 2, 0] - X[:, 5, 1])
     error, change = _completeness_error(reg, X[:4])

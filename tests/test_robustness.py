@@ -50,6 +50,9 @@ DTYPES = [
     "float16", "float32", "float64", "object", "str", "complex128",
 ]
 SMALL = dict(hidden_layer_sizes=2, max_iter=2, random_state=0, n_ensemble=1)
+# the network's own fit, without the regressor's "auto" search of a penalty and
+# a pooling (tests/test_select.py), for the tests of what one fit does
+FIXED = dict(alpha=1e-4, pooling="last")
 
 
 class Hostile:
@@ -727,9 +730,10 @@ def _fit_data():
 )
 def test_objective_overflowing_mid_fit_keeps_the_last_finite_iterate(monkeypatch, failure):
     X, y = _fit_data()
-    reference = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, max_iter=50, random_state=0).fit(X, y)
+    reference = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, max_iter=50, random_state=0,
+                              **FIXED).fit(X, y)
     _fail_on_call(monkeypatch, 9, failure)
-    est = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, max_iter=50, random_state=0)
+    est = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, max_iter=50, random_state=0, **FIXED)
     with pytest.warns(ConvergenceWarning, match=r"overflowed.*at iteration \d+") as record:
         est.fit(X, y)
     assert len(record) == 1  # one clear warning, not "failed to converge" as well
@@ -749,7 +753,8 @@ def test_objective_overflowing_mid_fit_keeps_the_last_finite_iterate(monkeypatch
 def test_keyboard_interrupt_keeps_the_best_iterate(monkeypatch, Estimator, n_call):
     X, y = _fit_data()
     y = (y > 0).astype(int) if Estimator is LSTMClassifier else y
-    params = dict(hidden_layer_sizes=3, max_iter=100, random_state=0, n_ensemble=1)
+    params = dict(hidden_layer_sizes=3, max_iter=100, random_state=0, n_ensemble=1,
+                  **(FIXED if Estimator is LSTMRegressor else {}))
     calls = _fail_on_call(monkeypatch, n_call, KeyboardInterrupt)
     est = Estimator(**params)
     with pytest.warns(ConvergenceWarning, match=r"interrupted.*at iteration (\d+)") as rec:
@@ -780,7 +785,7 @@ def test_keyboard_interrupt_keeps_the_best_iterate(monkeypatch, Estimator, n_cal
 def test_keyboard_interrupt_in_the_first_evaluation_keeps_the_initial_weights(monkeypatch):
     X, y = _fit_data()
     _fail_on_call(monkeypatch, 1, KeyboardInterrupt)
-    est = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, random_state=0)
+    est = LSTMRegressor(n_ensemble=1, hidden_layer_sizes=3, random_state=0, **FIXED)
     with pytest.warns(ConvergenceWarning, match="interrupted.*initial"):
         _fit_through(est, X, y)
     assert est.n_iter_ == 0 and np.isnan(est.loss_)

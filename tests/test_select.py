@@ -37,7 +37,7 @@ def test_the_grid_holds_every_combination_the_defaults_first():
 
 def test_folds_are_stratified_and_cover_every_case_once():
     y = np.repeat([0, 1, 2], [4, 5, 6])
-    folds = search_folds(y, len(y), stratified=True, random_state=0)
+    folds = search_folds(y, np.arange(len(y)), stratified=True, random_state=0)
     assert len(folds) == 3
     tested = np.sort(np.concatenate([test for _, test in folds]))
     np.testing.assert_array_equal(tested, np.arange(len(y)))
@@ -47,10 +47,21 @@ def test_folds_are_stratified_and_cover_every_case_once():
 
 def test_folds_shrink_to_the_smallest_class_and_vanish_below_two():
     y = np.array([0, 0, 1, 1, 1, 1, 1])
-    assert len(search_folds(y, len(y), stratified=True, random_state=0)) == 2
+    assert len(search_folds(y, np.arange(7), stratified=True, random_state=0)) == 2
     y = np.array([0, 1, 1, 1, 1, 1])  # a class of one case: no search
-    assert search_folds(y, len(y), stratified=True, random_state=0) is None
-    assert search_folds(np.zeros(5), 5, stratified=False, random_state=0) is None
+    assert search_folds(y, np.arange(6), stratified=True, random_state=0) is None
+    assert search_folds(np.zeros(5), np.arange(5), stratified=False, random_state=0) is None
+
+
+def test_a_repeated_case_stays_in_one_fold_and_zero_weights_are_never_tested():
+    y = np.arange(8.0)
+    groups = np.array([0, 1, 2, 3, 4, 5, 0, -1])  # row 6 repeats row 0; row 7 weighs 0
+    # two copies of a case count once: 6 distinct cases make 3 folds
+    folds = search_folds(y, groups, stratified=False, random_state=0)
+    assert len(folds) == 3
+    for train, test in folds:
+        assert (0 in test) == (6 in test)
+        assert 7 in train and 7 not in test
 
 
 def test_the_best_mean_ranks_first_and_ties_keep_the_grid_order():
@@ -86,9 +97,11 @@ def test_on_noise_the_regressor_falls_back_to_the_weighted_mean():
 def test_the_regressor_picks_the_pooling_the_target_needs():
     rng = np.random.RandomState(1)
     X = rng.normal(size=(60, 10, 1))
-    by_mean = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, X[:, :, 0].mean(axis=1))
+    y = X[:, :, 0].mean(axis=1)
+    by_mean = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, y)
     assert (by_mean.alpha_, by_mean.pooling_) == (1e-4, "mean")
-    assert by_mean.cv_results_["mean_test_score"][1] > 0.5
+    # scores: minus the held-out mean squared error, well below y's variance
+    assert -by_mean.cv_results_["mean_test_score"][1] < 0.5 * y.var()
 
 
 def test_a_classifier_search_scores_accuracy_and_log_loss():
@@ -135,6 +148,21 @@ def test_a_warm_start_keeps_the_choice_without_searching_again(monkeypatch):
     monkeypatch.setattr(LSTMRegressor, "_search", no_search)
     reg.fit(X, y)
     assert (reg.alpha_, reg.pooling_) == chosen
+
+
+def test_weights_are_repetitions_and_the_row_order_does_not_matter():
+    X, _, y = sequences(30)
+    params = dict(alpha="auto", pooling="auto", **SMALL)
+    weights = np.r_[np.full(10, 2.0), np.ones(20)]
+    weighted = LSTMRegressor(**params).fit(X, y, sample_weight=weights)
+    repeated = LSTMRegressor(**params).fit(np.r_[X, X[:10]], np.r_[y, y[:10]])
+    order = np.random.RandomState(0).permutation(30)
+    shuffled = LSTMRegressor(**params).fit(X[order], y[order], sample_weight=weights[order])
+    for other in (repeated, shuffled):
+        assert other.cv_results_["params"] == weighted.cv_results_["params"]
+        np.testing.assert_allclose(other.cv_results_["mean_test_score"],
+                                   weighted.cv_results_["mean_test_score"], rtol=1e-9)
+        np.testing.assert_allclose(other.predict(X), weighted.predict(X), rtol=1e-9)
 
 
 def test_the_search_ensemble_is_the_chosen_estimators():

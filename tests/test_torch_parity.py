@@ -162,12 +162,12 @@ def test_exported_weights_predict_the_same_in_torch(case, cell):
     assert differences == est.differences  # the regressor's default: True
     assert norm == est.instance_norm  # the default: "append"
     width = p * X.shape[2] * (1 + differences) * (2 if norm == "append" else 1)
-    net = Net(cell, width, hidden[0], len(hidden), est.n_outputs_, est.bidirectional, est.pooling)
+    net = Net(cell, width, hidden[0], len(hidden), est.n_outputs_, est.bidirectional, est.pooling_)
     _load(net, state)
     patches = make_patches(X_test, p, differences, norm)
     if lengths is not None:
         lengths = -(-lengths // p)
-        if est.pooling != "last":  # torch pools over all steps
+        if est.pooling_ != "last":  # torch pools over all steps
             keep = lengths == patches.shape[1]
             patches, lengths, X_test = patches[keep], None, X_test[keep]
     with torch.no_grad():

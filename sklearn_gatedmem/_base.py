@@ -78,6 +78,11 @@ _NETWORK_ATTRS = (
     "best_validation_score_",
 )
 # Private fitted state that describes the data, shared by an ensemble's members.
+# Where static values enter the network (see Network.static_into): "head",
+# "initial_state" or "both". An experiment of issue 21, measured in
+# benchmarks/static_into.py; not a parameter, and "head" unless set there.
+_STATIC_INTO = "head"
+
 _SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_network", "_static_on")
 
 # scikit-learn's checks (check_array, train_test_split, the metrics) switch
@@ -386,6 +391,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             instance_norm=instance_norm,
             missing=self.missing,
             n_static=n_static,
+            static_into=_STATIC_INTO,
             x_mean=x_mean,
             x_scale=x_scale,
             gap_fill=gap_fill,

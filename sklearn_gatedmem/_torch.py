@@ -309,6 +309,12 @@ def to_torch(estimator):
     if network.missing == "carry":
         stats["gap_fill"] = network.gap_fill
     static_columns = sequence_columns = None
+    if network.n_static and network.static_into != "head":
+        raise ValueError(
+            "to_torch() exports static values read by the head only; this network "
+            f"reads them into its initial states (static_into={network.static_into!r}, "
+            "an experiment)."
+        )
     if network.n_static:
         s_mean, s_scale = network.s_mean, network.s_scale
         stats.update(

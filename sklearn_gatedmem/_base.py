@@ -782,7 +782,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         reads); else None."""
         if self.missing != "carry":
             return None
-        moments = weighted_moments(X, sample_weight)
+        return self._gap_fill_of(weighted_moments(X, sample_weight))
+
+    @staticmethod
+    def _gap_fill_of(moments):
+        """``gap_fill_`` from the raw features' weighted moments (of all the
+        training rows; a fit on dask blocks combines the blocks')."""
         never = np.flatnonzero(moments["weight"] == 0)
         if never.size:
             raise ValueError(

@@ -13,7 +13,6 @@ Two generated tasks, 300 training and 300 test cases of 16 steps:
 Configurations: the series alone; ``static_features`` into the head, into
 the initial states, both; and the static value given as a constant channel
 (for reference). Each with the estimators' defaults otherwise, 3 seeds.
-``_base._STATIC_INTO`` is the experiment's private switch.
 
 Run: ``python benchmarks/static_into.py [hidden]`` (hidden: units, default 32,
 the estimator's default).
@@ -26,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from sklearn_gatedmem import LSTMClassifier, _base
+from sklearn_gatedmem import LSTMClassifier
 
 
 def level_task(n, seed, n_steps=16):
@@ -58,18 +57,12 @@ def run(config, task, seed, hidden):
             return np.stack([X, np.repeat(s[:, None], X.shape[1], axis=1)], axis=-1)
         clf, A_tr, A_te = LSTMClassifier(**params), channel(X_tr, s_tr), channel(X_te, s_te)
     else:
-        _base._STATIC_INTO = config
-        clf = LSTMClassifier(static_features=[0], **params)
+        clf = LSTMClassifier(static_features=[0], static_into=config, **params)
         A_tr, A_te = np.hstack([s_tr[:, None], X_tr]), np.hstack([s_te[:, None], X_te])
-    try:
-        start = time.perf_counter()
-        clf.fit(A_tr, y_tr)
-        fit_s = time.perf_counter() - start
-        if config not in ("series only", "channel"):
-            assert clf._network.static_into == config
-        return clf.score(A_te, y_te), fit_s
-    finally:
-        _base._STATIC_INTO = "head"
+    start = time.perf_counter()
+    clf.fit(A_tr, y_tr)
+    fit_s = time.perf_counter() - start
+    return clf.score(A_te, y_te), fit_s
 
 
 def main():

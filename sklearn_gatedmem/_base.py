@@ -78,11 +78,6 @@ _NETWORK_ATTRS = (
     "best_validation_score_",
 )
 # Private fitted state that describes the data, shared by an ensemble's members.
-# Where static values enter the network (see Network.static_into): "head",
-# "initial_state" or "both". An experiment of issue 21, measured in
-# benchmarks/static_into.py; not a parameter, and "head" unless set there.
-_STATIC_INTO = "head"
-
 _SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_network", "_static_on")
 
 # scikit-learn's checks (check_array, train_test_split, the metrics) switch
@@ -116,6 +111,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "pooling": [StrOptions({"last", "mean", "max", "auto"})],
         "variable_length": ["boolean"],
         "static_features": ["array-like", None],
+        "static_into": [StrOptions({"head", "initial_state", "both"})],
         "missing": [StrOptions(set(MISSING))],
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -145,6 +141,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         pooling,
         variable_length,
         static_features,
+        static_into,
         missing,
         alpha,
         max_iter,
@@ -170,6 +167,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.pooling = pooling
         self.variable_length = variable_length
         self.static_features = static_features
+        self.static_into = static_into
         self.missing = missing
         self.alpha = alpha
         self.max_iter = max_iter
@@ -376,6 +374,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         differences = bool(self.differences and n_steps > 1)  # one step: all 0
         # one step has no spread to normalise (every z-score would be 0)
         instance_norm = self.instance_norm if n_steps > 1 else None
+        if n_static and self.static_into != "head" and CELLS[self.cell].initial_gradient is None:
+            raise ValueError(
+                f"static_into={self.static_into!r} needs a cell that can start from "
+                f"given states (\"lstm\" or \"gru\"); cell={self.cell!r} starts from "
+                'zero states. Use static_into="head" with this cell.'
+            )
         return Network(
             cell=self.cell,
             hidden=_check_hidden_layer_sizes(self.hidden_layer_sizes),
@@ -391,7 +395,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             instance_norm=instance_norm,
             missing=self.missing,
             n_static=n_static,
-            static_into=_STATIC_INTO,
+            static_into=self.static_into,
             x_mean=x_mean,
             x_scale=x_scale,
             gap_fill=gap_fill,

@@ -57,8 +57,7 @@ class Network:
         Their standardisation.
     static_into : {"head", "initial_state", "both"}
         Where the static values enter (:func:`make_layout`): the head, the
-        first layer's initial states, or both. Not a parameter of the
-        estimators: an experiment of issue 21 (``_base._STATIC_INTO``).
+        first layer's initial states, or both (the estimators' parameter).
     gap_fill : ndarray of shape (n_raw_features,) or None
         With ``missing="carry"``, the value of a gap before any observation:
         each raw feature's training mean.

@@ -8,7 +8,7 @@ next layer's inputs), then a dense head on what it reads of the last layer::
     p = identity(z) | logistic(z) | softmax(z)
 
 and, when the static values also (or only) enter the initial states of the
-first layer (``network.static_into``, an experiment), per direction::
+first layer (``network.static_into``), per direction::
 
     (h_{-1}, c_{-1}) = tanh(s W_h0 + b_h0)      (the gru: h_{-1} alone)
 

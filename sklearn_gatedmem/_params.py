@@ -20,7 +20,7 @@ each for the lstm)::
     "h0.b"      their bias         (n_directions * n_states * n_hidden_0,)
 
 The ``h0`` blocks exist only when the static values also enter the first
-layer's initial states (``static_into``, an experiment of issue 21); they
+layer's initial states (the estimators' ``static_into``); they
 come last, so that every other block is drawn as without them.
 """
 

@@ -112,6 +112,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "pooling": [StrOptions({"last", "mean", "max", "auto"})],
         "variable_length": ["boolean"],
         "static_features": ["array-like", None],
+        "static_into": [StrOptions({"head", "initial_state", "both"})],
         "missing": [StrOptions(set(MISSING))],
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -141,6 +142,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         pooling,
         variable_length,
         static_features,
+        static_into,
         missing,
         alpha,
         max_iter,
@@ -166,6 +168,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.pooling = pooling
         self.variable_length = variable_length
         self.static_features = static_features
+        self.static_into = static_into
         self.missing = missing
         self.alpha = alpha
         self.max_iter = max_iter
@@ -372,6 +375,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         differences = bool(self.differences and n_steps > 1)  # one step: all 0
         # one step has no spread to normalise (every z-score would be 0)
         instance_norm = self.instance_norm if n_steps > 1 else None
+        if n_static and self.static_into != "head" and CELLS[self.cell].initial_gradient is None:
+            raise ValueError(
+                f"static_into={self.static_into!r} needs a cell that can start from "
+                f"given states (\"lstm\" or \"gru\"); cell={self.cell!r} starts from "
+                'zero states. Use static_into="head" with this cell.'
+            )
         return Network(
             cell=self.cell,
             hidden=_check_hidden_layer_sizes(self.hidden_layer_sizes),
@@ -387,6 +396,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             instance_norm=instance_norm,
             missing=self.missing,
             n_static=n_static,
+            static_into=self.static_into,
             x_mean=x_mean,
             x_scale=x_scale,
             gap_fill=gap_fill,
@@ -826,7 +836,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         reads); else None."""
         if self.missing != "carry":
             return None
-        moments = weighted_moments(X, sample_weight)
+        return self._gap_fill_of(weighted_moments(X, sample_weight))
+
+    @staticmethod
+    def _gap_fill_of(moments):
+        """``gap_fill_`` from the raw features' weighted moments (of all the
+        training rows; a fit on dask blocks combines the blocks')."""
         never = np.flatnonzero(moments["weight"] == 0)
         if never.size:
             raise ValueError(

@@ -70,6 +70,7 @@ from ._input import (
     combine_moments,
     mean_scale,
     resolve_layout,
+    resolve_static,
     warn_layout,
     weighted_moments,
 )
@@ -210,19 +211,6 @@ def _prepare(est, X, y, sample_weight):
             "early_stopping=False (and choose max_iter by a local fit on a "
             "sample), or fit on X.compute() locally."
         )
-    if est.static_features is not None:
-        raise ValueError(
-            "static_features is not supported for a dask X yet: the static values "
-            "would travel with every block, which this version does not do. Fit on "
-            "X.compute() locally, or leave static_features=None."
-        )
-    if est.missing == "carry":
-        raise ValueError(
-            'missing="carry" is not supported for a dask X: the value of a '
-            "series starting with a gap is the training mean, which would need "
-            "a pass over all blocks before the others. Fit on X.compute() "
-            'locally, or fill the gaps yourself and fit with missing="error".'
-        )
     X = _check_dask_array(X)
     if y is None:
         raise ValueError(
@@ -240,7 +228,18 @@ def _prepare(est, X, y, sample_weight):
             steps_features = steps_features[::-1]
     warn_layout(steps_features, est.data_format)
     n_columns = int(np.prod(X.shape[1:]))
-    n_steps, n_features = resolve_layout(n_columns, est.n_steps, steps_features)
+    # the static columns (2-D) or channels (3-D), each block's to take out
+    on = "columns" if steps_features is None else "channels"
+    static_index = resolve_static(
+        est.static_features, n_columns if on == "columns" else steps_features[1], None, on
+    )
+    n_static = 0 if static_index is None else len(static_index)
+    if on == "channels":
+        steps_features = (steps_features[0], steps_features[1] - n_static)
+    n_steps, n_features = resolve_layout(
+        n_columns - n_static if on == "columns" else int(np.prod(steps_features)),
+        est.n_steps, steps_features,
+    )
     vars(est).pop("feature_names_in_", None)  # as validate_data on an array
     est.n_features_in_ = n_columns
 
@@ -265,20 +264,31 @@ def _prepare(est, X, y, sample_weight):
     checked = client.map(_check_block, x_parts, y_parts, sw_parts, est=template, pure=False)
     del x_parts, y_parts, sw_parts  # the checked blocks replace them
     encoder = _target_encoder(client, est, checked, y)
+    canonical = client.map(_canonical_block, checked, est=template, encoder=encoder,
+                           pure=False)
+    del checked
+    gap_fill = None
+    if est.missing == "carry":  # a leading gap's value: a pass over all blocks first
+        gap_fill = est._gap_fill_of(_tree(
+            client, _combine_moments, client.map(_raw_moments, canonical, pure=False),
+        ).result())
     # what the network reads of the raw sequences (patches, differences,
     # instance_norm), before the standardisation is known
     bare = est._network_of(n_steps, n_features, encoder["n_outputs"],
-                           encoder["out_activation"])
+                           encoder["out_activation"], gap_fill=gap_fill, n_static=n_static)
 
-    encoded = client.map(_encode_block, checked, est=template, encoder=encoder,
-                         network=bare, pure=False)
-    del checked
+    encoded = client.map(_encode_block, canonical, est=template, network=bare,
+                         pure=False)
+    del canonical
     data = client.map(operator.itemgetter(0), encoded, pure=False)
     summary = _tree(
         client, _combine_summaries, client.map(operator.itemgetter(1), encoded, pure=False)
     ).result()
     del encoded
     x_mean, x_scale, sw_sum = _statistics(summary)
+    s_mean = s_scale = None
+    if n_static:  # standardised as the sequences are
+        s_mean, s_scale = mean_scale(summary["s"], "the static features")
     # the targets' scaling from all blocks' moments (the estimator's errors,
     # here before any block is touched); the attributes of no rows of Y
     _, scale_attrs = est._scale_targets(
@@ -286,7 +296,8 @@ def _prepare(est, X, y, sample_weight):
     )
 
     data = client.map(_finish_block, data, x_mean=x_mean, x_scale=x_scale,
-                      est=template, y_moments=summary["y"], pure=False)
+                      est=template, y_moments=summary["y"], s_mean=s_mean,
+                      s_scale=s_scale, pure=False)
     distributed.wait(data)  # the blocks are ready before the first evaluation
     for future in data:
         if future.status == "error":  # a block's error, as a local fit raises it
@@ -295,8 +306,11 @@ def _prepare(est, X, y, sample_weight):
     # clip_to_fitted_range computes in float64 what float32 cannot standardise
     dtype = clip_to_fitted_range(np.zeros((1, 1, x_mean.size), dtype), x_mean, x_scale).dtype
     shape = (summary["n_rows"], bare.input_shape(n_steps, n_features)[0], x_mean.size)
-    network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale)
+    network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale,
+                                  s_mean=s_mean, s_scale=s_scale)
     fitted = dict(n_steps_=n_steps, n_step_features_=n_features,
+                  static_features_=static_index, _static_on=on,
+                  static_mean_=s_mean, static_scale_=s_scale,
                   **encoder["attrs"], **scale_attrs)
     return Blocks(client, data, shape, dtype, sw_sum), network, fitted
 
@@ -416,18 +430,45 @@ class Blocks:
 # -- what runs on the workers -----------------------------------------------
 
 def _check_block(X, y, sample_weight, est):
-    """A block validated as a local fit validates all of X: ``(X, y, sw)``."""
+    """A block validated as a local fit validates all of X: ``(X, y, sw,
+    static)``, the static values (None without) taken out of X there."""
     with warnings.catch_warnings():
         # layout warnings are the client's, once, not every block's
         warnings.simplefilter("ignore", UserWarning)
-        X, y, _, _ = est._validate_X(X, y, reset=True)
+        X, y, static, _ = est._validate_X(X, y, reset=True)
     # all zero is an error for all blocks together only (see _statistics)
     sample_weight = _check_sample_weight(
         sample_weight, X.reshape(X.shape[0], -1), allow_all_zero_weights=True
     )
     if is_classifier(est):
         check_label_types(y)
-    return X, y, sample_weight
+    return X, y, sample_weight, static
+
+
+def _block_weights(y, sample_weight, encoder):
+    """A block's sample weights times its rows' class weights, as a local
+    fit multiplies them before anything else reads the weights."""
+    if encoder["binarizer"] is None or encoder["class_weight"] is None:
+        return sample_weight
+    labels = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+    classes = encoder["attrs"]["classes_"]
+    return sample_weight * encoder["class_weight"][np.searchsorted(classes, labels)]
+
+
+def _raw_moments(canonical):
+    """The weighted moments of a block's raw sequences (canonical rows, as a
+    local fit reads them), gaps left out: what ``missing="carry"`` fills a
+    leading gap with, once all blocks' are combined."""
+    X, _, sample_weight, _, _ = canonical
+    return weighted_moments(X, sample_weight)
+
+
+def _combine_moments(*moments):
+    """Moments of blocks added in their order."""
+    total = moments[0]
+    for m in moments[1:]:
+        total = combine_moments(total, m)
+    return total
 
 
 def _label_set(block):
@@ -441,26 +482,19 @@ def _label_set(block):
     return np.unique(y, axis=0), None, False
 
 
-def _encode_block(block, est, encoder, network):
-    """A block made what the objective reads, and its summary.
-
-    The steps of a local fit, in its order: canonical rows, what ``network``
-    reads of them (``est._network_input``), the inputs' moments, then with
-    ``variable_length`` the rows sorted longest first, and the targets'
-    moments (``est._target_moments``) of the rows in that order.
+def _canonical_block(block, est, encoder):
+    """A block's rows as a local fit has them before it reads anything of
+    them: targets encoded, weights times class weights, static values
+    beside, the rows in canonical order (:func:`canonical_rows`).
 
     Returns
     -------
-    data : tuple of (X, lengths, Y, sample_weight)
-        In canonical row order within the block (:func:`canonical_rows`),
-        then longest first with ``variable_length``; X not yet clipped, Y
-        not yet scaled.
-    summary : dict
-        Weighted moments of X and what ``_scale_targets`` needs of Y (None
-        for a classifier), the weights' sum and largest value, and the rows
-        kept.
+    canonical : tuple of (X, Y, sample_weight, static, any_weight)
+        ``X`` of shape (n_rows, n_steps, n_features), ``static`` None
+        without static features; ``any_weight`` whether any weight was not
+        0 before the class weights.
     """
-    X, y, sample_weight = block
+    X, y, sample_weight, static = block
     any_weight = bool(sample_weight.any())  # before class_weight, as in a local fit
     binarizer = encoder["binarizer"]
     if binarizer is None:
@@ -468,37 +502,67 @@ def _encode_block(block, est, encoder, network):
     else:
         labels = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
         Y = binarizer.transform(labels).astype(np.float64)
-        if encoder["class_weight"] is not None:
-            classes = encoder["attrs"]["classes_"]
-            sample_weight = sample_weight * encoder["class_weight"][
-                np.searchsorted(classes, labels)
-            ]
+        sample_weight = _block_weights(y, sample_weight, encoder)
     if not np.isfinite(Y).all():
         raise ValueError("Input y contains NaN or infinity (as float64).")
     if not (np.all(np.isfinite(sample_weight)) and np.all(sample_weight >= 0)
             and not sample_weight.any()):  # a block of zero weights is no error
         check_training_weights(sample_weight)
     n_samples, n_steps, n_features = X.shape
+    n_static = 0 if static is None else static.shape[1]
+    X2 = X.reshape(n_samples, -1)
+    if n_static:  # a case's static values are part of its row, as in a local fit
+        X2 = np.hstack([X2, static])
     if sample_weight.any():
-        X2, Y, sample_weight = canonical_rows(X.reshape(n_samples, -1), Y, sample_weight)
+        X2, Y, sample_weight = canonical_rows(X2, Y, sample_weight)
     else:  # every row dropped, as canonical_rows drops rows of zero weight
-        X2 = X[:0].reshape(0, n_steps * n_features)
-        Y, sample_weight = Y[:0], sample_weight[:0]
-    X, lengths = est._network_input(X2.reshape(-1, n_steps, n_features), network)
-    del X2
+        X2, Y, sample_weight = X2[:0], Y[:0], sample_weight[:0]
+    if n_static:
+        X2, static = X2[:, : X2.shape[1] - n_static], X2[:, X2.shape[1] - n_static :]
+    return X2.reshape(-1, n_steps, n_features), Y, sample_weight, static, any_weight
+
+
+def _encode_block(canonical, est, network):
+    """A block made what the objective reads, and its summary.
+
+    The steps of a local fit, in its order, after the canonical rows
+    (:func:`_canonical_block`): what ``network`` reads of them
+    (``est._network_input``), the inputs' and the static values' moments,
+    then with ``variable_length`` the rows sorted longest first, and the
+    targets' moments (``est._target_moments``) of the rows in that order.
+
+    Returns
+    -------
+    data : tuple of (X, lengths, Y, sample_weight, static)
+        In canonical row order within the block (:func:`canonical_rows`),
+        then longest first with ``variable_length``; X not yet clipped, Y
+        not yet scaled; static None without static features.
+    summary : dict
+        Weighted moments of X and of the static values (None without) and
+        what ``_scale_targets`` needs of Y (None for a classifier), the
+        weights' sum and largest value, and the rows kept.
+    """
+    X, Y, sample_weight, static, any_weight = canonical
+    n_static = 0 if static is None else static.shape[1]
+    X, lengths = est._network_input(X, network)
     x_moments = weighted_moments(X, sample_weight)
+    s_moments = None if not n_static else weighted_moments(
+        static[:, None, :], sample_weight, name="the static features"
+    )
     if est.variable_length:  # as a local fit: chunks of similar lengths are slices
         order = np.argsort(-lengths, kind="stable")
         X, lengths, Y, sample_weight = (a[order] for a in (X, lengths, Y, sample_weight))
+        static = None if static is None else static[order]
     summary = {
         "x": x_moments,
+        "s": s_moments,
         "y": est._target_moments(Y, sample_weight),  # None for no rows
         "any_weight": any_weight,
         "sw_sum": float(sample_weight.sum()),
         "sw_max": float(sample_weight.max(initial=0.0)),
         "n_rows": X.shape[0],
     }
-    return (X, lengths, Y, sample_weight), summary
+    return (X, lengths, Y, sample_weight, static), summary
 
 
 def _combine_summaries(*summaries):
@@ -506,6 +570,7 @@ def _combine_summaries(*summaries):
     total = dict(summaries[0])
     for s in summaries[1:]:
         total["x"] = combine_moments(total["x"], s["x"])
+        total["s"] = combine_moments(total["s"], s["s"])
         total["y"] = combine_moments(total["y"], s["y"])
         total["any_weight"] |= s["any_weight"]
         total["sw_sum"] += s["sw_sum"]
@@ -514,15 +579,17 @@ def _combine_summaries(*summaries):
     return total
 
 
-def _finish_block(data, x_mean, x_scale, est, y_moments):
-    """Clip X to the fitted range and scale the targets by the moments of
-    all blocks (``est._scale_targets``), as a local fit does after its
-    statistics."""
-    X, lengths, Y, sample_weight = data
+def _finish_block(data, x_mean, x_scale, est, y_moments, s_mean=None, s_scale=None):
+    """Clip X (and the static values) to the fitted range and scale the
+    targets by the moments of all blocks (``est._scale_targets``), as a
+    local fit does after its statistics."""
+    X, lengths, Y, sample_weight, static = data
     if X.shape[0]:
         X = clip_to_fitted_range(X, x_mean, x_scale)
+    if static is not None and static.shape[0]:
+        static = clip_to_fitted_range(static[:, None, :], s_mean, s_scale)[:, 0]
     Y, _ = est._scale_targets(Y, sample_weight, moments=y_moments)
-    return X, lengths, Y, sample_weight
+    return X, lengths, Y, sample_weight, static
 
 
 _WORKSPACES = {}  # (fit token, thread id) -> work buffers, on each worker
@@ -549,10 +616,10 @@ def _worker_sums(parts, indices, theta, network, chunk_size, token):
     """Each block's ``sum_n s_n loss_n`` and its gradient, by block index."""
     ws = _workspace(token)
     sums = {}
-    for index, (X, lengths, Y, sample_weight) in zip(indices, parts):
+    for index, (X, lengths, Y, sample_weight, static) in zip(indices, parts):
         with np.errstate(all="ignore"):  # the client checks the total (_FitGuard)
             sums[index] = _objective.weighted_sums(
-                theta, X, Y, sample_weight, network, chunk_size, ws, lengths
+                theta, X, Y, sample_weight, network, chunk_size, ws, lengths, static
             )
     return sums
 

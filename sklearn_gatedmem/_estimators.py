@@ -122,14 +122,22 @@ _SHARED_DOC = """
         constant over every series (NaN on padding aside), else a
         ValueError. Predict takes the same kind of input as fit. The
         ``n_static`` values, standardised by their weighted training mean and
-        standard deviation (``static_mean_``, ``static_scale_``), enter the
-        head beside the pooled state: ``z = r W_head + s W_static + b``
-        (``coefs_["head.W_static"]`` of shape (n_static, ``n_outputs_``)). The
-        head, not a map to the initial state: it is exact and costs nothing
-        per step, and every cell and the PyTorch export start from zero
-        states. So a static value shifts the output; to let it change how
-        the series is read, also give it as an ordinary constant channel.
-        Not supported for dask arrays yet (a clear error).
+        standard deviation (``static_mean_``, ``static_scale_``), enter where
+        ``static_into`` says.
+    static_into : {"head", "initial_state", "both"}, default="head"
+        Where the static values enter the network. ``"head"``: beside the
+        pooled state, ``z = r W_head + s W_static + b``
+        (``coefs_["head.W_static"]`` of shape (n_static, ``n_outputs_``));
+        a static value then shifts the output. ``"initial_state"``: through
+        a learned map to the first layer's initial states, ``h_0 = tanh(s
+        W_h0 + b_h0)`` (and ``c_0`` likewise for the lstm; per direction;
+        ``coefs_["h0.W"]`` of shape (n_static, n_directions * n_states *
+        hidden_layer_sizes[0])), as conditional RNNs do; a static value then
+        changes how the series is read. ``"both"``: both. The initial state
+        needs cell "lstm" or "gru". Measured (docs, Static features and
+        missing values): where a binary static value says which half of the
+        series counts, accuracy 0.72 with the head, 0.91 with the initial
+        state, at about 1.2 times the fit time.
     missing : {"error", "carry"}, default="error"
         What NaN inside the real steps of a sequence means. ``"error"``: it
         is refused (a ValueError naming this option). ``"carry"``: a missing
@@ -377,9 +385,9 @@ class _TorchExport:
                 f"it was fitted with cell={cell.name!r}, which no torch.nn "
                 "module implements"
             )
-        elif network.n_static:
+        elif network.n_static:  # into the head or the initial states
             problem = (
-                "it reads static_features beside the pooled state, which a "
+                "it reads static_features (static_into), which a "
                 "torch.nn.Linear over the recurrent output does not"
             )
         elif len(set(network.hidden)) > 1:
@@ -549,6 +557,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
         pooling="max",
         variable_length=False,
         static_features=None,
+        static_into="head",
         missing="error",
         alpha=1.0,
         max_iter=100,
@@ -576,6 +585,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             pooling=pooling,
             variable_length=variable_length,
             static_features=static_features,
+            static_into=static_into,
             missing=missing,
             alpha=alpha,
             max_iter=max_iter,
@@ -865,6 +875,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
         pooling="auto",
         variable_length=False,
         static_features=None,
+        static_into="head",
         missing="error",
         alpha="auto",
         max_iter=200,
@@ -891,6 +902,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
             pooling=pooling,
             variable_length=variable_length,
             static_features=static_features,
+            static_into=static_into,
             missing=missing,
             alpha=alpha,
             max_iter=max_iter,

@@ -55,6 +55,9 @@ class Network:
         (``head.W_static``), standardised by ``s_mean`` and ``s_scale``.
     s_mean, s_scale : ndarray of shape (n_static,) or None
         Their standardisation.
+    static_into : {"head", "initial_state", "both"}
+        Where the static values enter (:func:`make_layout`): the head, the
+        first layer's initial states, or both (the estimators' parameter).
     gap_fill : ndarray of shape (n_raw_features,) or None
         With ``missing="carry"``, the value of a gap before any observation:
         each raw feature's training mean.
@@ -72,6 +75,7 @@ class Network:
     instance_norm: str = None
     missing: str = "error"
     n_static: int = 0
+    static_into: str = "head"
     x_mean: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     x_scale: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     gap_fill: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
@@ -88,7 +92,7 @@ class Network:
         """Where every parameter lives in the flat vector (:func:`make_layout`)."""
         return make_layout(
             self.cell, self.n_features, self.hidden, self.n_outputs, self.n_directions,
-            self.n_static,
+            self.n_static, self.static_into,
         )
 
     @functools.cached_property

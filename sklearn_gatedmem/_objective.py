@@ -7,6 +7,11 @@ next layer's inputs), then a dense head on what it reads of the last layer::
     z = r W_head + s W_static + b_head          (s: standardised static values)
     p = identity(z) | logistic(z) | softmax(z)
 
+and, when the static values also (or only) enter the initial states of the
+first layer (``network.static_into``), per direction::
+
+    (h_{-1}, c_{-1}) = tanh(s W_h0 + b_h0)      (the gru: h_{-1} alone)
+
 Sequences may have their own lengths ``T_n`` (trailing padding): every
 sequence is read at its own last real step, and padded steps cost nothing in
 the gradient. A bidirectional layer runs a second cell over each sequence
@@ -138,7 +143,7 @@ def _standardise(X, network, lengths, out):
         np.copyto(out, 0, where=pad[:, None, :])
 
 
-def _forward(X, lengths, weights, network, ws, backward=True):
+def _forward(X, lengths, weights, network, ws, backward=True, initial=None):
     """Run the recurrent layers over one chunk.
 
     Parameters
@@ -154,6 +159,9 @@ def _forward(X, lengths, weights, network, ws, backward=True):
         Work buffers (see :func:`_buffer`).
     backward : bool
         Also allocate what :func:`_cells.backward` needs.
+    initial : list or None
+        Per direction, the first layer's initial states
+        (:func:`_initial_states`); None: zero.
 
     Returns
     -------
@@ -190,7 +198,8 @@ def _forward(X, lengths, weights, network, ws, backward=True):
                     part = x[:, e * n_below : (e + 1) * n_below]
                     np.copyto(part, top if e == d else _reverse(top, rev))
             Z[:n_steps, width] = 1
-            out = _cells.forward(cell, Z, w["M"], cache, w["activation"])
+            start = initial[d] if initial is not None and layer == 0 else None
+            out = _cells.forward(cell, Z, w["M"], cache, w["activation"], start)
             directions.append((Z, cache, out))
         layers.append(directions)
         width = network.n_directions * n_hidden
@@ -279,26 +288,64 @@ def _static_inputs(static, network):
 
 def _head(R, params, S=None):
     """Head outputs ``R W_head + s W_static + b_head`` in float64: the static
-    values, when there are, enter beside the pooled state."""
+    values, when the head reads them, enter beside the pooled state."""
     Z = R.astype(np.float64) @ params["head.W"] + params["head.b"]
-    if S is not None:
+    if S is not None and "head.W_static" in params:
         Z += S @ params["head.W_static"]
     return Z
 
 
+def _initial_states(S, params, network, dtype):
+    """The first layer's initial states ``tanh(s W_h0 + b_h0)``, when the
+    static values enter there (``"h0.W"`` in the layout).
+
+    Returns
+    -------
+    initial : list or None
+        Per direction, a tuple of the cell's ``n_states`` states, each of
+        shape (n_hidden_0, n_samples) in ``dtype`` (time-major, as the cells
+        read them); None when the states start from zero.
+    T : ndarray of shape (n_samples, n_directions * n_states * n_hidden_0) or None
+        The same values in float64, as backward needs them.
+    """
+    if S is None or "h0.W" not in params:
+        return None, None
+    T = np.tanh(S @ params["h0.W"] + params["h0.b"])
+    H, k = network.hidden[0], network.cell_spec.n_states
+    blocks = [np.ascontiguousarray(T[:, j * H : (j + 1) * H].T, dtype=dtype)
+              for j in range(network.n_directions * k)]
+    return [tuple(blocks[d * k : (d + 1) * k]) for d in range(network.n_directions)], T
+
+
+def _initial_backward(layer0, weights0, network, S, T, grads):
+    """Add the gradient of ``h0.W`` and ``h0.b`` into ``grads``, from the
+    first layer's gradient with respect to its initial states (after
+    :func:`_cells.backward` ran on each direction's cache)."""
+    cell = network.cell_spec
+    dT = np.hstack([
+        g.T for (_, cache, _), w in zip(layer0, weights0)
+        for g in _cells.initial_gradient(cell, w["R"], cache)
+    ]).astype(np.float64)
+    dT *= 1 - T * T  # through the tanh
+    grads["h0.W"] += S.T @ dT
+    grads["h0.b"] += dT.sum(axis=0)
+
+
 def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws, static=None):
     """Add one chunk's weighted loss sum and gradient (into ``grads``)."""
-    layers, rev = _forward(X, lengths, weights, network, ws)
+    S = _static_inputs(static, network)
+    initial, T = _initial_states(S, params, network, X.dtype)
+    layers, rev = _forward(X, lengths, weights, network, ws, initial=initial)
     tops = [out for _, _, out in layers[-1]]
     R, where = _readout(tops, lengths, network.pooling)
-    S = _static_inputs(static, network)
     loss, delta = _loss_and_delta(_head(R, params, S), Y, sw, network.out_activation)
-    _backward(delta, R, where, layers, rev, lengths, params, weights, network, ws, grads, S)
+    _backward(delta, R, where, layers, rev, lengths, params, weights, network, ws, grads, S,
+              T)
     return loss
 
 
 def _backward(delta, R, where, layers, rev, lengths, params, weights, network, ws,
-              grads=None, S=None):
+              grads=None, S=None, T=None):
     """Backpropagate ``delta``, the gradient of a sum over samples with
     respect to the head outputs ``Z``, through the head and every layer.
 
@@ -315,6 +362,9 @@ def _backward(delta, R, where, layers, rev, lengths, params, weights, network, w
     layers, rev : from :func:`_forward`.
     S : ndarray of shape (n_samples, network.n_static) or None
         The standardised static values (:func:`_static_inputs`), when any.
+    T : ndarray or None
+        The initial states in float64 (:func:`_initial_states`), when the
+        static values enter there.
 
     Returns
     -------
@@ -326,7 +376,7 @@ def _backward(delta, R, where, layers, rev, lengths, params, weights, network, w
     n_steps, _, n_samples = tops[0].shape
     if grads is not None:
         grads["head.W"] += R.T.astype(np.float64) @ delta
-        if S is not None:
+        if S is not None and "head.W_static" in grads:
             grads["head.W_static"] += S.T @ delta
         grads["head.b"] += delta.sum(axis=0)
     dR = (delta @ params["head.W"].T).astype(dtype)
@@ -350,6 +400,8 @@ def _backward(delta, R, where, layers, rev, lengths, params, weights, network, w
                 dx = _buffer(ws, ("dx", d), (n_steps, w["Wx"].shape[0], n_samples), dtype)
                 dxs.append(np.matmul(w["Wx"], dA, out=dx))
         if not layer:
+            if T is not None and grads is not None:
+                _initial_backward(layers[0], weights[0], network, S, T, grads)
             break
         # each direction below gets its part from both directions above
         n_below = network.hidden[layer - 1]
@@ -478,11 +530,12 @@ def decision(theta, X, network, chunk_size, lengths=None, static=None):
     ws = {}  # per call: concurrent predictions never share buffers
     for rows, n_steps in chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths):
         chunk_lengths = _chunk_lengths(lengths, rows, n_steps)
+        S = None if static is None else _static_inputs(static[rows], network)
         layers, _ = _forward(
-            X[rows, :n_steps], chunk_lengths, weights, network, ws, backward=False
+            X[rows, :n_steps], chunk_lengths, weights, network, ws, backward=False,
+            initial=_initial_states(S, params, network, X.dtype)[0],
         )
         tops = [out for _, _, out in layers[-1]]
-        S = None if static is None else _static_inputs(static[rows], network)
         Z[rows] = _head(_readout(tops, chunk_lengths, network.pooling)[0], params, S)
     return Z
 
@@ -523,10 +576,11 @@ def input_gradient(theta, X, network, chunk_size, output, lengths=None, static=N
     ws = {}
     for rows, n_steps in chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths):
         chunk_lengths = _chunk_lengths(lengths, rows, n_steps)
-        layers, rev = _forward(X[rows, :n_steps], chunk_lengths, weights, network, ws)
+        S = None if static is None else _static_inputs(static[rows], network)
+        layers, rev = _forward(X[rows, :n_steps], chunk_lengths, weights, network, ws,
+                               initial=_initial_states(S, params, network, X.dtype)[0])
         tops = [out for _, _, out in layers[-1]]
         R, where = _readout(tops, chunk_lengths, network.pooling)
-        S = None if static is None else _static_inputs(static[rows], network)
         f[rows], delta = output(_head(R, params, S), rows)
         dX = _backward(delta, R, where, layers, rev, chunk_lengths, params, weights,
                        network, ws)

@@ -16,6 +16,12 @@ each for the lstm)::
     "head.W"    output weights     (n_directions * n_hidden_last, n_outputs)
     "head.W_static"  static weights (n_static, n_outputs), only with static features
     "head.b"    output bias        (n_outputs,)
+    "h0.W"      static -> initial states  (n_static, n_directions * n_states * n_hidden_0)
+    "h0.b"      their bias         (n_directions * n_states * n_hidden_0,)
+
+The ``h0`` blocks exist only when the static values also enter the first
+layer's initial states (the estimators' ``static_into``); they
+come last, so that every other block is drawn as without them.
 """
 
 import math
@@ -26,7 +32,7 @@ from . import _cells
 
 
 def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1,
-                n_static=0):
+                n_static=0, static_into="head"):
     """Fix where every parameter array lives in the flat vector.
 
     Parameters
@@ -43,6 +49,10 @@ def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1,
         2 for bidirectional layers.
     n_static : int, default=0
         Static values per case, read by the head beside the pooled state.
+    static_into : {"head", "initial_state", "both"}, default="head"
+        Where the static values enter: the head (``head.W_static``), the
+        first layer's initial states (``h0.W``, ``h0.b``: ``tanh(s W + b)``
+        per direction and state of the cell), or both.
 
     Returns
     -------
@@ -58,9 +68,12 @@ def make_layout(cell, n_inputs, hidden_layer_sizes, n_outputs, n_directions=1,
                 shapes.append((f"{kind}{layer}.{d}", shape))
         width = n_directions * n_hidden
     shapes.append(("head.W", (width, n_outputs)))
-    if n_static:
+    if n_static and static_into != "initial_state":
         shapes.append(("head.W_static", (n_static, n_outputs)))
     shapes.append(("head.b", (n_outputs,)))
+    if n_static and static_into != "head":
+        width = n_directions * cell.n_states * hidden_layer_sizes[0]
+        shapes += [("h0.W", (n_static, width)), ("h0.b", (width,))]
 
     layout, start = {}, 0
     for name, shape in shapes:
@@ -93,7 +106,7 @@ def penalty_mask(layout):
     """1.0 where a parameter is a weight (L2-penalised), 0.0 on biases."""
     mask = np.zeros(n_params(layout))
     for name, (start, stop, _) in layout.items():
-        if name.startswith(("W", "U", "head.W")):
+        if name.startswith(("W", "U", "head.W", "h0.W")):
             mask[start:stop] = 1.0
     return mask
 
@@ -121,7 +134,7 @@ def initialize(layout, cell, random_state):
     theta = np.zeros(n_params(layout))
     params = unpack(theta, layout)
     for name, array in params.items():
-        if name.startswith(("W", "head.W")):
+        if name.startswith(("W", "head.W", "h0.W")):
             fan_in, fan_out = array.shape
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             array[...] = random_state.uniform(-limit, limit, size=array.shape)

@@ -79,12 +79,15 @@ class RecurrentLayer(_Base):
         self.U = nn.Parameter(torch.from_numpy(np.array(U, dtype=np.float64)))
         self.b = nn.Parameter(torch.from_numpy(np.array(b, dtype=np.float64)))
 
-    def forward(self, x):
-        """Outputs at every step, shape (n, T, H), of ``x`` of shape (n, T, n_inputs)."""
+    def forward(self, x, initial=None):
+        """Outputs at every step, shape (n, T, H), of ``x`` of shape (n, T, n_inputs),
+        from the states ``initial`` (a tuple of (n, H) tensors) or zero."""
         cell = _cells.get(self.cell)
         xw = cell.torch_input(x, self.W, self.b)  # every step's input part at once
-        zeros = x.new_zeros((x.shape[0], self.n_hidden))
-        state = (zeros,) * cell.n_states
+        if initial is None:
+            zeros = x.new_zeros((x.shape[0], self.n_hidden))
+            initial = (zeros,) * cell.n_states
+        state = tuple(initial)
         outs = []
         for t in range(x.shape[1]):
             out, state = cell.torch_step(xw[:, t], state, self.U, self.b, self.n_hidden)
@@ -117,10 +120,14 @@ class SequenceNetwork(_Base):
         )
         self.head_W = nn.Parameter(torch.from_numpy(np.array(coefs["head.W"], dtype=np.float64)))
         self.head_b = nn.Parameter(torch.from_numpy(np.array(coefs["head.b"], dtype=np.float64)))
-        if self.n_static:
+        if "head.W_static" in coefs:
             self.head_W_static = nn.Parameter(
                 torch.from_numpy(np.array(coefs["head.W_static"], dtype=np.float64))
             )
+        if "h0.W" in coefs:  # static_into: the first layer's initial states
+            self.h0_W = nn.Parameter(torch.from_numpy(np.array(coefs["h0.W"], dtype=np.float64)))
+            self.h0_b = nn.Parameter(torch.from_numpy(np.array(coefs["h0.b"], dtype=np.float64)))
+        if self.n_static:
             self.register_buffer("static_index", torch.as_tensor(self.static_columns))
             self.register_buffer("sequence_index", torch.as_tensor(self.sequence_columns))
 
@@ -176,20 +183,35 @@ class SequenceNetwork(_Base):
         x = torch.where(real[:, :, None], (x - self.x_mean) / self.x_scale, 0.0)
         # time index reversing each sequence within its length (an involution)
         rev = torch.where(real, lengths[:, None] - 1 - steps[None, :], steps[None, :])
-        for directions in self.layers:
+        s = None
+        if self.n_static:
+            s = torch.minimum(torch.maximum(static.to(x.dtype), self.s_lo), self.s_hi)
+            s = (s - self.s_mean) / self.s_scale
+        initial = self._initial_states(s)
+        for k, directions in enumerate(self.layers):
             outs = []
             for d, layer in enumerate(directions):
+                start = initial[d] if initial is not None and k == 0 else None
                 if d == 0:
-                    outs.append(layer(x))
+                    outs.append(layer(x, start))
                 else:
-                    outs.append(_take_steps(layer(_take_steps(x, rev)), rev))
+                    outs.append(_take_steps(layer(_take_steps(x, rev), start), rev))
             x = torch.cat(outs, dim=2)  # natural time order, as the next layer reads
         r = self._pool(x, lengths, real)
         z = r @ self.head_W + self.head_b
-        if self.n_static:
-            s = torch.minimum(torch.maximum(static.to(z.dtype), self.s_lo), self.s_hi)
-            z = z + ((s - self.s_mean) / self.s_scale) @ self.head_W_static
+        if s is not None and hasattr(self, "head_W_static"):
+            z = z + s @ self.head_W_static
         return self._output(z)
+
+    def _initial_states(self, s):
+        """Per direction, the first layer's initial states ``tanh(s W_h0 +
+        b_h0)`` (standardised static values ``s``), or None: zero."""
+        if s is None or not hasattr(self, "h0_W"):
+            return None
+        T = torch.tanh(s @ self.h0_W + self.h0_b)
+        k = _cells.get(self.cell).n_states
+        blocks = torch.chunk(T, self.n_directions * k, dim=1)
+        return [blocks[d * k : (d + 1) * k] for d in range(self.n_directions)]
 
     def _carry(self, x, lengths):
         """Gaps filled by the last observed value (``gap_fill`` before the

@@ -92,8 +92,46 @@ def _variable_length():  # NaN padding, bidirectional, channels-first
     return LSTMClassifier, params, X.transpose(0, 2, 1), y, {}
 
 
+def _static_columns():  # 2-D: an "age" column beside 5 steps of 2 features
+    X, rng = _data(seed=5)
+    age = rng.uniform(20, 80, size=len(X))
+    y = (4 * X[:, :5, 0].mean(axis=1) + (age - 50) / 10 > 0).astype(int)
+    X2 = np.hstack([X[:, :5].reshape(len(X), -1)[:, :3], age[:, None],
+                    X[:, :5].reshape(len(X), -1)[:, 3:]])
+    sw = rng.uniform(0.2, 3, size=len(y))
+    return LSTMClassifier, dict(n_steps=5, static_features=[3]), X2, y, dict(sample_weight=sw)
+
+
+def _static_channel_gaps():  # 3-D: a constant channel, 10 % gaps carried forward
+    X, rng = _data(seed=6)
+    level = rng.normal(3.0, 2.0, size=len(X))
+    y = X[:, :, 0].sum(axis=1) + level
+    X = np.concatenate([X, np.repeat(level[:, None, None], X.shape[1], axis=1)], axis=2)
+    X[:, :, :2][rng.rand(len(X), X.shape[1], 2) < 0.1] = np.nan
+    X[0, 0, 1] = X[1, :3, 0] = np.nan  # series that start with gaps
+    # alpha and pooling given: a local fit of 150 cases would choose them by
+    # cross-validation, a dask fit takes the first values
+    params = dict(static_features=[2], missing="carry", alpha=1e-4, pooling="last")
+    return LSTMRegressor, params, X, y, {}
+
+
+def _static_carry_variable_length():  # NaN padding, gaps, class weights
+    X, rng = _data(seed=7)
+    lengths = rng.randint(3, 11, size=len(X))
+    group = rng.randint(2, size=len(X)).astype(float)
+    X[rng.rand(*X.shape) < 0.1] = np.nan
+    X = pad_sequences([x[:k] for x, k in zip(X, lengths)])
+    padding = np.arange(X.shape[1])[None, :, None] >= lengths[:, None, None]
+    X = np.concatenate([X, np.where(padding, np.nan, group[:, None, None])], axis=2)
+    y = (np.nanmean(X[:, :, 0], axis=1) + group - 0.5 > 0).astype(int)
+    params = dict(variable_length=True, missing="carry", static_features=[2],
+                  class_weight="balanced")
+    return LSTMClassifier, params, X, y, {}
+
+
 CASES = {f.__name__[1:]: f for f in (
     _binary, _multiclass, _multilabel_2d, _regression, _variable_length,
+    _static_columns, _static_channel_gaps, _static_carry_variable_length,
 )}
 
 
@@ -110,6 +148,12 @@ def test_fit_on_cluster_predicts_as_local_fit(client, case):
     for name in ("n_features_in_", "n_steps_", "patch_size_", "n_outputs_"):
         assert getattr(ours, name) == getattr(local, name)
     _assert_close(ours.x_scale_, local.x_scale_, 1e-12)
+    if "static_features" in params:  # from the blocks' moments, with their rows
+        np.testing.assert_array_equal(ours.static_features_, local.static_features_)
+        _assert_close(ours.static_mean_, local.static_mean_, 1e-12)
+        _assert_close(ours.static_scale_, local.static_scale_, 1e-12)
+    if params.get("missing") == "carry":  # a pass over all blocks
+        _assert_close(ours.gap_fill_, local.gap_fill_, 1e-12)
     if cls is LSTMClassifier:
         np.testing.assert_array_equal(ours.classes_, local.classes_)
         _assert_close(ours.predict_proba(X), local.predict_proba(X))
@@ -119,7 +163,8 @@ def test_fit_on_cluster_predicts_as_local_fit(client, case):
         _assert_close(ours.predict(X), local.predict(X))
 
 
-@pytest.mark.parametrize("case", ["binary", "regression", "variable_length"])
+@pytest.mark.parametrize("case", ["binary", "regression", "variable_length",
+                                  "static_columns", "static_carry_variable_length"])
 def test_one_block_is_the_local_fit_bit_for_bit(client, case):
     # regression: the targets' scaling from the block's moments;
     # variable_length: the rows sorted longest first within the block
@@ -238,10 +283,12 @@ def test_unsupported_input_gets_a_clear_error(client):
         est.fit(da.from_array(X, chunks=20), y[:-1])
     with pytest.raises(ValueError, match="4-D dask array"):
         est.fit(da.from_array(X[..., None], chunks=20), y)
-    with pytest.raises(ValueError, match='missing="carry" is not supported for a dask X'):
-        LSTMClassifier(missing="carry").fit(da.from_array(X, chunks=20), y)
-    with pytest.raises(ValueError, match="static_features is not supported for a dask X"):
-        LSTMClassifier(static_features=[0]).fit(da.from_array(X, chunks=20), y)
+    # the static-features errors of a local fit, from the client or the blocks
+    with pytest.raises(ValueError, match="static_features"):
+        est.set_params(static_features=[5]).fit(da.from_array(X, chunks=20), y)
+    X_moving = X.copy()  # channel 1 is not constant over each series
+    with pytest.raises(ValueError, match="channel 1"):
+        est.set_params(static_features=[1]).fit(_on_workers(X_moving, 20), y)
 
 
 def test_fit_without_a_client_says_what_to_do(client, monkeypatch):

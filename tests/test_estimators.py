@@ -1238,6 +1238,65 @@ def test_static_features_gain_where_the_label_needs_both(capsys):
     assert with_static >= 0.9
 
 
+def _half_task(n, seed, n_steps=16):
+    """The label: the sign of the mean of the first or the second half of
+    the series, as a binary static value says: the static value must change
+    how the series is read over time, not shift the output."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, n_steps))
+    which = rng.randint(2, size=n)
+    half = n_steps // 2
+    mean = np.where(which == 1, X[:, half:].mean(axis=1), X[:, :half].mean(axis=1))
+    return np.hstack([which[:, None].astype(float), X]), (mean > 0).astype(int)
+
+
+@quiet
+def test_static_into_initial_state_changes_how_the_series_is_read(capsys):
+    """Where the label needs an interaction of the static value and the
+    series over time, the head alone cannot use the static value; the
+    initial states can (benchmarks/static_into.py measures more)."""
+    X_train, y_train = _half_task(300, seed=0)
+    X_test, y_test = _half_task(300, seed=1)
+    params = dict(static_features=[0], hidden_layer_sizes=8, max_iter=100, random_state=0)
+    scores = {
+        into: LSTMClassifier(static_into=into, **params).fit(X_train, y_train).score(
+            X_test, y_test
+        )
+        for into in ("head", "initial_state")
+    }
+    with capsys.disabled():
+        print(f"\naccuracy by static_into: {scores}")
+    assert scores["initial_state"] >= scores["head"] + 0.1
+    assert scores["initial_state"] >= 0.85
+
+
+@quiet
+def test_static_into_layout_and_cells():
+    """The blocks of each choice, and a clear error for the cell that has no
+    initial-state path; without static features the parameter changes
+    nothing."""
+    X, y, _ = sequences(30, 5, 1, seed=3)
+    age = np.random.RandomState(0).uniform(20, 80, size=30)
+    X2 = np.hstack([X[:, :, 0], age[:, None]])
+    for into, blocks in [("head", {"head.W_static"}), ("initial_state", {"h0.W", "h0.b"}),
+                         ("both", {"head.W_static", "h0.W", "h0.b"})]:
+        for cell, n_states in [("lstm", 2), ("gru", 1)]:
+            est = LSTMClassifier(static_features=[5], static_into=into, cell=cell,
+                                 **SMALL).fit(X2, y)
+            extra = set(est.coefs_) - set(LSTMClassifier(**SMALL, cell=cell).fit(
+                X[:, :, 0], y).coefs_)
+            assert extra == blocks
+            if "h0.W" in blocks:
+                assert est.coefs_["h0.W"].shape == (1, n_states * 4)
+    with pytest.raises(ValueError, match="static_into='initial_state' needs a cell"):
+        LSTMClassifier(static_features=[5], static_into="initial_state",
+                       cell="gated_memory", **SMALL).fit(X2, y)
+    plain = LSTMClassifier(**SMALL).fit(X[:, :, 0], y)
+    same = LSTMClassifier(static_into="both", **SMALL).fit(X[:, :, 0], y)
+    for name in plain.coefs_:
+        np.testing.assert_array_equal(same.coefs_[name], plain.coefs_[name])
+
+
 @quiet
 def test_static_features_named_every_way_fit_the_same_model():
     """Indices, a mask and DataFrame names of 2-D columns, and a constant

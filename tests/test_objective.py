@@ -489,6 +489,73 @@ def test_gradient_with_static_features(cell, kind, K, n_directions, pooling, pad
     assert not np.allclose(moved, Z)
 
 
+@pytest.mark.parametrize("static_into", ["initial_state", "both"])
+@pytest.mark.parametrize("cell_name", ["lstm", "gru"])
+@pytest.mark.parametrize("hidden, n_directions, pooling, padded", [
+    ((H,), 1, "last", False), ((2, 2), 2, "max", True), ((H,), 1, "mean", True),
+])
+def test_gradient_with_static_initial_states(cell_name, static_into, hidden, n_directions,
+                                             pooling, padded):
+    """Static values through a learned map to the first layer's initial
+    states (``h0.W``, ``h0.b``; the experiment of issue 21), alone or beside
+    the head's: the whole packed vector against central differences."""
+    import dataclasses
+
+    theta, X, Y, sw, spec = _problem(cell_name, hidden, "softmax", 3, n_directions,
+                                     pooling, seed=4)
+    spec = dataclasses.replace(
+        spec, n_static=2, s_mean=np.array([30.0, -2.0]), s_scale=np.array([5.0, 0.5]),
+        static_into=static_into,
+    )
+    n_states = _cells.get(cell_name).n_states
+    assert spec.layout["h0.W"][2] == (2, n_directions * n_states * hidden[0])
+    assert ("head.W_static" in spec.layout) == (static_into == "both")
+    rng = np.random.RandomState(9)
+    theta = _params.initialize(spec.layout, cell_name, rng) + 0.5 * rng.normal(
+        size=_params.n_params(spec.layout)
+    )
+    static = np.array([30.0, -2.0]) + np.array([5.0, 0.5]) * rng.normal(size=(N, 2))
+    lengths = _pad(X) if padded else None
+    _check_static_gradient(theta, X, Y, sw, 0.3, spec, 2, lengths, static,
+                           key=(cell_name, static_into, hidden, n_directions, "h0"))
+    # the decision path starts from the same states, chunk by chunk
+    Z = _objective.decision(theta, X, spec, 2, lengths, static)
+    Z1 = _objective.decision(theta, X, spec, 5, lengths, static)
+    np.testing.assert_allclose(Z, Z1, rtol=0, atol=1e-12)
+    loss = _objective.loss_grad(theta, X, Y, sw, 0.0, spec, 5, lengths=lengths,
+                                static=static)[0]
+    expected = -(Y * (Z - np.log(np.exp(Z).sum(axis=1, keepdims=True)))).sum(axis=1)
+    assert loss == pytest.approx(expected @ sw / sw.sum(), rel=1e-12)
+
+
+def test_zero_static_initial_states_are_the_zero_states(cell):
+    """Zero ``h0`` weights and bias give exactly the network of zero initial
+    states (the first step's skipped recurrent GEMM and the full one agree);
+    the gated_memory cell, which has no initial-state path, is refused."""
+    import dataclasses
+
+    if cell == "gated_memory":
+        theta, X, Y, sw, spec = _problem(cell, (H,), "softmax", 3, seed=4)
+        spec = dataclasses.replace(spec, n_static=1, s_mean=np.zeros(1), s_scale=np.ones(1),
+                                   static_into="initial_state")
+        theta = _params.initialize(spec.layout, cell, np.random.RandomState(0))
+        with pytest.raises(ValueError, match="starts from zero states only"):
+            _objective.decision(theta, X, spec, 2, None, np.ones((N, 1)))
+        return
+    theta, X, Y, sw, plain = _problem(cell, (H,), "softmax", 3, seed=4)
+    spec = dataclasses.replace(plain, n_static=1, s_mean=np.zeros(1), s_scale=np.ones(1),
+                               static_into="initial_state")
+    full = _params.unpack(np.zeros(_params.n_params(spec.layout)), spec.layout)
+    for name, value in _params.unpack(theta, plain.layout).items():
+        full[name][...] = value
+    theta_h0 = _params.pack(full, spec.layout)
+    static = np.random.RandomState(1).normal(size=(N, 1))
+    np.testing.assert_allclose(
+        _objective.decision(theta_h0, X, spec, 2, None, static),
+        _objective.decision(theta, X, plain, 2), rtol=0, atol=1e-13,
+    )
+
+
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
 @pytest.mark.parametrize("n_directions", [1, 2])
 @pytest.mark.parametrize("hidden", HIDDEN, ids=["1layer", "2layers"])

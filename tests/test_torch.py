@@ -332,13 +332,16 @@ def test_missing_carry_is_built_in(kwargs):
         ("3d", dict(variable_length=True, patch_size=2, missing="carry")),
         ("3d", dict(data_format="channels_first", bidirectional=True, pooling="mean")),
         ("3d", dict(n_ensemble=2, differences=True)),
+        ("3d", dict(cell="gru", bidirectional=True, pooling="last")),
         ("regression", dict()),
     ],
 )
-def test_static_features_as_a_second_input(layout, kwargs):
+@pytest.mark.parametrize("static_into", ["head", "initial_state", "both"])
+def test_static_features_as_a_second_input(layout, kwargs, static_into):
     """The module reads the static values from x as predict does, or takes
     them as a second input beside the sequences alone: both equal the NumPy
-    model to 1e-10."""
+    model to 1e-10, wherever the static values enter (the head, the first
+    layer's initial states of each direction, both)."""
     seqs, y = _ragged(n_samples=16, low=5, high=8)
     X = pad_sequences(seqs)
     if not kwargs.get("variable_length"):
@@ -359,10 +362,13 @@ def test_static_features_as_a_second_input(layout, kwargs):
         est = Estimator(static_features=[1], **kwargs)
         if layout == "regression":
             y = np.nanmean(X[:, :, 0], axis=1) + age / 10
-    est.set_params(hidden_layer_sizes=3, max_iter=5, random_state=0)
+    est.set_params(hidden_layer_sizes=3, max_iter=5, random_state=0, static_into=static_into)
     est = _fit(est, full, y, one_network="n_ensemble" not in kwargs)
     module = est.to_torch()
     expected = _expected(est, full)
+    one = est.estimators_[0] if hasattr(est, "estimators_") else est
+    assert ("h0.W" in one.coefs_) == (static_into != "head")
+    assert ("head.W_static" in one.coefs_) == (static_into != "initial_state")
     np.testing.assert_allclose(_run(module, full), expected, rtol=0, atol=TOL)
     with torch.no_grad():
         given = module(torch.as_tensor(seq_only), torch.as_tensor(age[:, None])).numpy()

@@ -66,7 +66,9 @@ Python's cost per NumPy call and each pass over memory are what remain once
 the GEMMs are as large as they can be, so the time loops pair whole runs of
 blocks in one call wherever the equations allow, and rows that need no
 recurrence (gated_memory's ``z_t``, the gru's input part of ``n_t``) are
-computed for all steps at once before the loop. Initial states are zero.
+computed for all steps at once before the loop. Initial states are zero
+unless :func:`forward` is given others (``initial``, for the lstm and the
+gru); :func:`initial_gradient` then gives the gradient with respect to them.
 """
 
 import dataclasses
@@ -117,7 +119,11 @@ class Cell:
         ``torch_input(x, W, b)`` the input part of all steps at once,
         ``torch_step(xw_t, state, U, b, n_hidden) -> (out_t, state)``.
     n_states : int
-        Tensors the PyTorch step carries.
+        Tensors the PyTorch step carries, and states :func:`forward` may
+        start from (``initial``).
+    initial_gradient : callable or None
+        ``(R, cache) -> tuple`` of the gradients with respect to the initial
+        states, after backward; None when the cell only starts from zero.
     """
 
     name: str
@@ -136,6 +142,7 @@ class Cell:
     n_states: int
     torch_module: Optional[str] = None
     torch_weights: Optional[Callable] = None
+    initial_gradient: Optional[Callable] = None
 
     @property
     def n_rows(self):
@@ -178,7 +185,7 @@ def register(cell):
 # the functions a cell's module defines under these names (torch_weights only
 # when the cell has a torch_module)
 _MODULE_FUNCTIONS = ("forward", "backward", "state", "work_shapes", "torch_input",
-                     "torch_step", "torch_weights")
+                     "torch_step", "torch_weights", "initial_gradient")
 
 
 def register_module(namespace, **spec):
@@ -443,7 +450,7 @@ def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):
     return shapes
 
 
-def forward(cell, Z, M, cache, activation=None):
+def forward(cell, Z, M, cache, activation=None, initial=None):
     """Unroll ``cell`` over all time steps.
 
     Parameters
@@ -461,6 +468,10 @@ def forward(cell, Z, M, cache, activation=None):
     activation : str, default=None
         The method ``M`` was scaled for, ``fused_weights(...)["activation"]``;
         None means :func:`activation_method` of ``M.dtype``.
+    initial : tuple of ndarray of shape (n_hidden, n_samples), default=None
+        The states before the first step, ``cell.n_states`` of them (the
+        lstm's ``(h_{-1}, c_{-1})``, the gru's ``(h_{-1},)``), in ``M``'s
+        dtype; None: zero, and the first step skips the recurrent GEMM.
 
     Returns
     -------
@@ -471,11 +482,29 @@ def forward(cell, Z, M, cache, activation=None):
     cell = get(cell)
     H = M.shape[0] // cell.n_rows
     first_h = M.shape[1] - H
-    Z[0, first_h:] = 0
     cache["Z"] = Z
     act = ACTIVATIONS[activation_method(M.dtype) if activation is None else activation]
+    if initial is None:
+        Z[0, first_h:] = 0
+        with np.errstate(**act["errstate"]):
+            return cell.forward(Z, M, cache, first_h, act)
+    if cell.initial_gradient is None or len(initial) != cell.n_states:
+        raise ValueError(f"The {cell.name!r} cell starts from zero states only.")
+    Z[0, first_h:] = initial[0]
     with np.errstate(**act["errstate"]):
-        return cell.forward(Z, M, cache, first_h, act)
+        return cell.forward(Z, M, cache, first_h, act, initial)
+
+
+def initial_gradient(cell, R, cache):
+    """The gradient with respect to the initial states given to
+    :func:`forward`, once :func:`backward` has run on ``cache``.
+
+    Returns
+    -------
+    grads : tuple of ndarray of shape (n_hidden, n_samples)
+        One per state of ``initial``, in its order.
+    """
+    return get(cell).initial_gradient(R, cache)
 
 
 def backward(cell, dout, R, cache, live=None):

@@ -45,7 +45,7 @@ def work_shapes(n_steps, n_hidden, n_samples, backward):
     return shapes
 
 
-def forward(Z, M, cache, first_h, act):
+def forward(Z, M, cache, first_h, act, initial=None):
     S, tmp = cache["gates"], cache["tmp"]
     n_steps, width, n_samples = S.shape
     H = width // 4
@@ -54,7 +54,7 @@ def forward(Z, M, cache, first_h, act):
     np.matmul(M[:H, :first_h], Z[:n_steps, :first_h], out=S[:, :H])
     for t in range(n_steps):
         gates = S[t, H:]  # r, z, U_n h_{t-1} + b_hn
-        if t:
+        if t or initial is not None:
             np.matmul(M[H:], Z[t], out=gates)
         else:  # h_{-1} = 0
             np.matmul(M[H:, :first_h], Z[0, :first_h], out=gates)
@@ -65,7 +65,7 @@ def forward(Z, M, cache, first_h, act):
         n += tmp  # W_n x_t + b_in + r_t * (U_n h_{t-1} + b_hn)
         act["state"](n, n)  # n_t
         h = Z[t + 1, first_h:]
-        if t:  # h_t = n_t + z_t * (h_{t-1} - n_t)
+        if t or initial is not None:  # h_t = n_t + z_t * (h_{t-1} - n_t)
             np.subtract(Z[t, first_h:], n, out=tmp)
             tmp *= z
             np.add(n, tmp, out=h)
@@ -107,6 +107,14 @@ def backward(dout, R, cache, live):
         dA_z *= z
         dA_z *= K
     return dA
+
+
+def initial_gradient(R, cache):
+    """``(dh_{-1},)``: ``R dA_0`` (the recurrent rows) ``+ dh_0 z_0``
+    (backward leaves ``dh_0`` in ``cache["dh"][0]``)."""
+    dA, S, dh = cache["dA"], cache["gates"], cache["dh"]
+    H = R.shape[0]
+    return (R @ dA[0, H:] + dh[0] * S[0, 2 * H : 3 * H],)
 
 
 def state(cache):

@@ -45,7 +45,7 @@ def work_shapes(n_steps, n_hidden, n_samples, backward):
     return shapes
 
 
-def forward(Z, M, cache, first_h, act):
+def forward(Z, M, cache, first_h, act, initial=None):
     # Q[t] blocks: i, f, o, g (the gates), c_{t-1}, tanh(c_t); so that every
     # product below pairs two uniformly strided runs of blocks. Without
     # backward, Q has two blocks and step t uses block t % 2.
@@ -53,12 +53,12 @@ def forward(Z, M, cache, first_h, act):
     n_steps, n_blocks = Z.shape[0] - 1, Q.shape[0]
     H, n_samples = Q.shape[1] // 6, Q.shape[2]
     Q6 = Q.reshape(n_blocks, 6, H, n_samples)
-    Q6[0, 4] = 0  # c_{-1}
+    Q6[0, 4] = 0 if initial is None else initial[1]  # c_{-1}
     gates_of, tanh_of = act["gates"], act["state"]
     for t in range(n_steps):
         b = t % n_blocks
         gates, q = Q[b, : 4 * H], Q6[b]
-        if t:
+        if t or initial is not None:
             np.matmul(M, Z[t], out=gates)
         else:  # h_{-1} = 0
             np.matmul(M[:, :first_h], Z[0, :first_h], out=gates)
@@ -99,6 +99,15 @@ def backward(dout, R, cache, live):
         np.multiply(dc, k[0:2], out=dA5[t, 0:2])  # dA_i, dA_f
         np.multiply(dc, k[3], out=dA5[t, 3])  # dA_g
     return dA[:, : 4 * H]
+
+
+def initial_gradient(R, cache):
+    """``(dh_{-1}, dc_{-1})``: ``R dA_0`` and ``dc_0 f_0`` (backward leaves
+    ``dc_0`` in ``cache["dc"]``)."""
+    dA, Q = cache["dA"], cache["gates"]
+    H = R.shape[0]
+    Q6 = Q.reshape(Q.shape[0], 6, H, Q.shape[2])
+    return R @ dA[0, : 4 * H], cache["dc"] * Q6[0, 1]
 
 
 def state(cache):

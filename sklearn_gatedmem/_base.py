@@ -47,7 +47,6 @@ from ._input import (
     sequence_lengths,
     single_sequence_hint,
     resolve_static,
-    row_hashes,
     split_static,
     warn_layout,
     weighted_mean_scale,
@@ -522,43 +521,36 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _search_folds(self, X, y, sample_weight, random_state):
         """The folds of the "auto" search (:func:`search_folds`), or None:
-        too many cases, too few, a dask collection, or input that is not
-        numbers in rows (the fit's validation then says what is wrong).
+        too many cases, too few, a dask collection, multilabel targets.
 
-        The folds are drawn over distinct cases numbered by content (the
-        hashes of :func:`canonical_rows`), so that, as for the fit, repeating
-        a row is the same as weighting it and the row order does not matter.
+        The data are validated first, as the fit validates them, so bad
+        input fails here with the fit's own error. The folds are drawn over
+        distinct cases in the order of their values (``np.unique`` of the
+        validated rows): as in the fit, repeating a row is the same as
+        weighting it, and neither the row order nor a positive scale of the
+        data changes the folds.
         """
         if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):
             return None
         try:
-            flat, _, _ = read_sequences(X, self.data_format)
-            flat = np.asarray(flat, dtype=np.float64)
-            y = np.asarray(y)
-            weight = (np.ones(len(y)) if sample_weight is None
-                      else np.asarray(sample_weight, dtype=np.float64))
-        except (TypeError, ValueError):
+            n_samples = _num_samples(X)
+        except TypeError:
+            return None  # not rows: the fit's validation says what is wrong
+        if not 2 <= n_samples <= AUTO_MAX_SAMPLES:
             return None
-        n_samples = flat.shape[0] if flat.ndim == 2 else -1
-        if (not 2 <= n_samples <= AUTO_MAX_SAMPLES or y.ndim not in (1, 2)
-                or len(y) != n_samples or weight.shape != (n_samples,)):
-            return None
-        stratified = is_classifier(self) and y.ndim == 1
-        if is_classifier(self) and not stratified:
-            return None  # multilabel / multi-output: folds may lose a label
-        if is_classifier(self) or not np.issubdtype(y.dtype, np.number):
-            codes = np.unique(y.astype(str) if y.dtype == object else y,
-                              return_inverse=True)[1]
-            Y = codes.reshape(n_samples, -1).astype(np.float64)
-        else:
-            Y = y.reshape(n_samples, -1).astype(np.float64)
-        groups = np.full(n_samples, -1)
-        kept = weight != 0
-        groups[kept] = np.unique(row_hashes(flat[kept], Y[kept]), return_inverse=True)[1]
-        # bad input fails here as the fit would, not inside a fold's fit
         probe = copy.copy(self)
-        probe._lengths(probe._validated(X, y, sample_weight)[0])
-        return search_folds(y, groups, stratified, random_state)
+        X, static, _, weight, Y, out_activation, _ = probe._validated(X, y, sample_weight)
+        probe._lengths(X)
+        labels = self._stratify(Y, out_activation)
+        if is_classifier(self) and labels is None:
+            return None  # multilabel: a fold may lose a label
+        rows = np.hstack([X.reshape(len(X), -1)] + ([] if static is None else [static]) + [Y])
+        rows[np.isnan(rows)] = np.inf  # NaN padding equals NaN padding
+        groups = np.full(len(rows), -1)
+        kept = weight != 0
+        groups[kept] = np.unique(rows[kept], axis=0, return_inverse=True)[1].ravel()
+        return search_folds(Y if labels is None else labels, groups,
+                            labels is not None, random_state)
 
     def _search(self, grid, folds, X, y, sample_weight, random_state):
         """Fit one network per candidate of ``grid`` and fold on the other

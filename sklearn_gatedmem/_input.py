@@ -543,22 +543,6 @@ def _row_bits(X, Y, rows):
     return values.view(np.uint64)
 
 
-def row_hashes(X, Y, chunk_rows=4096):
-    """A 64-bit hash of each ``(x, y)`` row's content, as :func:`canonical_rows`
-    orders and merges rows by (-0.0 as 0.0); equal rows hash equal.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_columns)
-    Y : ndarray of shape (n_samples, n_outputs)
-
-    Returns
-    -------
-    hashes : ndarray of shape (n_samples,), uint64
-    """
-    return _row_hashes(X, Y, chunk_rows)
-
-
 def _row_hashes(X, Y, chunk_rows):
     """A 64-bit multiply-add hash of each row's :func:`_row_bits`, by chunks."""
     n_columns = X.shape[1] + Y.shape[1]

@@ -158,7 +158,7 @@ _SHARED_DOC = """
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``. %(alpha_why)s
         ``"auto"`` (and every other "auto" of ``alpha`` and ``pooling``):
-        on training sets of at most 200 cases, each candidate (%(alpha_auto)s;
+        on training sets of at most 100 cases, each candidate (%(alpha_auto)s;
         with the ``pooling`` ones) is scored by 3-fold cross-validation on
         the training data, one network per candidate and fold (accuracy, then
         log-loss, for the classifier; the mean squared error for the

@@ -388,7 +388,8 @@ def subsample(ds, size, draw):
     idx = None
     if ds.task == "classification":
         _, counts = np.unique(ds.y_train, return_counts=True)
-        if size >= len(counts) and counts.min() >= 2:
+        # both sides must be able to hold every class (PigCVP: 52 classes, 104 cases)
+        if min(size, n - size) >= len(counts) and counts.min() >= 2:
             sss = StratifiedShuffleSplit(1, train_size=size, random_state=draw)
             idx = next(sss.split(np.zeros(n), ds.y_train))[0]
     if idx is None:

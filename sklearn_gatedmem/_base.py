@@ -3,7 +3,6 @@
 import copy
 import dataclasses
 import inspect
-import itertools
 import numbers
 import re
 import threading

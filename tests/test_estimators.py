@@ -473,8 +473,10 @@ def test_an_ensemble_averages_networks_of_their_own_seeds(Estimator):
     assert len(set(seeds)) == 3
     assert all(m.n_ensemble == 1 for m in est.estimators_)
     assert est.n_iter_ == max(m.n_iter_ for m in est.estimators_)
-    # each member is the single network of its seed
-    alone = clone(est).set_params(n_ensemble=1, random_state=seeds[1]).fit(X, target)
+    # each member is the single network of its seed (and of the values the
+    # regressor's "auto" search chose for the ensemble)
+    alone = clone(est).set_params(n_ensemble=1, random_state=seeds[1],
+                                  alpha=est.alpha_, pooling=est.pooling_).fit(X, target)
     assert _coefs_bytes(alone) == _coefs_bytes(est.estimators_[1])
     if Estimator is LSTMClassifier:
         P = np.mean([m.predict_proba(X) for m in est.estimators_], axis=0)

@@ -507,7 +507,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         search, choice = None, grid[0]
         # the search draws from its own copy of a RandomState instance: the
         # fit then starts from the same weights as with the same int seed
-        random_state = check_random_state(copy.deepcopy(self.random_state))
+        random_state = _random_state(copy.deepcopy(self.random_state))
         if self.warm_start and getattr(self, "alpha_", None) is not None:
             choice = {name: getattr(self, name + "_") for name in auto}
         else:
@@ -643,7 +643,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         previous = getattr(self, "estimators_", None) if self.warm_start else None
         if previous is not None and len(previous) != self.n_ensemble:
             previous = None
-        seeds = check_random_state(self.random_state).randint(
+        seeds = _random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=self.n_ensemble
         )
         params = {**self.get_params(deep=False), "n_ensemble": 1}
@@ -850,7 +850,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             wanted = {k: shape for k, (_, _, shape) in layout.items()}
             if previous == wanted:
                 return pack(self.coefs_, layout)
-        return initialize(layout, network.cell, check_random_state(self.random_state))
+        return initialize(layout, network.cell, _random_state(self.random_state))
 
     def _minimize(self, theta0, X, lengths, Y, sample_weight, network, static=None):
         """L-BFGS over the flat vector (:func:`fit_lbfgs`), with early
@@ -919,7 +919,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                         np.arange(n_rows),
                         test_size=self.validation_fraction,
                         stratify=stratify,
-                        random_state=check_random_state(self.random_state),
+                        random_state=_random_state(self.random_state),
                     )
             except ValueError as exc:  # a class too small to stratify
                 problem = f"stratifying by class fails ({exc})"
@@ -1112,6 +1112,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.three_d_array = True
         tags.input_tags.allow_nan = self.variable_length or self.missing == "carry"
         return tags
+
+
+def _random_state(random_state):
+    """``check_random_state``, except that None is a generator of its own,
+    seeded from the operating system's entropy: a fit with
+    ``random_state=None`` differs from run to run as in scikit-learn, but
+    leaves NumPy's global random state as it found it (a fit has no side
+    effects)."""
+    if random_state is None:
+        return np.random.RandomState(np.random.SeedSequence().generate_state(1)[0])
+    return check_random_state(random_state)
 
 
 def _rows(arrays, index):

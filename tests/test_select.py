@@ -179,3 +179,14 @@ def test_alpha_accepts_a_penalty_or_auto(bad):
     X, _, y = sequences(12)
     with pytest.raises(ValueError, match="alpha"):
         LSTMRegressor(alpha=bad, **SMALL).fit(X, y)
+
+
+def test_random_state_none_leaves_the_global_random_state_as_found():
+    X, y_class, y = sequences(30)
+    np.random.seed(5)
+    before = np.random.get_state()[1].copy()
+    # the regressor searches (folds, seeds), the classifier draws ensemble seeds
+    LSTMRegressor(**{**SMALL, "random_state": None, "n_ensemble": 2}).fit(X, y).predict(X)
+    LSTMClassifier(**{**SMALL, "random_state": None, "n_ensemble": 2,
+                      "early_stopping": True}).fit(X, y_class).predict(X)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)

@@ -217,8 +217,12 @@ _SHARED_DOC = """
         predictions. The result does not depend on it (beyond rounding); it
         bounds memory. "auto" keeps the work arrays within a fixed budget.
     random_state : int, RandomState instance or None, default=None
-        Draws the initial weights. An int makes ``fit`` reproducible bit for
-        bit; the fitted model also does not depend on the order of the rows.
+        Draws the initial weights, the ensemble's seeds, the early-stopping
+        split and the folds of an "auto" search. An int makes ``fit``
+        reproducible bit for bit; the fitted model also does not depend on the
+        order of the rows. None draws from a generator seeded by the operating
+        system, not from NumPy's global random state, which a fit leaves as it
+        found it.
     warm_start : bool, default=False
         Start from the previous solution when the shapes agree.
     verbose : int, default=0

@@ -64,9 +64,11 @@ from ._optimize import (
 from ._params import initialize, pack, unpack
 from ._select import (
     AUTO_MAX_SAMPLES,
+    AUTO_MAX_VALUES,
     CONSTANT_ALPHA,
     best_candidate,
     candidate_grid,
+    patch_candidates,
     search_folds,
 )
 
@@ -503,24 +505,32 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         chosen = {name: getattr(self, name) for name in ("alpha", "pooling")}
         if not auto:
             return self, chosen, None
-        grid = candidate_grid(auto)
-        search, choice = None, grid[0]
+        # without a search, each takes its first value ("auto" patches: the
+        # length rule, which the fit applies)
+        search, choice = None, {name: values[0] for name, values in auto.items()}
         # the search draws from its own copy of a RandomState instance: the
         # fit then starts from the same weights as with the same int seed
         random_state = _random_state(copy.deepcopy(self.random_state))
         if self.warm_start and getattr(self, "alpha_", None) is not None:
             choice = {name: getattr(self, name + "_") for name in auto}
         else:
-            folds = self._search_folds(X, y, sample_weight, random_state)
-            if folds is not None:
-                search = self._search(grid, folds, X, y, sample_weight, random_state)
-                choice = search["params"][int(np.argmin(search["rank_test_score"]))]
-        chosen.update(choice)
+            found = self._search_folds(X, y, sample_weight, random_state)
+            if found is not None:
+                folds, (_, n_steps, n_features) = found
+                if "patch_size" in auto:
+                    auto["patch_size"] = patch_candidates(n_steps, n_features)
+                grid = candidate_grid(auto, n_steps)
+                if len(grid) > 1 or "alpha" in auto:  # alpha: the constant too
+                    search = self._search(grid, folds, X, y, sample_weight, random_state)
+                    choice = search["params"][int(np.argmin(search["rank_test_score"]))]
+        chosen.update({k: v for k, v in choice.items() if k in chosen})
         return copy.copy(self).set_params(**choice), chosen, search
 
     def _search_folds(self, X, y, sample_weight, random_state):
-        """The folds of the "auto" search (:func:`search_folds`), or None:
-        too many cases, too few, a dask collection, multilabel targets.
+        """The folds of the "auto" search (:func:`search_folds`) and the
+        validated sequences' shape ``(n_samples, n_steps, n_features)``, or
+        None: too many cases or values, too few, a dask collection,
+        multilabel targets.
 
         The data are validated first, as the fit validates them, so bad
         input fails here with the fit's own error. The folds are drawn over
@@ -539,6 +549,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return None
         probe = copy.copy(self)
         X, static, _, weight, Y, out_activation, _ = probe._validated(X, y, sample_weight)
+        if X.size > AUTO_MAX_VALUES:
+            return None
         probe._lengths(X)
         labels = self._stratify(Y, out_activation)
         if is_classifier(self) and labels is None:
@@ -548,8 +560,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         groups = np.full(len(rows), -1)
         kept = weight != 0
         groups[kept] = np.unique(rows[kept], axis=0, return_inverse=True)[1].ravel()
-        return search_folds(Y if labels is None else labels, groups,
-                            labels is not None, random_state)
+        folds = search_folds(Y if labels is None else labels, groups,
+                             labels is not None, random_state)
+        return None if folds is None else (folds, X.shape)
 
     def _search(self, grid, folds, X, y, sample_weight, random_state):
         """Fit one network per candidate of ``grid`` and fold on the other
@@ -611,7 +624,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             }
         if scores.shape[2] > 1:
             search["mean_test_log_loss"] = -mean[:, 1]
-        search["rank_test_score"] = best_candidate(scores)
+        search["rank_test_score"] = best_candidate(
+            scores, fallback=len(grid) - 1 if self.alpha == "auto" else None
+        )
         return search
 
     def _take_fitted(self, model):

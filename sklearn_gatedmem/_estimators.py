@@ -69,7 +69,7 @@ _SHARED_DOC = """
         few dozen steps, which is much faster and, measured on the
         development data, more accurate. "auto" uses
         ``ceil(n_steps / 32)``: sequences of up to 32 steps are read step by
-        step, longer ones over at most 32 patches. None reads every step.
+        step, longer ones over at most 32 patches. None reads every step.%(patch_auto)s
     bidirectional : bool, default=False
         Run each layer forwards and backwards over every sequence and
         concatenate both directions' outputs at each step (as
@@ -157,14 +157,17 @@ _SHARED_DOC = """
     alpha : float or "auto", default=%(alpha)s
         L2 penalty on weights (not biases), scaled as in MLP:
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``. %(alpha_why)s
-        ``"auto"`` (and every other "auto" of ``alpha`` and ``pooling``):
-        on training sets of at most 100 cases, each candidate (%(alpha_auto)s;
-        with the ``pooling`` ones) is scored by 3-fold cross-validation on
+        ``"auto"`` (and every other "auto" of ``alpha``, ``pooling`` and,
+        for the classifier, ``patch_size``): on training sets of at most 100
+        cases and 20,000 values (cases x steps x features), each candidate
+        (%(alpha_auto)s; with the ``pooling`` and patch ones) is scored by
+        3-fold cross-validation on
         the training data, one network per candidate and fold (accuracy, then
         log-loss, for the classifier; the mean squared error for the
         regressor), beside the
         constant predictor (the training %(constant)s, which a penalty of
-        1e4 gives: the fall-back when no network beats it). The best is
+        1e4 gives: the fall-back, kept unless a network beats it by more
+        than one standard error over the folds). The best is
         refitted on all the data; ``alpha_``, ``pooling_`` and
         ``cv_results_`` say what was chosen and why. Each network candidate
         costs about one more fit of three networks (on two thirds of the
@@ -481,15 +484,25 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
                 "        series, 3 networks of 100 iterations were as accurate as 3 of 200,\n"
                 "        or more, at half the cost (docs, How the defaults were chosen)."
             ),
-            alpha="1.0",
+            alpha='"auto"',
             alpha_auto="1.0 and 0.1",
+            patch_auto=(
+                "\n        For the classifier, \"auto\" also weighs the whole series read in one\n"
+                "        step (a one-hidden-layer network) against that rule, in the search\n"
+                "        of ``alpha=\"auto\"`` (training sets of at most 100 cases and\n"
+                "        20,000 values; series of at most 128 values): on\n"
+                "        few short series it generalises better (digits cut to 30 cases:\n"
+                "        0.79 against 0.60); ``patch_size_`` says what was read."
+            ),
             pooling_auto='"max", the only candidate (the others lost every\n'
                          "        development set)",
             constant="class frequencies",
             alpha_why=(
-                "The classifier's default: on\n"
-                "        the development series it was as accurate or more than 1e-4 on\n"
-                "        every set (Coffee 1.0 against 0.98), and it holds tables too."
+                "The classifier's default is\n"
+                "        \"auto\"; on larger sets 1.0: on the development series it was as\n"
+                "        accurate or more than 1e-4 on every set (Coffee 1.0 against 0.98),\n"
+                "        and it holds tables too. On few cases 0.1 is sometimes better\n"
+                "        (Trace cut to 30 cases: 0.967 against 0.917)."
             ),
             pooling_why=(
                 "The classifier's default: the strongest response of each unit\n"
@@ -533,7 +546,8 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
 
     # "auto": the candidates of the search on small sets (_select), the
     # fixed default first; with alpha="auto" the class frequencies too
-    _AUTO = {"alpha": (1.0, 0.1)}
+    # "auto" patches: the length rule and the whole series (_select.patch_candidates)
+    _AUTO = {"alpha": (1.0, 0.1), "patch_size": ("auto", "whole")}
 
     @staticmethod
     def _constant():
@@ -563,7 +577,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
         static_features=None,
         static_into="head",
         missing="error",
-        alpha=1.0,
+        alpha="auto",
         max_iter=100,
         tol=1e-4,
         max_fun=15000,
@@ -811,6 +825,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
             ),
             alpha='"auto"',
             alpha_auto="1e-4",
+            patch_auto="",
             pooling_auto='"last" (the first) and "mean"',
             constant="mean",
             alpha_why=(

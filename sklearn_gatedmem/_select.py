@@ -1,4 +1,5 @@
-"""Parameters chosen from the training data: ``alpha="auto"``, ``pooling="auto"``.
+"""Parameters chosen from the training data: ``alpha``, ``pooling`` and
+``patch_size`` set to "auto".
 
 An "auto" parameter is chosen among a few candidate values (the estimator's
 ``_AUTO`` table, its first value the fixed default) by K-fold
@@ -6,9 +7,9 @@ cross-validation on the training data, as scikit-learn's ``RidgeCV`` and
 ``LogisticRegressionCV`` choose their penalty: one network per candidate and
 fold, scored on the held-out fold, the best candidate refitted on all the
 data. The search runs on small training sets only (at most
-:data:`AUTO_MAX_SAMPLES` cases), where one fixed setting fits worst and a fit
-is cheap; on larger sets, and for dask collections, "auto" is the first
-candidate.
+:data:`AUTO_MAX_SAMPLES` cases and :data:`AUTO_MAX_VALUES` values), where
+one fixed setting fits worst and a fit is cheap; on larger sets, and for dask
+collections, "auto" is the first candidate.
 
 This module holds the pure parts (the grid, the folds, the choice); the
 estimators' ``_resolved`` runs the fits.
@@ -19,12 +20,24 @@ import itertools
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from ._input import resolve_patch_size
+
 #: Training sets of at most this many cases are searched; larger ones take
 #: the first candidate. The search costs most where it is needed least: on
 #: Tecator's 172 cases it found a better reading (RMSE 0.68 against 0.86) but
 #: took the fit from 14.5 s to 85 s, beyond a quick baseline's budget (docs,
 #: "How the defaults were chosen").
 AUTO_MAX_SAMPLES = 100
+
+#: ... and of at most this many values (cases x steps x features): the search
+#: multiplies the fit's cost (each candidate is about one more fit), which
+#: series of thousands of steps cannot afford within a quick baseline's budget.
+AUTO_MAX_VALUES = 20_000
+
+#: The whole series is a candidate patch (one step, read at once: the network
+#: is then a one-hidden-layer perceptron) for series of at most this many
+#: values (steps x features): the step's weights grow with its width.
+WHOLE_MAX_VALUES = 128
 
 #: The penalty of the constant predictor, the search's fall-back: with it the
 #: weights vanish and the head's biases (not penalised) predict the training
@@ -36,13 +49,41 @@ CONSTANT_ALPHA = 1e4
 N_FOLDS = 3
 
 
-def candidate_grid(options):
+def patch_candidates(n_steps, n_features):
+    """The candidate patch lengths of ``patch_size="auto"``: the length rule's
+    (:func:`~sklearn_gatedmem._input.resolve_patch_size`), and the whole
+    series (one step) when it is longer and short enough
+    (:data:`WHOLE_MAX_VALUES`).
+
+    Parameters
+    ----------
+    n_steps, n_features : int
+        The (longest) training sequence's steps and its features.
+
+    Returns
+    -------
+    patch_sizes : tuple of int
+        The rule's first.
+    """
+    rule = resolve_patch_size("auto", n_steps)
+    if rule < n_steps and n_steps * n_features <= WHOLE_MAX_VALUES:
+        return (rule, n_steps)
+    return (rule,)
+
+
+def candidate_grid(options, n_steps=None):
     """Every combination of the candidate values, the first values first.
+
+    A candidate that reads the sequences in one step (``patch_size`` of
+    ``n_steps`` or more) is kept with the first ``pooling`` only: pooling one
+    step gives the same network whatever its kind.
 
     Parameters
     ----------
     options : dict of str to tuple
         Each "auto" parameter's candidate values, its fixed default first.
+    n_steps : int, default=None
+        The training sequences' steps (needed with ``patch_size`` options).
 
     Returns
     -------
@@ -51,7 +92,11 @@ def candidate_grid(options):
         fixed defaults.
     """
     names = list(options)
-    return [dict(zip(names, values)) for values in itertools.product(*options.values())]
+    grid = [dict(zip(names, values)) for values in itertools.product(*options.values())]
+    if "patch_size" in options and "pooling" in options:
+        first = options["pooling"][0]
+        grid = [c for c in grid if c["patch_size"] < n_steps or c["pooling"] == first]
+    return grid
 
 
 def search_folds(y, groups, stratified, random_state):
@@ -109,24 +154,41 @@ def search_folds(y, groups, stratified, random_state):
     return folds
 
 
-def best_candidate(scores):
+def best_candidate(scores, fallback=None):
     """The candidates' ranks: 1 for the best, the largest mean score over
     the folds, compared as tuples (a classifier's accuracy, then its
     log-loss); equal scores rank in the grid's order, so the first candidate
     (the fixed default) wins ties.
 
+    The ``fallback`` candidate (the constant predictor) is ranked first
+    unless the best beats it by more than one standard error of their
+    difference over the folds (on the first criterion): the "one standard
+    error" rule of Breiman et al. (1984) and glmnet's ``lambda.1se``, which
+    prefers the simplest model the folds cannot tell from the best. With a
+    few folds and several candidates, the best mean is biased upwards (it is
+    the largest of several noisy estimates); without the rule, a network
+    that fits noise would now and then be chosen over the training mean.
+
     Parameters
     ----------
     scores : ndarray of shape (n_candidates, n_folds, n_criteria)
         Higher is better.
+    fallback : int, default=None
+        The index of the candidate to prefer when in doubt.
 
     Returns
     -------
     rank : ndarray of shape (n_candidates,)
     """
-    means = [tuple(row) for row in np.asarray(scores).mean(axis=1)]
+    scores = np.asarray(scores)
+    means = [tuple(row) for row in scores.mean(axis=1)]
     # a stable sort on the negated tuples keeps the grid's order among equals
     order = sorted(range(len(means)), key=lambda k: tuple(-v for v in means[k]))
+    if fallback is not None and order[0] != fallback:
+        gain = scores[order[0], :, 0] - scores[fallback, :, 0]
+        if gain.mean() <= gain.std(ddof=1) / np.sqrt(len(gain)):
+            order.remove(fallback)
+            order.insert(0, fallback)
     rank = np.empty(len(means), dtype=int)
     rank[order] = np.arange(1, len(means) + 1)
     return rank

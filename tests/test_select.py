@@ -13,6 +13,7 @@ from sklearn_gatedmem._select import (
     CONSTANT_ALPHA,
     best_candidate,
     candidate_grid,
+    patch_candidates,
     search_folds,
 )
 
@@ -33,6 +34,35 @@ def test_the_grid_holds_every_combination_the_defaults_first():
     assert {tuple(sorted(c.items())) for c in grid} == {
         (("alpha", a), ("pooling", p)) for a in (1e-4, 1.0) for p in ("last", "mean")
     }
+
+
+def test_the_whole_series_is_a_patch_candidate_when_short():
+    assert patch_candidates(8, 8) == (1, 8)  # 64 values: the rule, then one step
+    assert patch_candidates(100, 1) == (4, 100)
+    assert patch_candidates(275, 1) == (9,)  # too wide a step
+    assert patch_candidates(20, 8) == (1,)  # 160 values
+    assert patch_candidates(1, 3) == (1,)  # one step already
+
+
+def test_one_step_candidates_are_not_repeated_for_every_pooling():
+    grid = candidate_grid(
+        {"alpha": (1e-4,), "pooling": ("last", "mean"), "patch_size": (2, 40)}, n_steps=40
+    )
+    assert grid == [
+        {"alpha": 1e-4, "pooling": "last", "patch_size": 2},
+        {"alpha": 1e-4, "pooling": "last", "patch_size": 40},
+        {"alpha": 1e-4, "pooling": "mean", "patch_size": 2},
+    ]
+
+
+def test_the_fallback_is_kept_unless_beaten_by_one_standard_error():
+    # candidate 0 beats the fallback (1) on average, but within the folds' noise
+    noisy = np.array([[0.9, 0.2, 0.9], [0.6, 0.6, 0.6]])[:, :, None]
+    np.testing.assert_array_equal(best_candidate(noisy), [1, 2])
+    np.testing.assert_array_equal(best_candidate(noisy, fallback=1), [2, 1])
+    # beaten on every fold by a clear margin: the network stays first
+    clear = np.array([[0.9, 0.8, 0.9], [0.6, 0.6, 0.5]])[:, :, None]
+    np.testing.assert_array_equal(best_candidate(clear, fallback=1), [1, 2])
 
 
 def test_folds_are_stratified_and_cover_every_case_once():
@@ -106,8 +136,8 @@ def test_the_regressor_picks_the_pooling_the_target_needs():
 
 def test_a_classifier_search_scores_accuracy_and_log_loss():
     X, y, _ = sequences(45, n_steps=5)
-    clf = LSTMClassifier(alpha="auto", class_weight="balanced", **SMALL).fit(X, y)
-    results = clf.cv_results_
+    clf = LSTMClassifier(alpha="auto", class_weight="balanced", patch_size=None, **SMALL)
+    results = clf.fit(X, y).cv_results_
     assert [c["alpha"] for c in results["params"]] == [1.0, 0.1, CONSTANT_ALPHA]
     assert results["mean_test_score"].shape == results["mean_test_log_loss"].shape == (3,)
     # the class frequencies lose to a network that reads the first steps
@@ -115,6 +145,25 @@ def test_a_classifier_search_scores_accuracy_and_log_loss():
     assert clf.alpha_ == results["params"][int(np.argmin(results["rank_test_score"]))]["alpha"]
     assert clf.alpha == "auto" and clf.pooling == "max"  # parameters untouched
     assert clf.score(X, y) > 0.8
+
+
+def test_a_classifier_weighs_the_whole_series_read_at_once():
+    X, y, _ = sequences(45, n_steps=5)
+    clf = LSTMClassifier(**SMALL).fit(X, y)  # the defaults: alpha, patch_size "auto"
+    params = clf.cv_results_["params"]
+    assert [(c["alpha"], c["patch_size"]) for c in params[:-1]] == [
+        (1.0, 1), (1.0, 5), (0.1, 1), (0.1, 5)
+    ]
+    best = params[int(np.argmin(clf.cv_results_["rank_test_score"]))]
+    assert clf.patch_size_ == best["patch_size"] and clf.alpha_ == best["alpha"]
+    assert clf.patch_size == "auto"  # the parameter untouched
+
+
+def test_no_search_over_too_many_values(monkeypatch):
+    X, y, _ = sequences(45, n_steps=5)
+    monkeypatch.setattr("sklearn_gatedmem._base.AUTO_MAX_VALUES", X.size - 1)
+    clf = LSTMClassifier(**SMALL).fit(X, y)
+    assert clf.cv_results_ is None and (clf.alpha_, clf.patch_size_) == (1.0, 1)
 
 
 def test_the_search_reads_ragged_lists():

@@ -165,6 +165,164 @@ def to_raw_steps(A, n_features):
     return A.reshape(A.shape[0], A.shape[1], -1, n_features).sum(axis=2)
 
 
+def piece_points(n_points):
+    """The points at which a piece of the path is evaluated, on [0, 1]: the
+    ``n_points`` Gauss-Legendre nodes (:func:`quadrature`), then both ends.
+
+    Returns
+    -------
+    points : ndarray of shape (n_points + 2,)
+    weights : ndarray of shape (n_points + 2,)
+        The Gauss-Legendre weights, 0 at the ends.
+    """
+    alphas, weights = quadrature(n_points)
+    return np.r_[alphas, 0.0, 1.0], np.r_[weights, 0.0, 0.0]
+
+
+# The argmax of max pooling is located on a grid of this many points per
+# point of a piece, on the pieces' interpolants, before bisection.
+GRID_PER_POINT = 4
+BISECTIONS = 30
+GRID_VALUES = 1 << 22  # values of the interpolants per block of the grid
+
+
+def max_pooling_readout(n_points):
+    """A readout for :func:`~sklearn_gatedmem._objective.input_gradient`
+    that integrates max pooling's gradient over pieces of the path exactly
+    across its kinks.
+
+    Why: under max pooling, ``R_j = max_t h_tj`` and ``dF/dx`` jumps where
+    the step of a unit's maximum changes along the path (a kink of ``F``):
+    no quadrature rule integrates a jump better than ``O(h)``. But between
+    two kinks, with the steps of every maximum fixed (a "configuration"
+    ``w``), the integrand ``g_w(a) = dF/dR(h_w(a)) dh_w/dx(a)`` is smooth,
+    and defined on the whole piece. So, per piece ``[0, 1]`` (in its own
+    coordinate) evaluated at the points of :func:`piece_points`:
+
+    1. each ``h_tj`` is interpolated by the polynomial through its values at
+       the points (no new evaluation), and the kinks ``c`` are located on
+       these interpolants: where their argmax changes on a grid, then by
+       bisection of the difference of the two steps' polynomials;
+    2. between consecutive kinks ``[c_s, c_s+1]`` the configuration ``w_s``
+       is fixed, and ``int g_ws`` over it is the integral of the polynomial
+       interpolating ``g_ws`` at the points: ``sum_k W_sk g_ws(a_k)`` with
+       ``W_sk`` the integral of the ``k``-th Lagrange polynomial over
+       ``[c_s, c_s+1]`` (exact for degree ``n_points + 1``);
+    3. since backward is linear in what it carries down, each point's
+       backward pass carries the weighted sum over the configurations at
+       once: ``sum_s W_sk dF/dR(h_ws(a_k))`` placed at the steps ``w_s``.
+       The cost stays one forward and one backward pass per point.
+
+    A piece without kinks takes the Gauss-Legendre weights (exact for
+    degree ``2 n_points - 1``). What the interpolants miss (a piece too long
+    for its steep parts, or two kinks between grid points) shows in the
+    piece's completeness, and :func:`integrated_gradients` splits it.
+
+    Parameters
+    ----------
+    n_points : int
+        Gauss-Legendre nodes per piece (the rows are pieces of
+        ``n_points + 2`` consecutive points, as :func:`piece_points`).
+
+    Returns
+    -------
+    readout : callable
+        ``readout(tops, lengths, pooled) -> (f, douts)``, as
+        ``input_gradient`` takes: ``f`` the output at each point, ``douts``
+        already weighted (a piece's integral is the sum of its points'
+        gradients, times its length).
+    """
+    u, gauss = piece_points(n_points)
+    n_pts = u.size
+    x = 2 * u - 1  # Legendre polynomials on [-1, 1]
+    to_coef = np.linalg.inv(np.polynomial.legendre.legvander(x, n_pts - 1))
+    # int_0^v L_k(u) du = 1/2 int_-1^(2v-1) L_k(x) dx, as Legendre series
+    antiderivative = 0.5 * np.polynomial.legendre.legint(np.eye(n_pts), lbnd=-1, axis=0) @ to_coef
+    grid = np.union1d(np.linspace(0, 1, GRID_PER_POINT * n_pts + 1), u)
+    at_grid = np.polynomial.legendre.legvander(2 * grid - 1, n_pts - 1)
+
+    def lagrange_integrals(v):  # int_0^v L_k, shape (len(v), n_pts)
+        return np.polynomial.legendre.legvander(2 * v - 1, n_pts) @ antiderivative
+
+    def readout(tops, lengths, pooled):
+        n_dir, (n_steps, n_hidden, n_rows) = len(tops), tops[0].shape
+        n_pieces, n_units = n_rows // n_pts, n_dir * n_hidden
+        # values at the points, point-major: (point, piece, unit, step)
+        Y = np.stack(tops).reshape(n_dir, n_steps, n_hidden, n_pieces, n_pts)
+        Y = np.ascontiguousarray(Y.transpose(4, 3, 0, 2, 1)).reshape(
+            n_pts, n_pieces, n_units, n_steps)
+        pad = None
+        if lengths is not None:  # the padded steps of each piece
+            pad = (np.arange(n_steps) >= np.asarray(lengths)[::n_pts, None])[:, None, :]
+
+        def argmax(V):  # over the real steps
+            if pad is not None:
+                np.copyto(V, -np.inf, where=pad)
+            return V.argmax(axis=-1)
+
+        pieces, units = np.arange(n_pieces)[:, None], np.arange(n_units)
+        # the true maxima at the points: the output, and a kinkless piece's gradient
+        true_w = argmax(Y.copy())  # (point, piece, unit)
+        R = np.take_along_axis(Y, true_w[..., None], axis=-1)[..., 0]
+        rows = np.arange(n_rows).reshape(n_pieces, n_pts)
+        f, dR = pooled(R.transpose(1, 0, 2).reshape(n_rows, n_units), rows.ravel())
+
+        # 1. the kinks, on the interpolants: where the argmax changes on the
+        # grid, then by bisection of the two steps' difference
+        coef = (to_coef @ Y.reshape(n_pts, -1)).reshape(Y.shape)
+        block = max(1, GRID_VALUES // Y[0].size)
+        grid_w = np.concatenate([
+            argmax((at_grid[g : g + block] @ coef.reshape(n_pts, -1)).reshape(
+                (-1,) + Y.shape[1:]))
+            for g in range(0, grid.size, block)
+        ])  # (grid point, piece, unit)
+        kg, kp, kj = np.nonzero(grid_w[1:] != grid_w[:-1])
+        t_left, t_right = grid_w[kg, kp, kj], grid_w[kg + 1, kp, kj]
+        diff = (coef[:, kp, kj, t_left] - coef[:, kp, kj, t_right]).T  # > 0 left of it
+        lo, hi = grid[kg], grid[kg + 1]
+        for _ in range(BISECTIONS):
+            mid = (lo + hi) / 2
+            left = (np.polynomial.legendre.legvander(2 * mid - 1, n_pts - 1) * diff).sum(1) > 0
+            lo, hi = np.where(left, mid, lo), np.where(left, hi, mid)
+        kink = (lo + hi) / 2
+        has_kinks = np.zeros(n_pieces, dtype=bool)
+        has_kinks[kp] = True
+
+        # a kinkless piece: Gauss-Legendre at the true maxima
+        weight = np.where(has_kinks[:, None], 0.0, gauss)  # (piece, point)
+        values = [weight[:, :, None] * dR.reshape(n_pieces, n_pts, n_units)]
+        index = [(rows[:, :, None] * n_units + units) * n_steps + true_w.transpose(1, 0, 2)]
+
+        # 2. a piece with kinks: one configuration between consecutive kinks
+        kinked = np.flatnonzero(has_kinks)
+        owner = np.r_[kp, kinked, kinked]
+        ends = np.r_[kink, np.zeros(kinked.size), np.ones(kinked.size)]
+        order = np.lexsort((ends, owner))
+        owner, ends = owner[order], ends[order]
+        same = owner[1:] == owner[:-1]
+        sp, left, right = owner[:-1][same], ends[:-1][same], ends[1:][same]
+        mid = (left + right) / 2
+        g = np.clip(np.searchsorted(grid, mid, side="right") - 1, 0, grid.size - 2)
+        at = np.full((grid.size - 1, n_pieces, n_units), np.inf)
+        at[kg, kp, kj] = kink  # where a unit's maximum moves within a grid step
+        config = np.where(mid[:, None] > at[g, sp], grid_w[g + 1, sp], grid_w[g, sp])
+        R_s = Y[:, sp[:, None], units, config]  # (point, configuration, unit)
+        rows_s = rows[sp].T  # (point, configuration)
+        _, dR_s = pooled(R_s.reshape(-1, n_units), rows_s.ravel())
+        W = (lagrange_integrals(right) - lagrange_integrals(left)).T  # (point, configuration)
+        values.append(W[:, :, None] * dR_s.reshape(R_s.shape))
+        index.append((rows_s[:, :, None] * n_units + units) * n_steps + config)
+
+        # 3. one gradient per point, summed over its configurations
+        D = np.bincount(np.concatenate([i.ravel() for i in index]),
+                        np.concatenate([v.ravel() for v in values]),
+                        minlength=n_rows * n_units * n_steps)
+        D = D.reshape(n_rows, n_dir, n_hidden, n_steps).transpose(1, 3, 2, 0)
+        return f, list(D)
+
+    return readout
+
+
 # Completeness is checked on every piece of the path: a piece whose
 # attributions miss the output's change over it by more than COMPLETENESS_TOL
 # times its length (in the explained output's units: probability, or the
@@ -252,8 +410,10 @@ def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points
         for depth in range(MAX_DEPTH + 1):
             if not owner.size:
                 break
-            alphas, weights = quadrature(m)
-            points = np.r_[alphas, 0.0, 1.0]  # the nodes, then the piece's two ends
+            points, weights = piece_points(m)
+            readout = None
+            if network.pooling == "max":  # its weights are in the gradients
+                readout, weights = max_pooling_readout(m), np.ones(points.size)
             batch = max(1, chunk_rows // len(points))
             errors, contributions = [], []
             for start in range(0, owner.size, batch):
@@ -262,9 +422,10 @@ def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points
                 f, G = _path_gradients(
                     C, delta, baseline, pad, o, a[:, None] + (b - a)[:, None] * points,
                     steps, network, thetas, output, patch_lengths, chunk_rows, static,
+                    readout,
                 )
                 n_evaluations += f.size * len(thetas)
-                G = np.einsum("k,nk...->n...", weights, G[:, :m]) * (b - a)[:, None, None]
+                G = np.einsum("k,nk...->n...", weights, G) * (b - a)[:, None, None]
                 contribution = delta[o, :steps] * patch_channels_adjoint(
                     G, steps, p, differences, lengths[o]
                 )
@@ -301,7 +462,7 @@ def _pieces_to_split(error, allowed, owner, splits_left):
 
 
 def _path_gradients(C, delta, baseline, pad, owner, alphas, steps, network, thetas,
-                    output, patch_lengths, chunk_rows, static=None):
+                    output, patch_lengths, chunk_rows, static=None, readout=None):
     """The output and its gradient with respect to the network's input at
     the points ``baseline + alphas * delta`` of the paths of ``owner``,
     averaged over ``thetas``.
@@ -326,7 +487,8 @@ def _path_gradients(C, delta, baseline, pad, owner, alphas, steps, network, thet
     f, grad = 0.0, 0.0
     for theta in thetas:
         f_k, grad_k = input_gradient(theta, U, network, chunk_rows, node_output,
-                                     np.repeat(patch_lengths[owner], n_points), node_static)
+                                     np.repeat(patch_lengths[owner], n_points), node_static,
+                                     readout)
         f, grad = f + f_k, grad + grad_k
     f, grad = f / len(thetas), grad / len(thetas)
     return f.reshape(n_pieces, n_points), grad.reshape(n_pieces, n_points, *U.shape[1:])

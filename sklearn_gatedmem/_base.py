@@ -1007,12 +1007,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             sequences, a list of arrays, each of its sequence's shape. Per
             sequence, the values sum to ``f(x) - f(baseline)``, the explained
             output's change from the baseline: within 1e-6 (in probability;
-            for the regressor, 1e-6 times ``y_scale_``) with ``pooling``
-            "last" or "mean", as every test network and the default
-            regressor measured. Max pooling's kinks (the step of a maximum
-            changing along the path) can exhaust the 32 splits: on the
-            default classifier the error measured 7e-4 at the median, 1.7e-2
-            at worst, over 40 series.
+            for the regressor, 1e-6 times ``y_scale_``) for every pooling,
+            unless the 32 splits run out. Max pooling's kinks (the step of
+            a maximum changing along the path) are located on each piece
+            and integrated across, piece by piece between them. Measured on
+            the default classifier over 40 series: 1.3e-8 at the median,
+            2.2e-7 at worst (User guide, Attributions).
 
         Raises
         ------

@@ -230,8 +230,8 @@ def max_pooling_readout(n_points):
     readout : callable
         ``readout(tops, lengths, pooled) -> (f, douts)``, as
         ``input_gradient`` takes: ``f`` the output at each point, ``douts``
-        already weighted (a piece's integral is the sum of its points'
-        gradients, times its length).
+        and ``dZ`` already weighted (a piece's integral is the sum of its
+        points' gradients, times its length).
     """
     u, gauss = piece_points(n_points)
     n_pts = u.size
@@ -266,7 +266,7 @@ def max_pooling_readout(n_points):
         true_w = argmax(Y.copy())  # (point, piece, unit)
         R = np.take_along_axis(Y, true_w[..., None], axis=-1)[..., 0]
         rows = np.arange(n_rows).reshape(n_pieces, n_pts)
-        f, dR = pooled(R.transpose(1, 0, 2).reshape(n_rows, n_units), rows.ravel())
+        f, dR, dZ = pooled(R.transpose(1, 0, 2).reshape(n_rows, n_units), rows.ravel())
 
         # 1. the kinks, on the interpolants: where the argmax changes on the
         # grid, then by bisection of the two steps' difference
@@ -287,6 +287,7 @@ def max_pooling_readout(n_points):
         # a kinkless piece: Gauss-Legendre at the true maxima
         weight = np.where(has_kinks[:, None], 0.0, gauss)  # (piece, point)
         values = [weight[:, :, None] * dR.reshape(n_pieces, n_pts, n_units)]
+        dZ_sum = weight.reshape(-1, 1) * dZ  # the head's share, for the static values
         index = [(rows[:, :, None] * n_units + units) * n_steps + true_w.transpose(1, 0, 2)]
 
         # 2. a piece with kinks: one configuration between consecutive kinks
@@ -304,8 +305,9 @@ def max_pooling_readout(n_points):
         config = np.where(mid[:, None] > at[g, sp], grid_w[g + 1, sp], grid_w[g, sp])
         R_s = Y[:, sp[:, None], units, config]  # (point, configuration, unit)
         rows_s = rows[sp].T  # (point, configuration)
-        _, dR_s = pooled(R_s.reshape(-1, n_units), rows_s.ravel())
+        _, dR_s, dZ_s = pooled(R_s.reshape(-1, n_units), rows_s.ravel())
         W = (lagrange_integrals(right) - lagrange_integrals(left)).T  # (point, configuration)
+        np.add.at(dZ_sum, rows_s.ravel(), W.reshape(-1, 1) * dZ_s)
         values.append(W[:, :, None] * dR_s.reshape(R_s.shape))
         index.append((rows_s[:, :, None] * n_units + units) * n_steps + config)
 
@@ -314,7 +316,7 @@ def max_pooling_readout(n_points):
                         np.concatenate([v.ravel() for v in values]),
                         minlength=n_rows * n_units * n_steps)
         D = D.reshape(n_rows, n_dir, n_hidden, n_steps).transpose(1, 3, 2, 0)
-        return f, list(D)
+        return f, list(D), dZ_sum
 
     return readout
 
@@ -402,8 +404,9 @@ def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points
         Completeness tolerance per sequence, in the output's units.
     max_splits : int, default=MAX_SPLITS
     static : ndarray of shape (n_samples, network.n_static), default=None
-        The static values of each sequence, held fixed along its path (they
-        get no attribution: only the series is explained).
+        The raw static values of each sequence. They run along the path too,
+        from their training mean (``network.s_mean``, which the network
+        reads as 0) to their values, and get their attributions.
 
     Under max pooling, each piece is integrated across the kinks of its
     maxima (:func:`max_pooling_readout`).
@@ -411,8 +414,10 @@ def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points
     Returns
     -------
     A : ndarray of shape (n_samples, n_steps, n_channels), float64
-        NaN on padding. Per sample, ``A`` sums to ``F(x) - F(baseline)``
-        within ``tol`` unless the splits ran out.
+        NaN on padding. Per sample, ``A`` (and ``A_static``) sums to
+        ``F(x) - F(baseline)`` within ``tol`` unless the splits ran out.
+    A_static : ndarray of shape (n_samples, network.n_static) or None
+        The static values' attributions (None without ``static``).
     n_evaluations : int
         Points of the path evaluated (forward and backward), over all
         samples and networks.
@@ -423,6 +428,10 @@ def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points
     pad = np.arange(n_steps) >= lengths[:, None]
     delta = np.where(pad[:, :, None], 0.0, C - baseline)
     A = np.zeros(C.shape)
+    A_static = d_static = None
+    if static is not None:
+        d_static = static - network.s_mean
+        A_static = np.zeros(static.shape)
     patch_lengths = -(-lengths // p)
     per_chunk = max(1, chunk_rows // (n_points + 2))
     n_evaluations = 0
@@ -441,11 +450,11 @@ def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points
             if network.pooling == "max":  # its weights are in the gradients
                 readout, weights = max_pooling_readout(m), np.ones(points.size)
             batch = max(1, chunk_rows // len(points))
-            errors, contributions = [], []
+            errors, contributions, static_contributions = [], [], []
             for start in range(0, owner.size, batch):
                 piece = slice(start, start + batch)
                 o, a, b = owner[piece], lo[piece], hi[piece]
-                f, G = _path_gradients(
+                f, G, G_static = _path_gradients(
                     C, delta, baseline, pad, o, a[:, None] + (b - a)[:, None] * points,
                     steps, network, thetas, output, patch_lengths, chunk_rows, static,
                     readout,
@@ -455,20 +464,27 @@ def integrated_gradients(C, baseline, lengths, network, thetas, output, n_points
                 contribution = delta[o, :steps] * patch_channels_adjoint(
                     G, steps, p, differences, lengths[o]
                 )
-                errors.append(contribution.sum(axis=(1, 2)) - (f[:, -1] - f[:, -2]))
+                total = contribution.sum(axis=(1, 2))
+                if static is not None:
+                    G_static = np.einsum("k,nks->ns", weights, G_static) * (b - a)[:, None]
+                    static_contributions.append(d_static[o] * G_static)
+                    total = total + static_contributions[-1].sum(axis=1)
+                errors.append(total - (f[:, -1] - f[:, -2]))
                 contributions.append(contribution)
             error, contribution = np.concatenate(errors), np.concatenate(contributions)
             split = _pieces_to_split(np.abs(error), tol[owner] * (hi - lo), owner, splits_left)
             if depth == MAX_DEPTH:
                 split[:] = False
             np.add.at(A, (owner[~split], slice(None, steps)), contribution[~split])
+            if static is not None:
+                np.add.at(A_static, owner[~split], np.concatenate(static_contributions)[~split])
             mid = (lo[split] + hi[split]) / 2
             owner = np.repeat(owner[split], 2)
             lo = np.column_stack([lo[split], mid]).ravel()
             hi = np.column_stack([mid, hi[split]]).ravel()
             m = REFINE_POINTS
     A[pad] = np.nan
-    return A, n_evaluations
+    return A, A_static, n_evaluations
 
 
 def _pieces_to_split(error, allowed, owner, splits_left):
@@ -497,6 +513,9 @@ def _path_gradients(C, delta, baseline, pad, owner, alphas, steps, network, thet
     -------
     f : ndarray of shape (n_pieces, n_points)
     grad : ndarray of shape (n_pieces, n_points, n_patches, n_inputs)
+    grad_static : ndarray of shape (n_pieces, n_points, n_static) or None
+        With respect to the raw static values, which run from
+        ``network.s_mean`` to ``static`` along the path.
     """
     n_pieces, n_points = alphas.shape
     n_channels = C.shape[2]
@@ -509,12 +528,20 @@ def _path_gradients(C, delta, baseline, pad, owner, alphas, steps, network, thet
     def node_output(Z, r):
         return output(Z, who[r])
 
-    node_static = None if static is None else np.repeat(static[owner], n_points, axis=0)
+    node_static, grad_static = None, 0.0
+    if static is not None:
+        node_static = network.s_mean + (alphas[:, :, None] * (static[owner] - network.s_mean)[
+            :, None]).reshape(n_pieces * n_points, -1)
     f, grad = 0.0, 0.0
     for theta in thetas:
-        f_k, grad_k = input_gradient(theta, U, network, chunk_rows, node_output,
-                                     np.repeat(patch_lengths[owner], n_points), node_static,
-                                     readout)
-        f, grad = f + f_k, grad + grad_k
+        out = input_gradient(theta, U, network, chunk_rows, node_output,
+                             np.repeat(patch_lengths[owner], n_points), node_static,
+                             readout, static_gradient=static is not None)
+        f, grad = f + out[0], grad + out[1]
+        if static is not None:
+            grad_static = grad_static + out[2]
     f, grad = f / len(thetas), grad / len(thetas)
-    return f.reshape(n_pieces, n_points), grad.reshape(n_pieces, n_points, *U.shape[1:])
+    if static is not None:
+        grad_static = (grad_static / len(thetas)).reshape(n_pieces, n_points, -1)
+    return (f.reshape(n_pieces, n_points), grad.reshape(n_pieces, n_points, *U.shape[1:]),
+            None if static is None else grad_static)

@@ -969,9 +969,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         the raw steps by the chain rule; a z-score's share goes to the value
         it normalises (User guide, "Attributions"). For an ensemble, the
         average of the networks' attributions, which explains the averaged
-        prediction. With ``static_features``, each case's static values are
-        held fixed along its path: only the series is explained, and the
-        returned array has the series' columns or channels only.
+        prediction. With ``static_features``, the static values run along
+        the path too, from their training mean (the baseline, read as 0) to
+        their values, and are attributed where the user gave them: for 2-D
+        input in their own columns; for 3-D input and lists, in their
+        channel, spread evenly over the series' real steps (a static value
+        is read once per case, not at a step; summed over the steps, the
+        channel gives its whole attribution).
 
         Parameters
         ----------
@@ -1050,7 +1054,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ):
             raise ValueError(f"ig_steps must be an int of at least 1, got {ig_steps!r}.")
         _, steps_features, ragged = read_sequences(X, self.data_format)
-        X3, _, static, _ = self._validate_X(X, reset=False)
+        X3, _, static, (static_index, static_on) = self._validate_X(X, reset=False)
         if self.missing == "carry":
             # the indicator channels are inputs too: the attributions of the
             # user's values alone would not sum to the change of the output
@@ -1081,23 +1085,41 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         tol = _attributions.COMPLETENESS_TOL * (scale[0][columns] if scale else 1.0)
         with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
-            A, _ = _attributions.integrated_gradients(
+            A, A_static, _ = _attributions.integrated_gradients(
                 C, baseline, lengths, network, thetas, output, ig_steps, chunk, tol,
                 static=static,
             )
         A = _attributions.to_raw_steps(A, X3.shape[2])
+        if static is None:
+            return _in_user_layout(A, X, lengths, steps_features, ragged, self.data_format)
+        if static_on == "columns":  # 2-D: in the static columns
+            A = A.reshape(len(A), 1, -1)
+            return _insert_static(A, A_static[:, None], static_index)[:, 0]
+        # a static channel was read once per case, not at a step: its
+        # attribution spread evenly over the series' real steps
+        A_static = np.repeat((A_static / lengths[:, None])[:, None], A.shape[1], axis=1)
+        A_static[np.isnan(A[:, :, 0])] = np.nan
+        A = _insert_static(A, A_static, static_index)
         return _in_user_layout(A, X, lengths, steps_features, ragged, self.data_format)
 
     def _attribution_baseline(self, X):
         """The baseline series of :meth:`attributions` for the sequences
         ``X`` (as validated, 3-D): each feature's training mean over their
         real steps, NaN on padding."""
-        X3 = self._validate_X(X, reset=False)[0]
+        X3, _, static, (index, on) = self._validate_X(X, reset=False)
         _, baseline = _attributions.source_channels(X3.astype(np.float64), self._network)
         pad = np.arange(X3.shape[1]) >= self._lengths(X3)[:, None]
         B = np.broadcast_to(baseline[: X3.shape[2]], X3.shape).copy()
         B[pad] = np.nan
-        return B
+        if static is None:
+            return B
+        # the static values at their training mean, where the user gave them
+        means = np.broadcast_to(self._network.s_mean, static.shape)
+        if on == "columns":
+            return _insert_static(B.reshape(len(B), 1, -1), means[:, None], index)[:, 0]
+        B_static = np.repeat(means[:, None], B.shape[1], axis=1)
+        B_static[pad] = np.nan
+        return _insert_static(B, B_static, index)
 
     @abstractmethod
     def _explained(self, target, n_samples, head_outputs):
@@ -1279,6 +1301,19 @@ def _check_hidden_layer_sizes(value):
             f"of positive ints, got {value!r}."
         )
     return tuple(int(s) for s in sizes)
+
+
+def _insert_static(A, A_static, index):
+    """``A`` (n_samples, n_steps, n_features) with ``A_static``
+    (n_samples, n_steps, n_static) put back at the positions ``index`` of
+    the static channels (or, with one step, columns) in the user's layout."""
+    n_total = A.shape[2] + A_static.shape[2]
+    out = np.empty(A.shape[:2] + (n_total,))
+    series = np.ones(n_total, dtype=bool)
+    series[index] = False
+    out[:, :, series] = A
+    out[:, :, index] = A_static
+    return out
 
 
 def _in_user_layout(A, X, lengths, steps_features, ragged, data_format):

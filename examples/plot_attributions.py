@@ -12,8 +12,8 @@ elsewhere.
 
 Per series, the attributions sum to the change of the probability from the
 baseline series to the series itself; the script prints the largest miss
-(max pooling, the classifier's default, leaves the largest: see the user
-guide's "Completeness and cost").
+(within 1e-6, max pooling's kinks included: see the user guide's
+"Completeness and cost").
 """
 
 # %%

@@ -311,6 +311,7 @@ def _prepare(est, X, y, sample_weight):
     fitted = dict(n_steps_=n_steps, n_step_features_=n_features,
                   static_features_=static_index, _static_on=on,
                   static_mean_=s_mean, static_scale_=s_scale,
+                  static_into_=est._static_into(0 if static_index is None else len(static_index)),
                   **encoder["attrs"], **scale_attrs)
     return Blocks(client, data, shape, dtype, sw_sum), network, fitted
 

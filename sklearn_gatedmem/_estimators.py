@@ -124,8 +124,11 @@ _SHARED_DOC = """
         ``n_static`` values, standardised by their weighted training mean and
         standard deviation (``static_mean_``, ``static_scale_``), enter where
         ``static_into`` says.
-    static_into : {"head", "initial_state", "both"}, default="head"
-        Where the static values enter the network. ``"head"``: beside the
+    static_into : {"auto", "head", "initial_state", "both"}, default="auto"
+        Where the static values enter the network. ``"auto"``:
+        ``"initial_state"`` for the cells that can start from given states
+        ("lstm", "gru"), ``"head"`` for "gated_memory"; the choice is
+        ``static_into_``. ``"head"``: beside the
         pooled state, ``z = r W_head + s W_static + b``
         (``coefs_["head.W_static"]`` of shape (n_static, ``n_outputs_``));
         a static value then shifts the output. ``"initial_state"``: through
@@ -137,7 +140,7 @@ _SHARED_DOC = """
         needs cell "lstm" or "gru". Measured (docs, Static features and
         missing values): where a binary static value says which half of the
         series counts, accuracy 0.72 with the head, 0.91 with the initial
-        state, at about 1.2 times the fit time.
+        state, at about 1.2 times the fit time: hence "auto".
     missing : {"error", "carry"}, default="error"
         What NaN inside the real steps of a sequence means. ``"error"``: it
         is refused (a ValueError naming this option). ``"carry"``: a missing
@@ -255,6 +258,9 @@ _SHARED_ATTRIBUTES = """
         list input), sorted; None without ``static_features``.
     static_mean_, static_scale_ : ndarray of shape (n_static,) or None
         The standardisation of the static values.
+    static_into_ : {"head", "initial_state", "both"} or None
+        Where the static values enter (``static_into``, "auto" resolved);
+        None without ``static_features``.
     gap_fill_ : ndarray of shape (``n_step_features_``,) or None
         With ``missing="carry"``, the value a series starting with a gap
         reads: each feature's weighted mean over its observed training
@@ -575,7 +581,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
         pooling="max",
         variable_length=False,
         static_features=None,
-        static_into="head",
+        static_into="auto",
         missing="error",
         alpha="auto",
         max_iter=100,
@@ -894,7 +900,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
         pooling="auto",
         variable_length=False,
         static_features=None,
-        static_into="head",
+        static_into="auto",
         missing="error",
         alpha="auto",
         max_iter=200,

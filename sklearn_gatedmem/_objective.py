@@ -321,14 +321,22 @@ def _initial_backward(layer0, weights0, network, S, T, grads):
     """Add the gradient of ``h0.W`` and ``h0.b`` into ``grads``, from the
     first layer's gradient with respect to its initial states (after
     :func:`_cells.backward` ran on each direction's cache)."""
+    dT = _initial_input_gradient(layer0, weights0, network, T)
+    grads["h0.W"] += S.T @ dT
+    grads["h0.b"] += dT.sum(axis=0)
+
+
+def _initial_input_gradient(layer0, weights0, network, T):
+    """The gradient with respect to ``s W_h0 + b_h0``, the initial states
+    before their tanh, of shape (n_samples, n_directions * n_states *
+    n_hidden_0), after :func:`_cells.backward` ran on the first layer."""
     cell = network.cell_spec
     dT = np.hstack([
         g.T for (_, cache, _), w in zip(layer0, weights0)
         for g in _cells.initial_gradient(cell, w["R"], cache)
     ]).astype(np.float64)
     dT *= 1 - T * T  # through the tanh
-    grads["h0.W"] += S.T @ dT
-    grads["h0.b"] += dT.sum(axis=0)
+    return dT
 
 
 def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws, static=None):
@@ -371,9 +379,8 @@ def _backward(delta, R, where, layers, rev, lengths, params, weights, network, w
     dX : ndarray of shape (n_steps, n_features, n_samples) or None
         Time-major, in the compute dtype; None when ``grads`` is given.
     """
-    cell, dtype = network.cell_spec, layers[0][0][0].dtype
+    dtype = layers[0][0][0].dtype
     tops = [out for _, _, out in layers[-1]]
-    n_steps, _, n_samples = tops[0].shape
     if grads is not None:
         grads["head.W"] += R.T.astype(np.float64) @ delta
         if S is not None and "head.W_static" in grads:
@@ -381,7 +388,16 @@ def _backward(delta, R, where, layers, rev, lengths, params, weights, network, w
         grads["head.b"] += delta.sum(axis=0)
     dR = (delta @ params["head.W"].T).astype(dtype)
     douts, live = _readout_backward(dR, tops, lengths, network.pooling, where, ws)
+    return _layers_backward(douts, live, layers, rev, weights, network, ws, grads, S, T)
 
+
+def _layers_backward(douts, live, layers, rev, weights, network, ws, grads=None, S=None,
+                     T=None):
+    """The part of :func:`_backward` below the readout: from ``douts``, the
+    gradient with respect to each direction's per-step outputs of the last
+    layer (:func:`_readout_backward`), down through every layer."""
+    cell, dtype = network.cell_spec, layers[0][0][0].dtype
+    n_steps, _, n_samples = douts[0].shape
     for layer in range(len(network.hidden) - 1, -1, -1):
         dxs = []
         for d, (Z, cache, _) in enumerate(layers[layer]):
@@ -540,7 +556,8 @@ def decision(theta, X, network, chunk_size, lengths=None, static=None):
     return Z
 
 
-def input_gradient(theta, X, network, chunk_size, output, lengths=None, static=None):
+def input_gradient(theta, X, network, chunk_size, output, lengths=None, static=None,
+                   readout=None, static_gradient=False):
     """An output of the network and its gradient with respect to the input.
 
     The forward pass of :func:`loss_grad` and its backward pass
@@ -561,34 +578,80 @@ def input_gradient(theta, X, network, chunk_size, output, lengths=None, static=N
         gradient ``df_dZ`` of shape (n_rows, n_outputs).
     lengths : ndarray of shape (n_samples,), default=None
     static : ndarray of shape (n_samples, network.n_static), default=None
-        The raw static values of each case (held fixed: no gradient).
+        The raw static values of each case.
+    readout : callable, default=None
+        ``readout(tops, lengths, pooled) -> (f, douts, dZ)``, in place of the
+        readout, the head and ``output`` and their backward: for the last
+        layer's outputs ``tops`` (per direction, time-major, of shape
+        (n_steps, n_hidden, n_samples), each in its direction's own time
+        order) and ``lengths`` (or None), the output ``f`` of each sample and
+        the gradient ``douts`` to carry down (same shapes as ``tops``), and
+        ``dZ`` of shape (n_samples, n_outputs), the head outputs' gradients
+        that went into ``douts``, in the same sums (for the static values
+        the head reads). ``pooled(R, rows) -> (f, dR, dZ)`` gives ``output``
+        and its gradients for
+        pooled states ``R`` of shape (n, n_directions * n_hidden) of the
+        samples ``rows`` (ndarray of int, indices into ``X``, repeats
+        allowed). With a readout, all samples run in one pass, unchunked
+        (the caller bounds their number), so that it sees them together.
+    static_gradient : bool, default=False
+        Also return the gradient with respect to the static values.
 
     Returns
     -------
     f : ndarray of shape (n_samples,), float64
     grad : ndarray of shape (n_samples, n_steps, n_features), float64
         ``df / dX``, with respect to the unstandardised input; 0 on padding.
+    grad_static : ndarray of shape (n_samples, network.n_static), float64
+        ``df / ds`` for the raw static values, through the head and the
+        initial states; only with ``static_gradient``.
     """
     params = unpack(theta, network.layout)
     weights = _layer_weights(params, network, X.dtype)
     f = np.empty(X.shape[0])
     grad = np.zeros(X.shape, dtype=np.float64)
+    grad_static = np.zeros((X.shape[0], network.n_static)) if static_gradient else None
     ws = {}
-    for rows, n_steps in chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths):
+    if readout is None:
+        chunks = chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths)
+    else:
+        chunks = [(slice(0, X.shape[0]), X.shape[1])]
+    for rows, n_steps in chunks:
         chunk_lengths = _chunk_lengths(lengths, rows, n_steps)
         S = None if static is None else _static_inputs(static[rows], network)
+        initial, T = _initial_states(S, params, network, X.dtype)
         layers, rev = _forward(X[rows, :n_steps], chunk_lengths, weights, network, ws,
-                               initial=_initial_states(S, params, network, X.dtype)[0])
+                               initial=initial)
         tops = [out for _, _, out in layers[-1]]
-        R, where = _readout(tops, chunk_lengths, network.pooling)
-        f[rows], delta = output(_head(R, params, S), rows)
-        dX = _backward(delta, R, where, layers, rev, chunk_lengths, params, weights,
-                       network, ws)
+        if readout is None:
+            R, where = _readout(tops, chunk_lengths, network.pooling)
+            f[rows], delta = output(_head(R, params, S), rows)
+            dX = _backward(delta, R, where, layers, rev, chunk_lengths, params, weights,
+                           network, ws)
+        else:
+            def pooled(R, at):
+                S_at = None if S is None else S[at]
+                f_at, dZ = output(_head(R, params, S_at), np.arange(X.shape[0])[rows][at])
+                return f_at, dZ @ params["head.W"].T, dZ
+
+            f[rows], douts, delta = readout(tops, chunk_lengths, pooled)
+            douts = [np.asarray(dout, dtype=X.dtype) for dout in douts]
+            dX = _layers_backward(douts, None, layers, rev, weights, network, ws)
+        if static_gradient:
+            dS = np.zeros((delta.shape[0], network.n_static))
+            if "head.W_static" in params:
+                dS += delta @ params["head.W_static"].T
+            if T is not None:
+                dS += _initial_input_gradient(layers[0], weights[0], network, T) @ (
+                    params["h0.W"].T)
+            grad_static[rows] = dS / network.s_scale
         # the network reads (x - mean) / scale, and nothing of the padding
         dX = dX.transpose(2, 0, 1) / np.asarray(network.x_scale)
         if chunk_lengths is not None:
             dX[np.arange(n_steps) >= chunk_lengths[:, None]] = 0
         grad[rows, :n_steps] = dX
+    if static_gradient:
+        return f, grad, grad_static
     return f, grad
 
 

@@ -305,3 +305,15 @@ def test_fit_without_a_client_says_what_to_do(client, monkeypatch):
 
 def test_no_dask_import_for_numpy_input():
     assert not _dask.is_dask_collection(np.zeros((3, 2)))
+
+
+def test_attributions_of_a_dask_array_say_compute_first():
+    X, _ = _data(n=20)
+    y = (X[:, 0, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = LSTMClassifier(hidden_layer_sizes=2, max_iter=2, n_ensemble=1,
+                             random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match=r"dask collections: compute .*X.compute\(\)"):
+        est.attributions(da.from_array(X[:4], chunks=2))
+    assert est.attributions(da.from_array(X[:4], chunks=2).compute()).shape == X[:4].shape

@@ -1300,6 +1300,30 @@ def test_static_into_layout_and_cells():
 
 
 @quiet
+def test_static_into_auto_is_the_initial_state_where_the_cell_can_start_from_it():
+    """The default "auto" puts the static values into the initial states of
+    the cells that can start from given states and into the head of the
+    gated_memory; static_into_ records the choice, None without static
+    values; an explicit choice is kept."""
+    X, y, _ = sequences(30, 5, 1, seed=3)
+    age = np.random.RandomState(0).uniform(20, 80, size=30)
+    X2 = np.hstack([X[:, :, 0], age[:, None]])
+    assert LSTMClassifier().static_into == LSTMRegressor().static_into == "auto"
+    for cell, into, blocks in [("lstm", "initial_state", {"h0.W", "h0.b"}),
+                               ("gru", "initial_state", {"h0.W", "h0.b"}),
+                               ("gated_memory", "head", {"head.W_static"})]:
+        est = LSTMClassifier(static_features=[5], cell=cell, **SMALL).fit(X2, y)
+        assert est.static_into == "auto" and est.static_into_ == into
+        assert {"h0.W", "h0.b", "head.W_static"} & set(est.coefs_) == blocks
+    reg = LSTMRegressor(static_features=[5], **SMALL).fit(X2, X[:, 0, 0])
+    assert reg.static_into_ == "initial_state" and "h0.W" in reg.coefs_
+    assert LSTMClassifier(static_features=[5], static_into="head", **SMALL).fit(
+        X2, y).static_into_ == "head"
+    assert LSTMClassifier(**SMALL).fit(X[:, :, 0], y).static_into_ is None
+    ensemble = LSTMClassifier(static_features=[5], **{**SMALL, "n_ensemble": 2}).fit(X2, y)
+    assert ensemble.static_into_ == "initial_state"
+
+
 def test_static_features_named_every_way_fit_the_same_model():
     """Indices, a mask and DataFrame names of 2-D columns, and a constant
     channel of 3-D input: the same sequences and static values, the same
@@ -1317,8 +1341,8 @@ def test_static_features_named_every_way_fit_the_same_model():
         LSTMClassifier(static_features=[1], **SMALL).fit(X3, y),
     ]
     reference = _coefs_bytes(fits[0])
-    assert set(reference) >= {"head.W", "head.W_static", "head.b"}
-    assert fits[0].coefs_["head.W_static"].shape == (1, 1)
+    assert set(reference) >= {"head.W", "h0.W", "h0.b"}  # "auto": the initial states
+    assert fits[0].coefs_["h0.W"].shape == (1, 2 * 4)
     for est in fits[1:]:
         assert _coefs_bytes(est) == reference
     np.testing.assert_array_equal(fits[0].static_features_, [5])

@@ -336,7 +336,7 @@ def test_missing_carry_is_built_in(kwargs):
         ("regression", dict()),
     ],
 )
-@pytest.mark.parametrize("static_into", ["head", "initial_state", "both"])
+@pytest.mark.parametrize("static_into", ["auto", "head", "initial_state", "both"])
 def test_static_features_as_a_second_input(layout, kwargs, static_into):
     """The module reads the static values from x as predict does, or takes
     them as a second input beside the sequences alone: both equal the NumPy
@@ -367,8 +367,10 @@ def test_static_features_as_a_second_input(layout, kwargs, static_into):
     module = est.to_torch()
     expected = _expected(est, full)
     one = est.estimators_[0] if hasattr(est, "estimators_") else est
-    assert ("h0.W" in one.coefs_) == (static_into != "head")
-    assert ("head.W_static" in one.coefs_) == (static_into != "initial_state")
+    into = est.static_into_  # "auto": "initial_state" for these cells
+    assert into == (static_into if static_into != "auto" else "initial_state")
+    assert ("h0.W" in one.coefs_) == (into != "head")
+    assert ("head.W_static" in one.coefs_) == (into != "initial_state")
     np.testing.assert_allclose(_run(module, full), expected, rtol=0, atol=TOL)
     with torch.no_grad():
         given = module(torch.as_tensor(seq_only), torch.as_tensor(age[:, None])).numpy()

@@ -51,6 +51,8 @@ def _task(n=30, T=9, d=2, seed=0):
 
 
 def _fit(est, X, y):
+    """Fit quietly. The classifiers here fix alpha and patch_size: what is
+    tested is one network's attributions, not the "auto" search."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return est.fit(X, y)
@@ -87,7 +89,7 @@ def test_completeness_every_cell_direction_and_transform(cell, bidirectional, tr
     X, y = _task()
     clf = _fit(LSTMClassifier(hidden_layer_sizes=3, cell=cell, bidirectional=bidirectional,
                               pooling="mean", max_iter=15, n_ensemble=1, random_state=0, alpha=1e-3,
-                              **TRANSFORMS[transform]), X, y)
+                              **{"patch_size": None, **TRANSFORMS[transform]}), X, y)
     error, change = _completeness_error(clf, X[:6])
     print(f"{cell} bidirectional={bidirectional} {transform}: "
           f"completeness error {np.abs(error).max():.1e}, change {np.abs(change).max():.2f}")
@@ -98,7 +100,7 @@ def test_completeness_every_cell_direction_and_transform(cell, bidirectional, tr
 @pytest.mark.parametrize("pooling", ["last", "mean"])
 def test_completeness_of_an_ensemble_and_of_a_regressor(cell, pooling):
     X, y = _task()
-    clf = _fit(LSTMClassifier(hidden_layer_sizes=3, cell=cell, pooling=pooling,
+    clf = _fit(LSTMClassifier(alpha=1.0, patch_size=None, hidden_layer_sizes=3, cell=cell, pooling=pooling,
                               max_iter=15, n_ensemble=3, random_state=0), X, y)
     single = clf.estimators_[0].attributions(X[:4], ig_steps=64)
     A = clf.attributions(X[:4], ig_steps=64)
@@ -120,7 +122,7 @@ def test_completeness_variable_length_lists():
     rng = np.random.RandomState(0)
     X = [rng.normal(size=(rng.randint(3, 10), 2)) for _ in range(30)]
     y = np.array([int(x[0, 0] > 0) for x in X])
-    clf = _fit(LSTMClassifier(hidden_layer_sizes=3, pooling="last", variable_length=True,
+    clf = _fit(LSTMClassifier(alpha=1.0, hidden_layer_sizes=3, pooling="last", variable_length=True,
                               patch_size=2, differences=True, bidirectional=True,
                               max_iter=15, n_ensemble=1, random_state=0), X, y)
     error, _ = _completeness_error(clf, X[:6])
@@ -135,7 +137,7 @@ def test_completeness_under_max_pooling(cell, bidirectional):
     unequal lengths (the kinks of each sequence's own steps)."""
     X, y = _task(n=40, T=12)
     X[::3, 9:] = np.nan  # some sequences end early
-    clf = _fit(LSTMClassifier(hidden_layer_sizes=6, cell=cell, bidirectional=bidirectional,
+    clf = _fit(LSTMClassifier(alpha=1.0, patch_size=None, hidden_layer_sizes=6, cell=cell, bidirectional=bidirectional,
                               pooling="max", variable_length=True, max_iter=30, n_ensemble=2,
                               random_state=0, instance_norm=None), X, y)
     for target in (None, 0):
@@ -154,7 +156,7 @@ def test_max_pooling_kinks_are_found_on_the_path():
     from sklearn_gatedmem._params import pack
 
     X, y = _task()
-    clf = _fit(LSTMClassifier(hidden_layer_sizes=4, max_iter=15, n_ensemble=1,
+    clf = _fit(LSTMClassifier(alpha=1.0, patch_size=None, hidden_layer_sizes=4, max_iter=15, n_ensemble=1,
                               random_state=0), X, y)
     Xt = X[:8]
     network = clf._network
@@ -193,7 +195,7 @@ def test_static_values_are_attributed_and_complete(static_into):
     X3 = np.concatenate([X[:, :, :1], np.broadcast_to(s, X.shape[:2] + (1,)), X[:, :, 1:]],
                         axis=2)
     X3[np.isnan(X).any(axis=2)] = np.nan
-    clf = _fit(LSTMClassifier(hidden_layer_sizes=4, max_iter=30, n_ensemble=2, random_state=0,
+    clf = _fit(LSTMClassifier(alpha=1.0, patch_size=None, hidden_layer_sizes=4, max_iter=30, n_ensemble=2, random_state=0,
                               variable_length=True, static_features=[1],
                               static_into=static_into), X3, y)
     A = clf.attributions(X3[:8], ig_steps=16)
@@ -226,7 +228,7 @@ def test_static_columns_of_2d_input_are_attributed_in_place():
 
 def test_attributions_refuse_missing_carry():
     X, y = _task()
-    clf = _fit(LSTMClassifier(hidden_layer_sizes=3, max_iter=3, n_ensemble=1,
+    clf = _fit(LSTMClassifier(alpha=1.0, patch_size=None, hidden_layer_sizes=3, max_iter=3, n_ensemble=1,
                               random_state=0, missing="carry"), X, y)
     with pytest.raises(ValueError, match='missing="carry"'):
         clf.attributions(X[:2])

@@ -494,9 +494,9 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             alpha_auto="1.0 and 0.1",
             patch_auto=(
                 "\n        For the classifier, \"auto\" also weighs the whole series read in one\n"
-                "        step (a one-hidden-layer network) against that rule, in the search\n"
-                "        of ``alpha=\"auto\"`` (training sets of at most 100 cases and\n"
-                "        20,000 values; series of at most 128 values): on\n"
+                "        step (a one-hidden-layer network) against that rule, by the\n"
+                "        cross-validation that ``alpha`` describes (training sets of at most\n"
+                "        100 cases and 20,000 values; series of at most 128 values): on\n"
                 "        few short series it generalises better (digits cut to 30 cases:\n"
                 "        0.79 against 0.60); ``patch_size_`` says what was read."
             ),

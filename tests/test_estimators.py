@@ -560,7 +560,7 @@ def test_an_interrupted_ensemble_keeps_the_networks_fitted_so_far(monkeypatch):
     monkeypatch.setattr(BaseLSTM, "_fit", counting_fit)
     monkeypatch.setattr(_objective, "loss_grad", interrupt_in_the_second_network)
     est = LSTMClassifier(hidden_layer_sizes=4, max_iter=8, tol=0, random_state=0,
-                         n_ensemble=3).fit(X, y)
+                         n_ensemble=3, alpha=1.0, patch_size=None).fit(X, y)
     assert len(fits) == 2  # no third network after the interrupt
     assert len(est.estimators_) == 2 and est.estimators_[1].n_iter_ < 8
     assert est.predict_proba(X).shape == (len(X), 2)
@@ -592,7 +592,7 @@ def test_an_interrupted_network_stops_those_beside_it(monkeypatch):
 
     monkeypatch.setattr(_objective, "loss_grad", interrupt_in_the_second_network)
     est = LSTMClassifier(hidden_layer_sizes=4, max_iter=8, tol=0, random_state=0,
-                         n_ensemble=3).fit(X, y)
+                         n_ensemble=3, alpha=1.0, patch_size=None).fit(X, y)
     assert len(threads) == 2  # no third network after the interrupt
     assert len(est.estimators_) == 2
     assert all(m._interrupted and m.n_iter_ < 8 for m in est.estimators_)

@@ -53,6 +53,8 @@ SMALL = dict(hidden_layer_sizes=2, max_iter=2, random_state=0, n_ensemble=1)
 # the network's own fit, without the regressor's "auto" search of a penalty and
 # a pooling (tests/test_select.py), for the tests of what one fit does
 FIXED = dict(alpha=1e-4, pooling="last")
+# ... and the classifier's ("auto" alpha and patch_size are searched on few cases)
+FIXED_CLF = dict(alpha=1.0, patch_size=None)
 
 
 class Hostile:
@@ -754,7 +756,7 @@ def test_keyboard_interrupt_keeps_the_best_iterate(monkeypatch, Estimator, n_cal
     X, y = _fit_data()
     y = (y > 0).astype(int) if Estimator is LSTMClassifier else y
     params = dict(hidden_layer_sizes=3, max_iter=100, random_state=0, n_ensemble=1,
-                  **(FIXED if Estimator is LSTMRegressor else {}))
+                  **(FIXED if Estimator is LSTMRegressor else FIXED_CLF))
     calls = _fail_on_call(monkeypatch, n_call, KeyboardInterrupt)
     est = Estimator(**params)
     with pytest.warns(ConvergenceWarning, match=r"interrupted.*at iteration (\d+)") as rec:

@@ -493,9 +493,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         Each "auto" parameter takes one of the values of the subclass's
         ``_AUTO`` table (its first value on training sets of more than
-        :data:`_select.AUTO_MAX_SAMPLES` cases, for dask collections, and
+        :data:`_select.AUTO_MAX_SAMPLES` cases or
+        :data:`_select.AUTO_MAX_VALUES` values, for dask collections, and
         where the folds cannot be made; the earlier choice on a warm start).
-        On smaller sets every combination is scored by K-fold
+        ``patch_size``'s candidates depend on the series' shape
+        (:func:`_select.patch_candidates`); its first, "auto", is the length
+        rule. On smaller sets every combination is scored by K-fold
         cross-validation, one network per candidate and fold (fitted side by
         side as an ensemble's members are), and the best is kept.
 

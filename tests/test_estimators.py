@@ -23,6 +23,9 @@ from sklearn_gatedmem import (
 )
 
 SMALL = dict(hidden_layer_sizes=4, max_iter=8, random_state=0, n_ensemble=1)
+# the classifier's one network, without the "auto" search of alpha and
+# patch_size (tests/test_select.py), for the tests of what one fit does
+SMALL_CLF = dict(SMALL, alpha=1.0, patch_size=None)
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
@@ -80,8 +83,8 @@ def test_2d_with_n_steps_equals_3d(Estimator):
 @quiet
 def test_2d_without_n_steps_is_univariate():
     X, y, _ = sequences(n_features=1)
-    a = LSTMClassifier(**SMALL).fit(X[:, :, 0], y)
-    b = LSTMClassifier(**SMALL).fit(X, y)
+    a = LSTMClassifier(**SMALL_CLF).fit(X[:, :, 0], y)
+    b = LSTMClassifier(**SMALL_CLF).fit(X, y)
     assert (a.n_steps_, a.n_step_features_) == (6, 1)
     assert _coefs_bytes(a) == _coefs_bytes(b)
 
@@ -95,9 +98,9 @@ def test_dataframe_sets_feature_names():
     X, y, _ = sequences(n_steps=3, n_features=2)
     columns = [f"t{t}_f{j}" for t in range(3) for j in range(2)]
     df = pd.DataFrame(X.reshape(len(X), -1), columns=columns)
-    clf = LSTMClassifier(n_steps=3, **SMALL).fit(df, y)
+    clf = LSTMClassifier(n_steps=3, **SMALL_CLF).fit(df, y)
     np.testing.assert_array_equal(clf.feature_names_in_, columns)
-    ref = LSTMClassifier(n_steps=3, **SMALL).fit(X.reshape(len(X), -1), y)
+    ref = LSTMClassifier(n_steps=3, **SMALL_CLF).fit(X.reshape(len(X), -1), y)
     assert _coefs_bytes(clf) == _coefs_bytes(ref)
     np.testing.assert_array_equal(clf.predict_proba(df), ref.predict_proba(X))
 
@@ -105,14 +108,14 @@ def test_dataframe_sets_feature_names():
 @quiet
 def test_list_input_and_int_input():
     X, y, _ = sequences()
-    ref = LSTMClassifier(**SMALL).fit(X, y)
-    from_list = LSTMClassifier(**SMALL).fit(X.tolist(), y.tolist())
+    ref = LSTMClassifier(**SMALL_CLF).fit(X, y)
+    from_list = LSTMClassifier(**SMALL_CLF).fit(X.tolist(), y.tolist())
     assert _coefs_bytes(from_list) == _coefs_bytes(ref)
     np.testing.assert_array_equal(from_list.predict(X.tolist()), ref.predict(X))
 
     X_int = np.round(3 * X).astype(np.int64)
-    as_int = LSTMClassifier(**SMALL).fit(X_int, y)
-    as_float = LSTMClassifier(**SMALL).fit(X_int.astype(np.float64), y)
+    as_int = LSTMClassifier(**SMALL_CLF).fit(X_int, y)
+    as_float = LSTMClassifier(**SMALL_CLF).fit(X_int.astype(np.float64), y)
     assert _coefs_bytes(as_int) == _coefs_bytes(as_float)
     np.testing.assert_array_equal(as_int.predict_proba(X_int), as_float.predict_proba(X_int))
 
@@ -147,14 +150,14 @@ def test_float32_input_computes_in_float32(Estimator, monkeypatch):
 @quiet
 def test_fortran_ordered_and_read_only_memmaps(tmp_path):
     X, y, _ = sequences()
-    ref = LSTMClassifier(**SMALL).fit(X, y)
-    fortran = LSTMClassifier(**SMALL).fit(np.asfortranarray(X), y)
+    ref = LSTMClassifier(**SMALL_CLF).fit(X, y)
+    fortran = LSTMClassifier(**SMALL_CLF).fit(np.asfortranarray(X), y)
     assert _coefs_bytes(fortran) == _coefs_bytes(ref)
 
     np.save(tmp_path / "X.npy", X)
     X_np_load = np.load(tmp_path / "X.npy", mmap_mode="r")
     assert not X_np_load.flags.writeable
-    loaded = LSTMClassifier(**SMALL).fit(X_np_load, y)
+    loaded = LSTMClassifier(**SMALL_CLF).fit(X_np_load, y)
     assert _coefs_bytes(loaded) == _coefs_bytes(ref)
     np.testing.assert_array_equal(loaded.predict_proba(X_np_load), ref.predict_proba(X))
 
@@ -163,7 +166,7 @@ def test_fortran_ordered_and_read_only_memmaps(tmp_path):
     raw.flush()
     del raw
     X_mm = np.memmap(tmp_path / "X.dat", dtype=np.float64, mode="r", shape=X.shape)
-    mapped = LSTMClassifier(**SMALL).fit(X_mm, y)
+    mapped = LSTMClassifier(**SMALL_CLF).fit(X_mm, y)
     assert _coefs_bytes(mapped) == _coefs_bytes(ref)
     np.testing.assert_array_equal(mapped.predict(X_mm), ref.predict(X))
     np.testing.assert_array_equal(np.asarray(X_mm), X)  # never written
@@ -184,16 +187,16 @@ def test_non_finite_input_is_a_value_error(value):
     X, y, _ = sequences()
     X[3, 2, 1] = value
     with pytest.raises(ValueError, match="NaN|infinity"):
-        LSTMClassifier(**SMALL).fit(X, y)
+        LSTMClassifier(**SMALL_CLF).fit(X, y)
     with pytest.raises(ValueError, match="NaN|infinity"):
-        LSTMClassifier(**SMALL).fit(X.reshape(len(X), -1), y)
+        LSTMClassifier(**SMALL_CLF).fit(X.reshape(len(X), -1), y)
 
 
 def test_non_finite_at_predict_is_a_value_error():
     X, y, _ = sequences()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = LSTMClassifier(**SMALL).fit(X, y)
+        clf = LSTMClassifier(**SMALL_CLF).fit(X, y)
     X[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         clf.predict(X)
@@ -202,13 +205,13 @@ def test_non_finite_at_predict_is_a_value_error():
 @pytest.mark.parametrize("shape", [(0, 6, 2), (0, 12)])
 def test_empty_input_is_a_value_error(shape):
     with pytest.raises(ValueError, match="0 sample"):
-        LSTMClassifier(**SMALL).fit(np.empty(shape), np.empty(0))
+        LSTMClassifier(**SMALL_CLF).fit(np.empty(shape), np.empty(0))
 
 
 @quiet
 def test_wrong_width_at_predict():
     X, y, _ = sequences()
-    clf = LSTMClassifier(**SMALL).fit(X.reshape(len(X), -1), y)
+    clf = LSTMClassifier(**SMALL_CLF).fit(X.reshape(len(X), -1), y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(np.zeros((3, 11)))
 
@@ -220,14 +223,14 @@ def test_wrong_width_at_predict():
 )
 def test_wrong_3d_layout_at_predict_mentions_steps(shape):
     X, y, _ = sequences(n_steps=6, n_features=2)
-    clf = LSTMClassifier(**SMALL).fit(X, y)
+    clf = LSTMClassifier(**SMALL_CLF).fit(X, y)
     with pytest.raises(ValueError, match="steps"):
         clf.predict(np.zeros(shape))
 
 
 def test_n_steps_not_dividing_width_fails_in_fit_only():
     X, y, _ = sequences(n_steps=5, n_features=2)
-    clf = LSTMClassifier(n_steps=3, **SMALL)  # no error here
+    clf = LSTMClassifier(n_steps=3, **SMALL_CLF)  # no error here
     clf.set_params(n_steps=4)  # nor here
     assert clf.get_params()["n_steps"] == 4
     with pytest.raises(ValueError, match="n_steps=4 does not divide the 10 columns"):
@@ -237,7 +240,7 @@ def test_n_steps_not_dividing_width_fails_in_fit_only():
 def test_n_steps_disagreeing_with_3d_input_fails_in_fit():
     X, y, _ = sequences(n_steps=5)
     with pytest.raises(ValueError, match="n_steps"):
-        LSTMClassifier(n_steps=4, **SMALL).fit(X, y)
+        LSTMClassifier(n_steps=4, **SMALL_CLF).fit(X, y)
 
 
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
@@ -277,13 +280,13 @@ def test_invalid_parameters_name_the_parameter(Estimator, param, value):
 def test_single_class_is_a_value_error_mentioning_class():
     X, _, _ = sequences()
     with pytest.raises(ValueError, match="class"):
-        LSTMClassifier(**SMALL).fit(X, np.ones(len(X), dtype=int))
+        LSTMClassifier(**SMALL_CLF).fit(X, np.ones(len(X), dtype=int))
 
 
 def test_zero_total_sample_weight_is_a_value_error():
     X, y, _ = sequences()
     with pytest.raises(ValueError):
-        LSTMClassifier(**SMALL).fit(X, y, sample_weight=np.zeros(len(X)))
+        LSTMClassifier(**SMALL_CLF).fit(X, y, sample_weight=np.zeros(len(X)))
 
 
 # -- (e) a failed fit leaves no fitted state --------------------------------
@@ -311,7 +314,7 @@ def _failing_fit(est, name, X, y):
 @pytest.mark.parametrize("name", list(FAILING_FITS))
 def test_fresh_estimator_whose_fit_failed_is_not_fitted(name):
     X, y, _ = sequences()
-    clf = LSTMClassifier(**SMALL)
+    clf = LSTMClassifier(**SMALL_CLF)
     with pytest.raises(ValueError):
         _failing_fit(clf, name, X, y)
     for method in (clf.predict, clf.predict_proba):
@@ -325,7 +328,7 @@ def test_failed_refit_leaves_no_half_fitted_state(name):
     """After a failed refit, the estimator is either not fitted at all or the
     previous model, whole; never a mix of the two fits."""
     X, y, _ = sequences()
-    clf = LSTMClassifier(**SMALL).fit(X, y)
+    clf = LSTMClassifier(**SMALL_CLF).fit(X, y)
     before = clf.predict_proba(X)
     X_other, y_other, _ = sequences(n_steps=4, n_features=2, seed=1)
     with pytest.raises(ValueError):
@@ -389,7 +392,7 @@ def test_integer_sample_weight_equals_repeated_rows(Estimator):
 @quiet
 def test_chunk_size_does_not_change_predictions():
     X, y, _ = sequences(n_samples=25)
-    clf = LSTMClassifier(**SMALL).fit(X, y)
+    clf = LSTMClassifier(**SMALL_CLF).fit(X, y)
     ref = clf.predict_proba(X)
     for chunk in (1, 4, 25, 100):
         clf.set_params(chunk_size=chunk)
@@ -400,8 +403,8 @@ def test_chunk_size_does_not_change_predictions():
 def test_chunk_size_barely_changes_the_fit():
     """Chunks change only the summation order of the objective."""
     X, y, _ = sequences(n_samples=25)
-    ref = LSTMClassifier(**SMALL).fit(X, y)
-    chunked = LSTMClassifier(chunk_size=7, **SMALL).fit(X, y)
+    ref = LSTMClassifier(**SMALL_CLF).fit(X, y)
+    chunked = LSTMClassifier(chunk_size=7, **SMALL_CLF).fit(X, y)
     assert chunked.n_iter_ == ref.n_iter_
     for name, value in ref.coefs_.items():
         np.testing.assert_allclose(chunked.coefs_[name], value, rtol=1e-7, atol=1e-9)
@@ -621,8 +624,11 @@ def test_ensemble_members_side_by_side_equal_one_after_the_other(monkeypatch, Es
     X, y_class, y_reg = sequences()
     y = y_class if Estimator is LSTMClassifier else y_reg
     params = dict(hidden_layer_sizes=4, max_iter=15, random_state=0, n_ensemble=3)
-    if Estimator is LSTMRegressor:  # the members only, not the "auto" search's fits
+    # the members only, not the "auto" search's fits
+    if Estimator is LSTMRegressor:
         params.update(alpha=1e-4, pooling="last")
+    else:
+        params.update(alpha=1.0, patch_size=None)
     threads = _threads_of_member_fits(monkeypatch)
     # side by side, each network has one BLAS thread: one after the other on
     # one thread gives the same weights bit for bit (OpenBLAS may round some
@@ -696,7 +702,7 @@ def test_ctrl_c_stops_the_networks_fitted_side_by_side(monkeypatch):
 @quiet
 def test_warm_start_with_other_classes_is_a_value_error():
     X, y, _ = sequences()
-    clf = LSTMClassifier(warm_start=True, **SMALL).fit(X, y)
+    clf = LSTMClassifier(warm_start=True, **SMALL_CLF).fit(X, y)
     with pytest.raises(ValueError, match="classes"):
         clf.fit(X, y + 1)
 
@@ -748,7 +754,7 @@ def test_predict_proba(task):
     else:
         y = np.c_[X[:, 0, 0] > 0, X[:, 1, 1] > 0, X[:, 0, 1] > 0.5].astype(int)
         n_classes = 3
-    clf = LSTMClassifier(**SMALL).fit(X, y)
+    clf = LSTMClassifier(**SMALL_CLF).fit(X, y)
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), n_classes)
     assert np.all((proba >= 0) & (proba <= 1))
@@ -774,7 +780,7 @@ def test_predict_proba(task):
 def test_saturated_multilabel_probabilities_stay_inside_0_1():
     X, _, _ = sequences(n_samples=30)
     y = np.c_[X[:, 0, 0] > 0, X[:, 1, 1] > 0].astype(int)
-    clf = LSTMClassifier(**SMALL).fit(X, y)
+    clf = LSTMClassifier(**SMALL_CLF).fit(X, y)
     clf.coefs_["head.b"][:] = [800.0, -800.0]  # saturate both labels
     proba = clf.predict_proba(X)
     assert np.all((proba > 0) & (proba < 1))
@@ -785,13 +791,13 @@ def test_saturated_multilabel_probabilities_stay_inside_0_1():
 def test_string_labels():
     X, y, _ = sequences()
     labels = np.array(["cat", "dog"])[y]
-    clf = LSTMClassifier(**SMALL).fit(X, labels)
+    clf = LSTMClassifier(**SMALL_CLF).fit(X, labels)
     np.testing.assert_array_equal(clf.classes_, ["cat", "dog"])
     assert set(clf.predict(X)) <= {"cat", "dog"}
-    ref = LSTMClassifier(**SMALL).fit(X, y)
+    ref = LSTMClassifier(**SMALL_CLF).fit(X, y)
     np.testing.assert_array_equal(clf.predict(X), np.array(["cat", "dog"])[ref.predict(X)])
     three = np.array(["a", "b", "c"])[np.digitize(X[:, 0, 0], [-0.4, 0.4])]
-    clf3 = LSTMClassifier(**SMALL).fit(X, three)
+    clf3 = LSTMClassifier(**SMALL_CLF).fit(X, three)
     assert set(clf3.predict(X)) <= {"a", "b", "c"}
     assert clf3.predict_proba(X).shape == (len(X), 3)
 
@@ -802,11 +808,11 @@ def test_class_weight_is_a_sample_weight(class_weight):
     X, _, _ = sequences(n_samples=40)
     y = (X[:, 0, 0] > 0.9).astype(int)  # imbalanced
     assert 0.1 < y.mean() < 0.4
-    weighted = LSTMClassifier(class_weight=class_weight, **SMALL).fit(X, y)
+    weighted = LSTMClassifier(class_weight=class_weight, **SMALL_CLF).fit(X, y)
     sw = compute_sample_weight(class_weight, y)
-    explicit = LSTMClassifier(**SMALL).fit(X, y, sample_weight=sw)
+    explicit = LSTMClassifier(**SMALL_CLF).fit(X, y, sample_weight=sw)
     assert _coefs_bytes(weighted) == _coefs_bytes(explicit)
-    plain = LSTMClassifier(**SMALL).fit(X, y)
+    plain = LSTMClassifier(**SMALL_CLF).fit(X, y)
     assert _coefs_bytes(plain) != _coefs_bytes(weighted)
     # it shifts predictions towards the minority class
     assert weighted.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean()
@@ -816,7 +822,7 @@ def test_class_weight_with_multilabel_is_a_value_error():
     X, _, _ = sequences()
     y = np.c_[X[:, 0, 0] > 0, X[:, 1, 1] > 0].astype(int)
     with pytest.raises(ValueError, match="class_weight"):
-        LSTMClassifier(class_weight="balanced", **SMALL).fit(X, y)
+        LSTMClassifier(class_weight="balanced", **SMALL_CLF).fit(X, y)
 
 
 # -- (j) regressor shapes ---------------------------------------------------
@@ -855,7 +861,7 @@ def test_regressor_learns_a_sum():
 @quiet
 def test_grid_search_over_a_pipeline():
     X, y, _ = sequences(n_samples=36, n_steps=4, n_features=2)
-    pipe = make_pipeline(StandardScaler(), LSTMClassifier(n_steps=4, **SMALL))
+    pipe = make_pipeline(StandardScaler(), LSTMClassifier(n_steps=4, **SMALL_CLF))
     search = GridSearchCV(pipe, {"lstmclassifier__alpha": [1e-4, 1e-2]}, cv=2)
     search.fit(X.reshape(len(X), -1), y)
     assert search.best_params_["lstmclassifier__alpha"] in (1e-4, 1e-2)
@@ -924,7 +930,10 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
     assert est.instance_norm_ == "append"
     assert est.x_mean_.shape == (width,)
     assert est.coefs_["W0.0"].shape[0] == width
-    short = Estimator(**SMALL).fit(X[:, :20], y)
+    # the rule alone above the search's 100 cases (on fewer, the classifier
+    # also weighs the whole series: tests/test_select.py)
+    X_short, y_short, _ = sequences(120, n_steps=20)
+    short = Estimator(**SMALL).fit(X_short, y_short)
     assert short.patch_size_ == 1
     assert Estimator(**SMALL, patch_size=None).fit(X, y).patch_size_ == 1
 
@@ -933,8 +942,8 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
 def test_patched_fit_is_the_fit_on_make_patches():
     """The estimator's network reads exactly make_patches(X, patch_size_)."""
     X, y, _ = sequences(n_steps=9, n_features=2)
-    patched = LSTMClassifier(**SMALL, patch_size=4, instance_norm=None).fit(X, y)
-    direct = LSTMClassifier(**SMALL, patch_size=None, instance_norm=None).fit(
+    patched = LSTMClassifier(**SMALL, alpha=1.0, patch_size=4, instance_norm=None).fit(X, y)
+    direct = LSTMClassifier(**SMALL, alpha=1.0, patch_size=None, instance_norm=None).fit(
         make_patches(X, 4), y
     )
     # equal to rounding: the rows' canonical order (by content) differs
@@ -948,7 +957,7 @@ def test_patched_fit_is_the_fit_on_make_patches():
 @quiet
 def test_predict_uses_the_fitted_patch_size():
     X, y, _ = sequences(n_steps=9)
-    est = LSTMClassifier(**SMALL, patch_size=4).fit(X, y)
+    est = LSTMClassifier(**SMALL, alpha=1.0, patch_size=4).fit(X, y)
     before = est.predict_proba(X)
     est.set_params(patch_size=2)
     np.testing.assert_array_equal(est.predict_proba(X), before)
@@ -959,7 +968,7 @@ def test_predict_uses_the_fitted_patch_size():
 def test_variable_length_patches_within_each_length():
     X, y, _ = sequences(n_steps=9)
     X[::3, 5:] = np.nan
-    est = LSTMClassifier(**SMALL, patch_size=2, variable_length=True).fit(X, y)
+    est = LSTMClassifier(**SMALL, alpha=1.0, patch_size=2, variable_length=True).fit(X, y)
     # each sequence's prediction is that of the sequence alone
     alone = np.vstack([est.predict_proba(X[n : n + 1]) for n in range(6)])
     np.testing.assert_allclose(est.predict_proba(X[:6]), alone, rtol=0, atol=1e-12)
@@ -986,10 +995,10 @@ def test_differences_are_read_with_the_values():
 def test_instance_norm_is_read_as_make_patches_gives_it(mode):
     X, y, _ = sequences(n_steps=7, n_features=2)
     X = X * [1.0, 50.0] + [3.0, -20.0]
-    est = LSTMClassifier(**SMALL, instance_norm=mode).fit(X, y)
+    est = LSTMClassifier(**SMALL_CLF, instance_norm=mode).fit(X, y)
     assert est.instance_norm_ == mode
     assert est.x_mean_.shape == ((2 if mode == "append" else 1) * X.shape[2],)
-    direct = LSTMClassifier(**SMALL, instance_norm=None).fit(
+    direct = LSTMClassifier(**SMALL_CLF, instance_norm=None).fit(
         make_patches(X, 1, instance_norm=mode), y
     )
     np.testing.assert_allclose(
@@ -1002,7 +1011,7 @@ def test_instance_norm_is_read_as_make_patches_gives_it(mode):
         moved = X * 7.0 - 2.0
         np.testing.assert_allclose(est.predict_proba(moved), est.predict_proba(X), atol=1e-9)
     # one step has no spread: nothing is normalised
-    one = LSTMClassifier(**SMALL, n_steps=1, instance_norm=mode).fit(X.reshape(len(X), -1), y)
+    one = LSTMClassifier(**SMALL_CLF, n_steps=1, instance_norm=mode).fit(X.reshape(len(X), -1), y)
     assert one.instance_norm_ is None and one.x_mean_.shape == (14,)
 
 
@@ -1025,13 +1034,13 @@ def test_univariate_aeon_array_read_channels_last_warns_naming_data_format():
     X = rng.normal(size=(30, 1, 20))  # aeon's univariate (n_cases, 1, n_timepoints)
     y = (X[:, 0, :3].sum(axis=1) > 0).astype(int)
     with pytest.warns(UserWarning, match='data_format="channels_first"'):
-        LSTMClassifier(**SMALL).fit(X, y)
+        LSTMClassifier(**SMALL_CLF).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)  # a UserWarning too
-        clf = LSTMClassifier(data_format="channels_first", **SMALL).fit(X, y)
-        LSTMClassifier(**SMALL).fit(X.reshape(30, 20), y)  # 2-D: unchanged
-        LSTMClassifier(**SMALL).fit(rng.normal(size=(30, 4, 50)), y)  # few steps: fine
+        clf = LSTMClassifier(data_format="channels_first", **SMALL_CLF).fit(X, y)
+        LSTMClassifier(**SMALL_CLF).fit(X.reshape(30, 20), y)  # 2-D: unchanged
+        LSTMClassifier(**SMALL_CLF).fit(rng.normal(size=(30, 4, 50)), y)  # few steps: fine
     assert clf.n_steps_ == 20 and clf.n_step_features_ == 1
 
 
@@ -1096,14 +1105,14 @@ def test_pre_padding_fed_to_the_estimator_is_a_clear_error():
 
     seqs, y = _ragged()
     with pytest.raises(ValueError, match='padding="post"'):
-        LSTMClassifier(variable_length=True, **SMALL).fit(pad_sequences(seqs, padding="pre"), y)
+        LSTMClassifier(variable_length=True, **SMALL_CLF).fit(pad_sequences(seqs, padding="pre"), y)
 
 
 @pytest.mark.parametrize("shape", [(40, 6, 2, 1), (40, 2, 3, 2, 1)])
 def test_4d_input_says_expected_2d_or_3d(shape):
     X, y, _ = sequences()
     with pytest.raises(ValueError, match="expected 2-D or 3-D"):
-        LSTMClassifier(**SMALL).fit(np.zeros(shape), y)
+        LSTMClassifier(**SMALL_CLF).fit(np.zeros(shape), y)
 
 
 @quiet
@@ -1112,7 +1121,7 @@ def test_one_sequence_at_predict_says_add_a_leading_axis(data_format):
     X, y, _ = sequences(n_steps=8, n_features=3)
     if data_format == "channels_first":
         X = X.transpose(0, 2, 1)
-    clf = LSTMClassifier(data_format=data_format, **SMALL).fit(X, y)
+    clf = LSTMClassifier(data_format=data_format, **SMALL_CLF).fit(X, y)
     with pytest.raises(ValueError, match=r"X\[None\]"):
         clf.predict(X[0])
     with pytest.raises(ValueError, match=r"X\[None\]"):
@@ -1152,7 +1161,7 @@ def test_missing_error_is_the_default_and_names_carry():
     X[3, 2, 1] = np.nan
     for kwargs in ({}, {"variable_length": True}):
         with pytest.raises(ValueError, match='missing="carry"'):
-            LSTMClassifier(**SMALL, **kwargs).fit(X, y)
+            LSTMClassifier(**SMALL_CLF, **kwargs).fit(X, y)
 
 
 @quiet
@@ -1161,7 +1170,7 @@ def test_missing_carry_fits_gaps_and_keeps_trailing_padding(variable_length):
     X, y, _ = sequences(30, 8, 2, seed=1)
     X = _with_gaps(X, 0.15, seed=2)
     X[0, 0] = np.nan  # a series starting with a whole missing step
-    clf = LSTMClassifier(missing="carry", variable_length=variable_length, **SMALL)
+    clf = LSTMClassifier(missing="carry", variable_length=variable_length, **SMALL_CLF)
     clf.fit(X, y)
     # the fill of a leading gap is each feature's mean over its observed values
     np.testing.assert_allclose(clf.gap_fill_, np.nanmean(X, axis=(0, 1)), rtol=1e-12)
@@ -1285,7 +1294,7 @@ def test_static_into_layout_and_cells():
         for cell, n_states in [("lstm", 2), ("gru", 1)]:
             est = LSTMClassifier(static_features=[5], static_into=into, cell=cell,
                                  **SMALL).fit(X2, y)
-            extra = set(est.coefs_) - set(LSTMClassifier(**SMALL, cell=cell).fit(
+            extra = set(est.coefs_) - set(LSTMClassifier(**SMALL_CLF, cell=cell).fit(
                 X[:, :, 0], y).coefs_)
             assert extra == blocks
             if "h0.W" in blocks:
@@ -1293,8 +1302,8 @@ def test_static_into_layout_and_cells():
     with pytest.raises(ValueError, match="static_into='initial_state' needs a cell"):
         LSTMClassifier(static_features=[5], static_into="initial_state",
                        cell="gated_memory", **SMALL).fit(X2, y)
-    plain = LSTMClassifier(**SMALL).fit(X[:, :, 0], y)
-    same = LSTMClassifier(static_into="both", **SMALL).fit(X[:, :, 0], y)
+    plain = LSTMClassifier(**SMALL_CLF).fit(X[:, :, 0], y)
+    same = LSTMClassifier(static_into="both", **SMALL_CLF).fit(X[:, :, 0], y)
     for name in plain.coefs_:
         np.testing.assert_array_equal(same.coefs_[name], plain.coefs_[name])
 
@@ -1312,15 +1321,15 @@ def test_static_into_auto_is_the_initial_state_where_the_cell_can_start_from_it(
     for cell, into, blocks in [("lstm", "initial_state", {"h0.W", "h0.b"}),
                                ("gru", "initial_state", {"h0.W", "h0.b"}),
                                ("gated_memory", "head", {"head.W_static"})]:
-        est = LSTMClassifier(static_features=[5], cell=cell, **SMALL).fit(X2, y)
+        est = LSTMClassifier(static_features=[5], cell=cell, **SMALL_CLF).fit(X2, y)
         assert est.static_into == "auto" and est.static_into_ == into
         assert {"h0.W", "h0.b", "head.W_static"} & set(est.coefs_) == blocks
     reg = LSTMRegressor(static_features=[5], **SMALL).fit(X2, X[:, 0, 0])
     assert reg.static_into_ == "initial_state" and "h0.W" in reg.coefs_
-    assert LSTMClassifier(static_features=[5], static_into="head", **SMALL).fit(
+    assert LSTMClassifier(static_features=[5], static_into="head", **SMALL_CLF).fit(
         X2, y).static_into_ == "head"
-    assert LSTMClassifier(**SMALL).fit(X[:, :, 0], y).static_into_ is None
-    ensemble = LSTMClassifier(static_features=[5], **{**SMALL, "n_ensemble": 2}).fit(X2, y)
+    assert LSTMClassifier(**SMALL_CLF).fit(X[:, :, 0], y).static_into_ is None
+    ensemble = LSTMClassifier(static_features=[5], **{**SMALL_CLF, "n_ensemble": 2}).fit(X2, y)
     assert ensemble.static_into_ == "initial_state"
 
 
@@ -1335,10 +1344,10 @@ def test_static_features_named_every_way_fit_the_same_model():
     X3 = np.concatenate([X, np.repeat(age[:, None, None], 5, axis=1)], axis=2)
     frame = pd.DataFrame(X2, columns=[f"t{k}" for k in range(5)] + ["age"])
     fits = [
-        LSTMClassifier(static_features=[5], **SMALL).fit(X2, y),
-        LSTMClassifier(static_features=[False] * 5 + [True], **SMALL).fit(X2, y),
-        LSTMClassifier(static_features=["age"], **SMALL).fit(frame, y),
-        LSTMClassifier(static_features=[1], **SMALL).fit(X3, y),
+        LSTMClassifier(static_features=[5], **SMALL_CLF).fit(X2, y),
+        LSTMClassifier(static_features=[False] * 5 + [True], **SMALL_CLF).fit(X2, y),
+        LSTMClassifier(static_features=["age"], **SMALL_CLF).fit(frame, y),
+        LSTMClassifier(static_features=[1], **SMALL_CLF).fit(X3, y),
     ]
     reference = _coefs_bytes(fits[0])
     assert set(reference) >= {"head.W", "h0.W", "h0.b"}  # "auto": the initial states
@@ -1371,7 +1380,7 @@ def test_static_channels_with_the_other_options(kwargs):
         X[1, 2, 0] = np.nan  # a gap
     if kwargs.get("data_format") == "channels_first":
         X = X.transpose(0, 2, 1)
-    est = LSTMClassifier(static_features=[2], **{**SMALL, **kwargs}).fit(X, y)
+    est = LSTMClassifier(static_features=[2], **{**SMALL_CLF, **kwargs}).fit(X, y)
     assert est.n_step_features_ == 2 and list(est.static_features_) == [2]
     assert np.isfinite(est.predict_proba(X)).all()
     if kwargs.get("variable_length"):  # any number of steps, a ragged list
@@ -1383,22 +1392,22 @@ def test_static_features_errors_are_clear():
     X, y, _ = sequences(20, 5, 2, seed=5)
     X2 = X.reshape(20, -1)
     with pytest.raises(ValueError, match="channel 1 is not constant over series 0"):
-        LSTMClassifier(static_features=[1], **SMALL).fit(X, y)
+        LSTMClassifier(static_features=[1], **SMALL_CLF).fit(X, y)
     with pytest.raises(ValueError, match="need X as a DataFrame"):
-        LSTMClassifier(static_features=["age"], **SMALL).fit(X2, y)
+        LSTMClassifier(static_features=["age"], **SMALL_CLF).fit(X2, y)
     with pytest.raises(ValueError, match="out of range"):
-        LSTMClassifier(static_features=[10], **SMALL).fit(X2, y)
+        LSTMClassifier(static_features=[10], **SMALL_CLF).fit(X2, y)
     with pytest.raises(ValueError, match="boolean mask of length 3"):
-        LSTMClassifier(static_features=[True, False, True], **SMALL).fit(X2, y)
+        LSTMClassifier(static_features=[True, False, True], **SMALL_CLF).fit(X2, y)
     with pytest.raises(ValueError, match="nothing is left for the sequences"):
-        LSTMClassifier(static_features=[0, 1], **SMALL).fit(X, y)
+        LSTMClassifier(static_features=[0, 1], **SMALL_CLF).fit(X, y)
     with pytest.raises(ValueError, match="twice"):
-        LSTMClassifier(static_features=[0, 0], **SMALL).fit(X2, y)
+        LSTMClassifier(static_features=[0, 0], **SMALL_CLF).fit(X2, y)
     bad = X2.copy()
     bad[3, 0] = np.nan
     with pytest.raises(ValueError, match="static values must be finite"):
-        LSTMClassifier(static_features=[0], variable_length=True, **SMALL).fit(bad, y)
-    est = LSTMClassifier(static_features=[0], n_steps=8, **SMALL)
+        LSTMClassifier(static_features=[0], variable_length=True, **SMALL_CLF).fit(bad, y)
+    est = LSTMClassifier(static_features=[0], n_steps=8, **SMALL_CLF)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X2[:, 1:], y)
@@ -1418,21 +1427,21 @@ def _attribution_task(n=30, T=8, d=2, seed=0):
 @quiet
 def test_attributions_in_the_layout_of_the_input():
     X, y = _attribution_task()
-    A3 = LSTMClassifier(**SMALL).fit(X, y).attributions(X[:4], ig_steps=8)
+    A3 = LSTMClassifier(**SMALL_CLF).fit(X, y).attributions(X[:4], ig_steps=8)
     assert A3.shape == (4, 8, 2) and np.all(np.isfinite(A3))
     # 2-D step-major input with n_steps: 2-D back, in the same columns
     X2 = X.reshape(len(X), -1)
-    A2 = LSTMClassifier(n_steps=8, **SMALL).fit(X2, y).attributions(X2[:4], ig_steps=8)
+    A2 = LSTMClassifier(n_steps=8, **SMALL_CLF).fit(X2, y).attributions(X2[:4], ig_steps=8)
     assert A2.shape == (4, 16)
     np.testing.assert_allclose(A2, A3.reshape(4, -1), rtol=1e-8, atol=1e-12)
     # channels-first input: channels-first attributions
     Xf = X.transpose(0, 2, 1)
-    Af = LSTMClassifier(data_format="channels_first", **SMALL).fit(Xf, y).attributions(
+    Af = LSTMClassifier(data_format="channels_first", **SMALL_CLF).fit(Xf, y).attributions(
         Xf[:4], ig_steps=8)
     assert Af.shape == (4, 2, 8)
     np.testing.assert_allclose(Af, A3.transpose(0, 2, 1), rtol=1e-8, atol=1e-12)
     # float32 input: the same values (computed in float64)
-    A32 = LSTMClassifier(**SMALL).fit(X, y).attributions(X[:4].astype(np.float32), ig_steps=8)
+    A32 = LSTMClassifier(**SMALL_CLF).fit(X, y).attributions(X[:4].astype(np.float32), ig_steps=8)
     assert A32.dtype == np.float64 and A32.shape == (4, 8, 2)
 
 
@@ -1447,7 +1456,7 @@ def test_attributions_of_ragged_lists_and_padded_arrays(data_format):
     y = np.array([int(s[0, 0] > 0) for s in seqs])
     if data_format == "channels_first":
         seqs = [s.T for s in seqs]
-    clf = LSTMClassifier(variable_length=True, data_format=data_format, **SMALL).fit(seqs, y)
+    clf = LSTMClassifier(variable_length=True, data_format=data_format, **SMALL_CLF).fit(seqs, y)
     A = clf.attributions(seqs[:5], ig_steps=8)
     assert isinstance(A, list) and len(A) == 5
     for a, s in zip(A, seqs[:5]):
@@ -1461,7 +1470,7 @@ def test_attributions_of_ragged_lists_and_padded_arrays(data_format):
         np.testing.assert_allclose(a, p[:, :L] if data_format == "channels_first" else p[:L],
                                    rtol=1e-8, atol=1e-12)
     # univariate 1-D sequences give 1-D attributions
-    uni = LSTMClassifier(variable_length=True, **SMALL).fit([s[0] for s in seqs], y)
+    uni = LSTMClassifier(variable_length=True, **SMALL_CLF).fit([s[0] for s in seqs], y)
     assert [a.shape for a in uni.attributions([s[0] for s in seqs[:3]], ig_steps=4)] == [
         (s.shape[-1],) for s in seqs[:3]]
 
@@ -1470,7 +1479,7 @@ def test_attributions_of_ragged_lists_and_padded_arrays(data_format):
 def test_attributions_target_and_bad_targets():
     X, y = _attribution_task()
     labels = np.array(["no", "yes"])[y]
-    clf = LSTMClassifier(**SMALL).fit(X, labels)
+    clf = LSTMClassifier(**SMALL_CLF).fit(X, labels)
     A_yes, A_no = clf.attributions(X[:3], "yes", 8), clf.attributions(X[:3], "no", 8)
     # the two probabilities sum to 1: their attributions are opposite
     np.testing.assert_allclose(A_yes, -A_no, atol=1e-6)

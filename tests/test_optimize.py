@@ -90,7 +90,7 @@ def test_concurrent_fits_leave_blas_threads_as_found():
     to 5 rounds. A tiny switch interval makes the interleaving likely."""
     X, y, _ = sequences(60, n_steps=5, n_features=2)
     est = LSTMClassifier(hidden_layer_sizes=2, max_iter=20, tol=0, n_ensemble=1,
-                         random_state=0)
+                         random_state=0, alpha=1.0, patch_size=None)  # one fit each
     before = _blas_threads()
     errors = []
 

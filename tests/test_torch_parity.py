@@ -110,6 +110,8 @@ FITTED = [
     ("binary", LSTMClassifier, (4,), {"differences": True, "variable_length": True}),
     # patches: 6 steps in patches of 4 leave a partial last patch
     ("binary", LSTMClassifier, (4,), {"patch_size": 4}),
+    # the whole series in one step (the classifier's "auto" candidate)
+    ("multiclass", LSTMClassifier, (4,), {"patch_size": 6, "variable_length": True}),
     ("regression2", LSTMRegressor, (4,), {"patch_size": 4, "variable_length": True}),
     ("regression2", LSTMRegressor, (4,), {"patch_size": 2, "bidirectional": True}),
     ("multiclass", LSTMClassifier, (4,), {"patch_size": 4, "variable_length": True}),
@@ -151,8 +153,11 @@ def test_exported_weights_predict_the_same_in_torch(case, cell):
         for data in (X, X_test):
             for n, length in enumerate(np.resize(LENGTHS, len(data))):
                 data[n, length:] = np.nan
+    # the reading given (the classifier's "auto" would search the penalty
+    # and a whole-series patch; the one-step reading has its own case)
+    fixed = {"alpha": 1.0, "patch_size": None} if Estimator is LSTMClassifier else {}
     est = Estimator(hidden_layer_sizes=hidden, max_iter=15, random_state=0, n_ensemble=1,
-                    cell=cell, **kwargs)
+                    cell=cell, **{**fixed, **kwargs})
     est.fit(X, y)
     state = est.torch_state_dict()
     assert all(isinstance(v, np.ndarray) for v in state.values())

@@ -190,7 +190,7 @@ def test_any_X_fits_and_predicts_finite_or_raises_a_clear_error(
 ):
     n = len(X)
     if classifier:
-        est = LSTMClassifier(**SMALL, cell=cell, bidirectional=bidirectional, pooling=pooling)
+        est = LSTMClassifier(**SMALL, **FIXED_CLF, cell=cell, bidirectional=bidirectional, pooling=pooling)
         y = np.arange(n) % 2
     else:
         est = LSTMRegressor(**SMALL, cell=cell, bidirectional=bidirectional, pooling=pooling)

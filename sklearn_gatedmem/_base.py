@@ -69,6 +69,7 @@ from ._select import (
     best_candidate,
     candidate_grid,
     patch_candidates,
+    subsample_cases,
     search_folds,
 )
 
@@ -94,6 +95,10 @@ _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     """Base class for LSTM estimators. Use the derived classes."""
+
+    # the "auto" search of a set of more than AUTO_MAX_SAMPLES cases: on a
+    # sample of them (True), or none (False); see _search_folds
+    _SEARCH_SUBSAMPLE = False
 
     _parameter_constraints = {
         "hidden_layer_sizes": [
@@ -495,7 +500,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ``_AUTO`` table (its first value on training sets of more than
         :data:`_select.AUTO_MAX_SAMPLES` cases or
         :data:`_select.AUTO_MAX_VALUES` values, for dask collections, and
-        where the folds cannot be made; the earlier choice on a warm start).
+        where the folds cannot be made; the earlier choice on a warm start;
+        with ``_SEARCH_SUBSAMPLE``, a larger set is searched on a sample of
+        its cases, without the constant).
         ``patch_size``'s candidates depend on the series' shape
         (:func:`_select.patch_candidates`); its first, "auto", is the length
         rule. On smaller sets every combination is scored by K-fold
@@ -533,21 +540,28 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             found = self._search_folds(X, y, sample_weight, random_state)
             if found is not None:
-                folds, (_, n_steps, n_features) = found
+                folds, (_, n_steps, n_features), sampled = found
                 if "patch_size" in auto:
                     auto["patch_size"] = patch_candidates(n_steps, n_features)
                 grid = candidate_grid(auto, n_steps)
-                if len(grid) > 1 or "alpha" in auto:  # alpha: the constant too
-                    search = self._search(grid, folds, X, y, sample_weight, random_state)
+                # the constant stands in only for a search of every case: a
+                # sample that the network cannot learn from does not say the
+                # whole set is as hard
+                constant = "alpha" in auto and not sampled
+                if len(grid) > 1 or constant:
+                    search = self._search(grid, folds, X, y, sample_weight, random_state,
+                                          constant)
                     choice = search["params"][int(np.argmin(search["rank_test_score"]))]
         chosen.update({k: v for k, v in choice.items() if k in chosen})
         return copy.copy(self).set_params(**choice), chosen, search
 
     def _search_folds(self, X, y, sample_weight, random_state):
         """The folds of the "auto" search (:func:`search_folds`) and the
-        validated sequences' shape ``(n_samples, n_steps, n_features)``, or
-        None: too many cases or values, too few, a dask collection,
-        multilabel targets.
+        validated sequences' shape ``(n_samples, n_steps, n_features)`` and
+        whether the folds are of a sample of the cases
+        (:func:`subsample_cases`, with ``_SEARCH_SUBSAMPLE``), or None: too
+        many cases (without ``_SEARCH_SUBSAMPLE``) or values, too few, a dask
+        collection, multilabel targets.
 
         The data are validated first, as the fit validates them, so bad
         input fails here with the fit's own error. The folds are drawn over
@@ -562,11 +576,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             n_samples = _num_samples(X)
         except TypeError:
             return None  # not rows: the fit's validation says what is wrong
-        if not 2 <= n_samples <= AUTO_MAX_SAMPLES:
+        if n_samples < 2 or (n_samples > AUTO_MAX_SAMPLES and not self._SEARCH_SUBSAMPLE):
             return None
         probe = copy.copy(self)
         X, static, _, weight, Y, out_activation, _ = probe._validated(X, y, sample_weight)
-        if X.size > AUTO_MAX_VALUES:
+        if min(len(X), AUTO_MAX_SAMPLES) * X[0].size > AUTO_MAX_VALUES:
             return None
         probe._lengths(X)
         labels = self._stratify(Y, out_activation)
@@ -577,11 +591,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         groups = np.full(len(rows), -1)
         kept = weight != 0
         groups[kept] = np.unique(rows[kept], axis=0, return_inverse=True)[1].ravel()
-        folds = search_folds(Y if labels is None else labels, groups,
-                             labels is not None, random_state)
-        return None if folds is None else (folds, X.shape)
+        target = Y if labels is None else labels
+        # on a larger training set (classifier), the search runs on a sample
+        rows, groups = subsample_cases(groups, target, AUTO_MAX_SAMPLES,
+                                       labels is not None, random_state)
+        folds = search_folds(target[rows], groups, labels is not None, random_state)
+        if folds is None:
+            return None
+        sampled = len(rows) < len(X)
+        return [(rows[train], rows[test]) for train, test in folds], X.shape, sampled
 
-    def _search(self, grid, folds, X, y, sample_weight, random_state):
+    def _search(self, grid, folds, X, y, sample_weight, random_state, constant):
         """Fit one network per candidate of ``grid`` and fold on the other
         folds and score it on its fold (:meth:`_search_score`); with
         ``alpha="auto"``, score the constant predictor too (:meth:`_constant`,
@@ -620,7 +640,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "cross-validation: nothing was fitted."
             )
         tests = [test for _ in grid for _, test in folds]
-        if self.alpha == "auto":  # the fall-back: the constant predictor
+        if constant:  # the fall-back: the constant predictor
             grid = grid + [{**grid[0], "alpha": CONSTANT_ALPHA}]
             for train, test in folds:
                 _, y_train, w_train = _rows((X, y, sample_weight), train)
@@ -642,7 +662,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if scores.shape[2] > 1:
             search["mean_test_log_loss"] = -mean[:, 1]
         search["rank_test_score"] = best_candidate(
-            scores, fallback=len(grid) - 1 if self.alpha == "auto" else None
+            scores, fallback=len(grid) - 1 if constant else None
         )
         return search
 

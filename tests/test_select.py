@@ -15,6 +15,7 @@ from sklearn_gatedmem._select import (
     candidate_grid,
     patch_candidates,
     search_folds,
+    subsample_cases,
 )
 
 # short fits stop at max_iter by design here
@@ -157,6 +158,51 @@ def test_a_classifier_weighs_the_whole_series_read_at_once():
     best = params[int(np.argmin(clf.cv_results_["rank_test_score"]))]
     assert clf.patch_size_ == best["patch_size"] and clf.alpha_ == best["alpha"]
     assert clf.patch_size == "auto"  # the parameter untouched
+
+
+def test_a_sample_of_distinct_cases_is_drawn_whole_and_stratified():
+    # 12 distinct cases, case 3 on two rows; two classes of 6 cases
+    groups = np.r_[np.arange(12), 3]
+    y = np.r_[np.repeat([0, 1], 6), 0]
+    rows, renumbered = subsample_cases(groups, y, 6, True, np.random.RandomState(0))
+    cases, first = np.unique(groups[rows], return_index=True)
+    assert len(cases) == 6 and np.bincount(y[rows][first]).tolist() == [3, 3]
+    assert (3 in cases) == (12 in rows)  # a case comes with all its rows
+    # the sample's cases numbered 0..5, equal rows equal numbers
+    assert sorted(set(renumbered)) == list(range(6))
+    same = groups[rows][:, None] == groups[rows][None, :]
+    np.testing.assert_array_equal(renumbered[:, None] == renumbered[None, :], same)
+    # few enough cases: every row, and nothing drawn from the random state
+    rng = np.random.RandomState(0)
+    rows, renumbered = subsample_cases(groups, y, 12, True, rng)
+    np.testing.assert_array_equal(rows, np.arange(13))
+    np.testing.assert_array_equal(renumbered, groups)
+    assert rng.randint(1000) == np.random.RandomState(0).randint(1000)
+
+
+def test_a_larger_classifier_training_set_is_searched_on_a_sample(monkeypatch):
+    X, y, y_reg = sequences(45, n_steps=5)
+    monkeypatch.setattr("sklearn_gatedmem._base.AUTO_MAX_SAMPLES", 24)
+    seen = []
+    original = LSTMClassifier._search
+
+    def spy(self, grid, folds, *args):
+        seen.append(np.unique(np.concatenate([test for _, test in folds])))
+        return original(self, grid, folds, *args)
+
+    monkeypatch.setattr(LSTMClassifier, "_search", spy)
+    clf = LSTMClassifier(**SMALL).fit(X, y)
+    assert len(seen[0]) == 24  # the folds cover the sample, not all 45 cases
+    params = clf.cv_results_["params"]
+    # the reading is chosen; the constant is no candidate on a sample
+    assert [(c["alpha"], c["patch_size"]) for c in params] == [
+        (1.0, 1), (1.0, 5), (0.1, 1), (0.1, 5)
+    ]
+    best = params[int(np.argmin(clf.cv_results_["rank_test_score"]))]
+    assert (clf.alpha_, clf.patch_size_) == (best["alpha"], best["patch_size"])
+    # the regressor is not searched on a sample: the training mean could win there
+    reg = LSTMRegressor(**SMALL).fit(X, y_reg)
+    assert reg.cv_results_ is None
 
 
 def test_no_search_over_too_many_values(monkeypatch):

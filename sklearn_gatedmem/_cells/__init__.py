@@ -11,25 +11,36 @@ cell's object for everything that differs between cells.
 
 Layout: one contiguous block per time step, units by samples
 -------------------------------------------------------------
-Every array is ``(n_steps, width, n_samples)``: step ``t`` is one contiguous
-``(width, n_samples)`` block, a row per unit and a column per sample, so that
-each gate's ``n_hidden`` rows are contiguous too. Every elementwise operation
-of the time loop is then a pass over contiguous memory (a slice of gate
-columns out of ``(n_samples, 4 * n_hidden)`` would cost 3 to 4 times as much
-per element), and each step's gate pre-activations are one GEMM::
+Every array of the time loop is ``(n_steps, width, n_samples)``: step ``t``
+is one contiguous ``(width, n_samples)`` block, a row per unit and a column
+per sample, so that each gate's ``n_hidden`` rows are contiguous too. Every
+elementwise operation of the time loop is then a pass over contiguous memory
+(a slice of gate columns out of ``(n_samples, 4 * n_hidden)`` would cost 3
+to 4 times as much per element). The gate pre-activations of a step are::
 
-    A_t = M Z_t,    Z_t = [x_t; 1; h_{t-1}]  of shape (n_features + 1 + n_hidden, n_samples)
+    A_t = M [x_t; 1; h_{t-1}] = M_x [x_t; 1] + M_h h_{t-1}
 
 with the input weights, the bias and the recurrent weights side by side in
-``M`` (see :func:`fused_weights`), so that no separate input projection or
-bias pass is made. ``M`` has one row block of ``n_hidden`` rows per entry of
-the cell's ``rows``, each naming the column blocks of the parameters ``W``,
-``b`` and ``U`` it holds (a block that a row does not have is zero in ``M``
-and no parameter at all). The caller writes ``x_t`` and the row of ones into
-``Z``; :func:`forward` writes each recurrent input ``h_t`` into ``Z_{t+1}``,
-where the next step's GEMM reads it. After backward, the weight gradient is
-``sum_t Z_t dA_t^T`` (one batched GEMM), and the bias gradient is its row of
-ones (:func:`add_weight_gradient`).
+``M = [M_x, M_h]`` (see :func:`fused_weights`). ``M`` has one row block of
+``n_hidden`` rows per entry of the cell's ``rows``, each naming the column
+blocks of the parameters ``W``, ``b`` and ``U`` it holds (a block that a row
+does not have is zero in ``M`` and no parameter at all).
+
+The input part needs no recurrence, so it is one GEMM over all steps and
+samples at once (as cuDNN and PyTorch do): the layer's input is held feature
+major, ``X`` of shape ``(n_features + 1 + n_hidden, n_steps, n_samples)``,
+whose first ``n_features + 1`` rows ``[x; 1]`` are, as one matrix, ``(n_features
++ 1, n_steps * n_samples)``, and ``P = M_x [x; 1]`` of shape ``(n_rows *
+n_hidden, n_steps, n_samples)`` is one GEMM whose inner size is the input's
+width, not a skinny product per step. The caller writes ``x`` and the row of
+ones into ``X``; the time loop then adds only ``M_h h_{t-1}`` to ``P[:, t]``
+per step, and writes each ``h_t`` into ``Z[t + 1]`` (``Z`` of shape
+``(n_steps + 1, n_hidden, n_samples)``, ``Z[0]`` the initial state), where the
+next step reads it. After backward, the weight gradient ``sum_t [x_t; 1;
+h_{t-1}] dA_t^T`` is again one GEMM over all steps and samples
+(:func:`weight_gradient`: the ``h`` rows of ``X`` and ``dA`` are laid out
+feature major for it), and the bias gradient is its row of ones
+(:func:`add_weight_gradient`).
 
 Activation methods: one transcendental pass per element, chosen per machine
 ---------------------------------------------------------------------------
@@ -413,7 +424,8 @@ def fused_weights(cell, W, U, b, dtype, activation=None):
 
 
 def add_weight_gradient(cell, G, dW, dU, db):
-    """Add ``G = sum_t Z_t dA_t^T`` (internal rows) into the parameter layout.
+    """Add ``G = sum_t [x_t; 1; h_{t-1}] dA_t^T`` (internal rows, from
+    :func:`weight_gradient`) into the parameter layout.
 
     Parameters
     ----------
@@ -440,30 +452,37 @@ def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):
     Returns
     -------
     shapes : dict of str to tuple
-        ``"Z"``, the step inputs (see the module docstring), and the cell's
-        cache (its module says what each holds); with ``backward``, also
-        backward's arrays (``"dA"`` among them).
+        ``"X"``, the layer's input, feature major, with room for the row of
+        ones and for the ``h`` rows that :func:`weight_gradient` fills;
+        ``"P"``, the input part of the pre-activations (backward reuses it
+        for ``dA``, feature major); ``"Z"``, the recurrent inputs (see the
+        module docstring); and the cell's cache (its module says what each
+        holds); with ``backward``, also backward's arrays (``"dA"`` among
+        them).
     """
+    cell = get(cell)
     T, H, n = n_steps, n_hidden, n_samples
-    shapes = {"Z": (T + 1, n_features + 1 + H, n)}
-    shapes.update(get(cell).work_shapes(T, H, n, backward))
+    shapes = {"X": (n_features + 1 + H, T, n), "P": (cell.n_rows * H, T, n),
+              "Z": (T + 1, H, n)}
+    shapes.update(cell.work_shapes(T, H, n, backward))
     return shapes
 
 
-def forward(cell, Z, M, cache, activation=None, initial=None):
+def forward(cell, X, M, cache, activation=None, initial=None):
     """Unroll ``cell`` over all time steps.
 
     Parameters
     ----------
     cell : str or Cell
-    Z : ndarray of shape (n_steps + 1, n_features + 1 + n_hidden, n_samples)
-        Rows ``[x_t; 1; h_{t-1}]`` per step: the caller fills ``x_t`` and the
-        ones for ``t < n_steps``; the recurrent rows are written here (those
-        of ``Z[0]`` are set to 0, the initial state).
+    X : ndarray of shape (n_features + 1 + n_hidden, n_steps, n_samples)
+        The layer's input, feature major: the caller fills the first
+        ``n_features`` rows with ``x`` and the next with ones; the last
+        ``n_hidden`` rows are work space of :func:`weight_gradient`.
+        C-contiguous.
     M : ndarray of shape (n_rows * n_hidden, n_features + 1 + n_hidden)
         ``fused_weights(...)["M"]``.
     cache : dict of ndarray
-        Work arrays of the shapes :func:`work_shapes` gives (``Z`` aside);
+        Work arrays of the shapes :func:`work_shapes` gives (``X`` aside);
         filled in place; backward reads them.
     activation : str, default=None
         The method ``M`` was scaled for, ``fused_weights(...)["activation"]``;
@@ -476,23 +495,72 @@ def forward(cell, Z, M, cache, activation=None, initial=None):
     Returns
     -------
     out : ndarray of shape (n_steps, n_hidden, n_samples)
-        The cell's output at every step (a view into ``Z`` when the output
-        is the recurrent input).
+        The cell's output at every step (a view into ``cache["Z"]`` when the
+        output is the recurrent input).
     """
     cell = get(cell)
     H = M.shape[0] // cell.n_rows
-    first_h = M.shape[1] - H
-    cache["Z"] = Z
+    n_in = M.shape[1] - H  # the inputs and the row of ones
+    _, n_steps, n_samples = X.shape
+    P, Z = cache["P"], cache["Z"]
+    cache["X"] = X
+    # the input part of every step: one GEMM over all steps and samples
+    np.matmul(M[:, :n_in], X[:n_in].reshape(n_in, n_steps * n_samples),
+              out=P.reshape(P.shape[0], n_steps * n_samples))
+    M_h = np.ascontiguousarray(M[:, n_in:])
     act = ACTIVATIONS[activation_method(M.dtype) if activation is None else activation]
     if initial is None:
-        Z[0, first_h:] = 0
+        Z[0] = 0
         with np.errstate(**act["errstate"]):
-            return cell.forward(Z, M, cache, first_h, act)
+            return cell.forward(P, M_h, cache, act)
     if cell.initial_gradient is None or len(initial) != cell.n_states:
         raise ValueError(f"The {cell.name!r} cell starts from zero states only.")
-    Z[0, first_h:] = initial[0]
+    Z[0] = initial[0]
     with np.errstate(**act["errstate"]):
-        return cell.forward(Z, M, cache, first_h, act, initial)
+        return cell.forward(P, M_h, cache, act, initial)
+
+
+# Float32 sums of the weight gradient run over at most this many products
+# (steps x samples) before they are added up in float64, as the per-step
+# products were before they became one GEMM: float32 gradients stay within
+# the rounding that the float32 tests allow. Float64 runs one GEMM.
+_FLOAT32_BLOCK = 256
+
+
+def weight_gradient(cache, dA):
+    """``G = sum_t [x_t; 1; h_{t-1}] dA_t^T`` in float64, after :func:`backward`.
+
+    One GEMM over all steps and samples (float32: over blocks of steps, see
+    ``_FLOAT32_BLOCK``). Fills the ``h`` rows of ``cache["X"]`` and lays
+    ``dA`` out feature major in ``cache["P"]`` (the forward's projection is
+    no longer needed), so that both are single matrices.
+
+    Parameters
+    ----------
+    cache : dict of ndarray
+        As filled by :func:`forward` and :func:`backward`.
+    dA : ndarray of shape (n_steps, n_rows * n_hidden, n_samples)
+        From :func:`backward`.
+
+    Returns
+    -------
+    G : ndarray of shape (n_features + 1 + n_hidden, n_rows * n_hidden), float64
+        For :func:`add_weight_gradient`.
+    """
+    X, Z, dA_t = cache["X"], cache["Z"], cache["P"]
+    n_steps, n_rows, n_samples = dA.shape
+    width, H = X.shape[0], Z.shape[1]
+    np.copyto(X[width - H :], Z[:n_steps].transpose(1, 0, 2))  # h_{t-1}
+    np.copyto(dA_t, dA.transpose(1, 0, 2))
+    if X.dtype == np.float64:
+        block = n_steps
+    else:
+        block = max(1, _FLOAT32_BLOCK // n_samples)
+    G = np.zeros((width, n_rows))
+    for start in range(0, n_steps, block):
+        steps = slice(start, start + block)
+        G += X[:, steps].reshape(width, -1) @ dA_t[:, steps].reshape(n_rows, -1).T
+    return G
 
 
 def initial_gradient(cell, R, cache):
@@ -526,8 +594,9 @@ def backward(cell, dout, R, cache, live=None):
     Returns
     -------
     dA : ndarray of shape (n_steps, n_rows * n_hidden, n_samples)
-        Gradient with respect to the gate pre-activations ``M Z_t`` (unscaled,
-        internal row order); the weight gradient is ``sum_t Z_t dA_t^T``.
+        Gradient with respect to the gate pre-activations ``A_t`` (unscaled,
+        internal row order); :func:`weight_gradient` turns it into the
+        weight gradient.
     """
     if live is None:
         live = np.ones(dout.shape[0], dtype=bool)

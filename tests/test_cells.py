@@ -28,8 +28,8 @@ def _random_cell(cell, n_steps=5, n_samples=3, n_features=2, n_hidden=4, seed=0)
 
 
 def _run_cells(cell, X, W, U, b, backward=False):
-    """``_cells.forward`` as the objective drives it: fused weights, the step
-    inputs ``[x_t; 1; h_{t-1}]`` in ``Z``, work arrays allocated here.
+    """``_cells.forward`` as the objective drives it: fused weights, the
+    layer input ``[x; 1]`` feature major in ``X``, work arrays allocated here.
 
     ``X`` is (n_steps, n_samples, n_features); the output and the state are
     returned as (n_steps, n_samples, n_hidden) for comparison (for the lstm
@@ -39,11 +39,11 @@ def _run_cells(cell, X, W, U, b, backward=False):
     n_hidden = U.shape[0]
     shapes = _cells.work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward)
     cache = {name: np.full(shape, np.nan) for name, shape in shapes.items()}
-    Z = cache.pop("Z")
-    Z[:n_steps, :n_features] = X.transpose(0, 2, 1)
-    Z[:n_steps, n_features] = 1
+    inputs = cache.pop("X")
+    inputs[:n_features] = X.transpose(2, 0, 1)
+    inputs[n_features] = 1
     weights = _cells.fused_weights(cell, W, U, b, np.float64)
-    out = _cells.forward(cell, Z, weights["M"], cache)
+    out = _cells.forward(cell, inputs, weights["M"], cache)
     state = _cells.state(cell, cache)
     return out.transpose(0, 2, 1), state.transpose(0, 2, 1), cache, weights
 
@@ -166,8 +166,7 @@ def test_backward_matches_finite_differences(cell, method):
     dout = np.ascontiguousarray(weights.transpose(0, 2, 1))
     dA = _cells.backward(cell, dout, fused["R"], cache)
     dW, dU, db = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
-    G = np.einsum("tfn,tgn->fg", cache["Z"][:n_steps], dA)
-    _cells.add_weight_gradient(cell, G, dW, dU, db)
+    _cells.add_weight_gradient(cell, _cells.weight_gradient(cache, dA), dW, dU, db)
     dX = (fused["Wx"] @ dA).transpose(0, 2, 1)
 
     eps = 1e-6
@@ -184,6 +183,33 @@ def test_backward_matches_finite_differences(cell, method):
             numeric[idx] = (up - loss(*args)) / (2 * eps)
         rel = np.linalg.norm(numeric - analytic) / np.linalg.norm(numeric + analytic)
         assert rel <= 1e-8, (k, rel)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_samples", [1, 40, 300])
+def test_weight_gradient_is_the_sum_over_steps(cell, dtype, n_samples):
+    """``weight_gradient``, one GEMM (float32: blocks of steps summed in
+    float64, the last block partial), is ``sum_t [x_t; 1; h_{t-1}] dA_t^T``
+    computed step by step in float64 from the same values."""
+    X, W, U, b = _random_cell(cell, n_steps=23, n_samples=n_samples, n_hidden=5, seed=4)
+    n_steps, _, n_features = X.shape
+    shapes = _cells.work_shapes(cell, n_steps, n_features, 5, n_samples, True)
+    cache = {name: np.zeros(shape, dtype) for name, shape in shapes.items()}
+    inputs = cache.pop("X")
+    inputs[:n_features] = X.transpose(2, 0, 1)
+    inputs[n_features] = 1
+    fused = _cells.fused_weights(cell, W, U, b, dtype)
+    out = _cells.forward(cell, inputs, fused["M"], cache)
+    dout = np.random.RandomState(5).normal(size=out.shape).astype(dtype)
+    dA = _cells.backward(cell, dout, fused["R"], cache)
+    # the step inputs [x_t; 1; h_{t-1}], time major, in float64
+    steps = np.concatenate([inputs[: n_features + 1].transpose(1, 0, 2),
+                            cache["Z"][:n_steps]], axis=1).astype(np.float64)
+    expected = sum(steps[t] @ dA[t].astype(np.float64).T for t in range(n_steps))
+    G = _cells.weight_gradient(cache, dA)
+    assert G.dtype == np.float64 and G.shape == expected.shape
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(G, expected, rtol=0, atol=tol * np.abs(expected).max())
 
 
 def test_backward_does_not_modify_dout(cell):
@@ -217,14 +243,14 @@ def test_gates_saturate_without_warning(cell, dtype, method):
     shapes = _cells.work_shapes(cell, n_steps, n_features, H, n_samples, True)
     for big in (1e4, 1e30):
         cache = {name: np.zeros(shape, dtype) for name, shape in shapes.items()}
-        Z = cache.pop("Z")
-        Z[:n_steps, :n_features] = np.sign(X.transpose(0, 2, 1))
-        Z[:n_steps, n_features] = 1
+        inputs = cache.pop("X")
+        inputs[:n_features] = np.sign(X.transpose(2, 0, 1))
+        inputs[n_features] = 1
         fused = _cells.fused_weights(cell, big * np.sign(W), np.sign(U), big * np.sign(b), dtype)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             with np.errstate(all="warn"):
-                out = _cells.forward(cell, Z, fused["M"], cache)
+                out = _cells.forward(cell, inputs, fused["M"], cache)
                 dA = _cells.backward(cell, np.ones(out.shape, dtype), fused["R"], cache)
         assert out.dtype == dA.dtype == dtype
         assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= n_steps)

@@ -129,8 +129,8 @@ def _reverse(seq, rev, axis=0):
 
 def _standardise(X, network, lengths, out):
     """Write a batch-first chunk, standardised, into ``out`` (feature major
-    ``(n_features, n_steps, n_samples)``, the layer input of
-    :func:`_cells.forward`).
+    ``(n_features, n_steps, n_samples)``, the input rows of the step inputs
+    ``Z`` of :func:`_cells.forward`).
 
     Padding (NaN, or anything beyond each length) becomes 0; it never reaches
     a result, and 0 keeps every product finite.
@@ -156,7 +156,7 @@ def _first_input(X, network, lengths, x, d, rev, forward_input, ws, source):
     is that of the chunk that ``x``'s buffer was last filled with, it is
     kept, so that a fit of a single chunk standardises its input once.
     """
-    buffer, tag = ws[(0, d, "X")], (0, d, "source")
+    buffer, tag = ws[(0, d, "Z")], (0, d, "source")
     last = ws.pop(tag, (None, None))
     if source is not None and last[0] == source and last[1] is buffer:
         ws[tag] = last
@@ -194,9 +194,8 @@ def _forward(X, lengths, weights, network, ws, backward=True, initial=None, sour
 
     Returns
     -------
-    layers : list, per layer, of a list per direction of ``(inputs, cache,
-        out)``, each in that direction's own time order (see
-        :func:`_cells.forward`: ``inputs`` is its ``X``).
+    layers : list, per layer, of a list per direction of ``(Z, cache, out)``,
+        each in that direction's own time order (see :func:`_cells.forward`).
     rev : ndarray or None
         The reversing index (bidirectional, unequal lengths only).
     """
@@ -214,10 +213,10 @@ def _forward(X, lengths, weights, network, ws, backward=True, initial=None, sour
                 name: _buffer(ws, (layer, d, name), shape, dtype)
                 for name, shape in shapes.items()
             }
-            inputs = cache.pop("X")
-            x = inputs[:width]
+            Z = cache.pop("Z")
+            x = Z[:width, :n_steps]
             if layer == 0:
-                forward_input = directions[0][0][:width] if d else None
+                forward_input = directions[0][0][:width, :n_steps] if d else None
                 _first_input(X, network, lengths, x, d, rev, forward_input, ws, source)
             else:  # direction d reads the outputs below in its own time order
                 below = [out.transpose(1, 0, 2) for _, _, out in layers[-1]]
@@ -225,10 +224,10 @@ def _forward(X, lengths, weights, network, ws, backward=True, initial=None, sour
                 for e, top in enumerate(below):
                     part = x[e * n_below : (e + 1) * n_below]
                     np.copyto(part, top if e == d else _reverse(top, rev, axis=1))
-            inputs[width] = 1
+            Z[width, :n_steps] = 1
             start = initial[d] if initial is not None and layer == 0 else None
-            out = _cells.forward(cell, inputs, w["M"], cache, w["activation"], start)
-            directions.append((inputs, cache, out))
+            out = _cells.forward(cell, Z, w["M"], cache, w["activation"], start)
+            directions.append((Z, cache, out))
         layers.append(directions)
         width = network.n_directions * n_hidden
     return layers, rev

@@ -452,37 +452,117 @@ def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):
     Returns
     -------
     shapes : dict of str to tuple
-        ``"X"``, the layer's input, feature major, with room for the row of
-        ones and for the ``h`` rows that :func:`weight_gradient` fills;
-        ``"P"``, the input part of the pre-activations (backward reuses it
-        for ``dA``, feature major); ``"Z"``, the recurrent inputs (see the
-        module docstring); and the cell's cache (its module says what each
-        holds); with ``backward``, also backward's arrays (``"dA"`` among
-        them).
+        ``"Z"``, the step inputs, feature major (see the module docstring);
+        ``"P"``, the input part of the pre-activations of all steps, when
+        :func:`projects_input`; with ``backward``, ``"dA_block"``, the
+        blocks of :func:`weight_gradient`, when they span several steps;
+        and the cell's cache (its module says what each holds), with
+        ``backward`` also backward's arrays (``"dA"`` among them).
     """
     cell = get(cell)
     T, H, n = n_steps, n_hidden, n_samples
-    shapes = {"X": (n_features + 1 + H, T, n), "P": (cell.n_rows * H, T, n),
-              "Z": (T + 1, H, n)}
+    shapes = {"Z": (n_features + 1 + H, T + 1, n)}
+    if projects_input(n_features, n_hidden):
+        shapes["P"] = (cell.n_rows * H, T, n)
+    block = _gradient_block(n)
+    if backward and min(block, T) > 1:
+        shapes["dA_block"] = (cell.n_rows * H, min(block, T), n)
     shapes.update(cell.work_shapes(T, H, n, backward))
     return shapes
 
 
-def forward(cell, X, M, cache, activation=None, initial=None):
+# An input wider than this many times n_hidden (its row of ones counted) is
+# projected for all steps in one GEMM before the time loop; a narrower one
+# goes into each step's GEMM with h_{t-1}. Measured with one BLAS thread on
+# this project's AVX2 machine (AMD EPYC), n_hidden=32: 30 samples of 32
+# steps of 500 inputs, the step GEMMs of the forward take 10 ms, one GEMM
+# 7 ms and the steps' recurrent GEMMs 1 ms; 600 samples of 60 steps of 4
+# inputs, the step GEMMs 22 ms, one GEMM and the steps 37 ms (for narrow
+# inputs the projection is a pass over memory more, not a better GEMM); at
+# 64 inputs a tie.
+_PROJECT_WIDER_THAN = 2
+
+
+def projects_input(n_features, n_hidden):
+    """Whether the input columns of ``M`` (the inputs and the bias) are
+    applied to all steps in one GEMM before the time loop (wide inputs),
+    rather than in each step's GEMM with the recurrent ones."""
+    return n_features + 1 > _PROJECT_WIDER_THAN * n_hidden
+
+
+@dataclasses.dataclass
+class Steps:
+    """What a cell's time loop asks for its pre-activations (built by
+    :func:`forward`).
+
+    Attributes
+    ----------
+    Z : ndarray of shape (n_features + 1 + n_hidden, n_steps + 1, n_samples)
+        The step inputs: the cell reads ``h_{t-1}`` in ``Z[first_h:, t]``
+        and writes ``h_t`` into ``Z[first_h:, t + 1]``.
+    first_h : int
+        The first recurrent row of ``Z``.
+    n_steps : int
+    M_step : ndarray
+        The columns of ``M`` applied in each step's GEMM: the recurrent ones,
+        and the input ones unless ``P`` holds their products.
+    P : ndarray of shape (n_rows * n_hidden, n_steps, n_samples) or None
+        The input columns applied to every step, :func:`projects_input`.
+    M_input : ndarray of shape (n_rows * n_hidden, first_h)
+        The input columns of ``M``.
+    zero_start : bool
+        ``h_{-1} = 0``: the first step skips the recurrent columns.
+    """
+
+    Z: np.ndarray
+    first_h: int
+    n_steps: int
+    M_step: np.ndarray
+    P: Optional[np.ndarray]
+    M_input: np.ndarray
+    zero_start: bool
+
+    def step(self, t, out, rows=slice(None)):
+        """The pre-activations ``A_t`` of the row blocks ``rows`` into ``out``
+        of shape (len(rows), n_samples)."""
+        Z, P, first_h = self.Z, self.P, self.first_h
+        if t == 0 and self.zero_start:  # h_{-1} = 0: the input part alone
+            if P is None:
+                np.matmul(self.M_input[rows], Z[:first_h, 0], out=out)
+            else:
+                np.copyto(out, P[rows, 0])
+            return
+        split = 0 if P is None else first_h
+        np.matmul(self.M_step[rows], Z[split:, t], out=out)
+        if P is not None:
+            out += P[rows, t]
+
+    def inputs(self, rows, out):
+        """The pre-activations of row blocks without recurrent columns (the
+        gru's ``n_x``, gated_memory's ``z``) for all steps at once, into
+        ``out`` of shape (n_steps, len(rows), n_samples)."""
+        first_h, n_steps = self.first_h, self.n_steps
+        if self.P is None:
+            np.matmul(self.M_input[rows], self.Z[:first_h, :n_steps].transpose(1, 0, 2),
+                      out=out)
+        else:
+            np.copyto(out, self.P[rows].transpose(1, 0, 2))
+
+
+def forward(cell, Z, M, cache, activation=None, initial=None):
     """Unroll ``cell`` over all time steps.
 
     Parameters
     ----------
     cell : str or Cell
-    X : ndarray of shape (n_features + 1 + n_hidden, n_steps, n_samples)
-        The layer's input, feature major: the caller fills the first
-        ``n_features`` rows with ``x`` and the next with ones; the last
-        ``n_hidden`` rows are work space of :func:`weight_gradient`.
-        C-contiguous.
+    Z : ndarray of shape (n_features + 1 + n_hidden, n_steps + 1, n_samples)
+        The step inputs ``[x_t; 1; h_{t-1}]``, feature major: the caller
+        fills ``x_t`` and the ones for ``t < n_steps``; the recurrent rows
+        are written here (those of ``Z[:, 0]`` are the initial state).
     M : ndarray of shape (n_rows * n_hidden, n_features + 1 + n_hidden)
         ``fused_weights(...)["M"]``.
     cache : dict of ndarray
-        Work arrays of the shapes :func:`work_shapes` gives (``X`` aside);
+        Work arrays of the shapes :func:`work_shapes` gives (``Z`` aside);
         filled in place; backward reads them.
     activation : str, default=None
         The method ``M`` was scaled for, ``fused_weights(...)["activation"]``;
@@ -495,45 +575,54 @@ def forward(cell, X, M, cache, activation=None, initial=None):
     Returns
     -------
     out : ndarray of shape (n_steps, n_hidden, n_samples)
-        The cell's output at every step (a view into ``cache["Z"]`` when the
-        output is the recurrent input).
+        The cell's output at every step (a view into ``Z`` when the output
+        is the recurrent input).
     """
     cell = get(cell)
     H = M.shape[0] // cell.n_rows
-    n_in = M.shape[1] - H  # the inputs and the row of ones
-    _, n_steps, n_samples = X.shape
-    P, Z = cache["P"], cache["Z"]
-    cache["X"] = X
-    # the input part of every step: one GEMM over all steps and samples
-    np.matmul(M[:, :n_in], X[:n_in].reshape(n_in, n_steps * n_samples),
-              out=P.reshape(P.shape[0], n_steps * n_samples))
-    M_h = np.ascontiguousarray(M[:, n_in:])
+    first_h = M.shape[1] - H
+    n_steps = Z.shape[1] - 1
+    cache["Z"] = Z
+    P = cache.get("P")
+    if P is not None:  # the input part of every step: one GEMM
+        np.matmul(M[:, :first_h], Z[:first_h, :n_steps].reshape(first_h, -1),
+                  out=P.reshape(P.shape[0], -1))
+    steps = Steps(Z, first_h, n_steps, np.ascontiguousarray(M[:, 0 if P is None else first_h:]),
+                  P, M[:, :first_h], initial is None)
     act = ACTIVATIONS[activation_method(M.dtype) if activation is None else activation]
     if initial is None:
-        Z[0] = 0
+        Z[first_h:, 0] = 0
         with np.errstate(**act["errstate"]):
-            return cell.forward(P, M_h, cache, act)
+            return cell.forward(steps, cache, act)
     if cell.initial_gradient is None or len(initial) != cell.n_states:
         raise ValueError(f"The {cell.name!r} cell starts from zero states only.")
-    Z[0] = initial[0]
+    Z[first_h:, 0] = initial[0]
     with np.errstate(**act["errstate"]):
-        return cell.forward(P, M_h, cache, act, initial)
+        return cell.forward(steps, cache, act, initial)
 
 
-# Float32 sums of the weight gradient run over at most this many products
-# (steps x samples) before they are added up in float64, as the per-step
-# products were before they became one GEMM: float32 gradients stay within
-# the rounding that the float32 tests allow. Float64 runs one GEMM.
-_FLOAT32_BLOCK = 256
+# The weight gradient sums products over steps and samples: each GEMM spans
+# enough steps for this many products (one step if it has as many samples),
+# and the GEMMs' results are added in float64. Deeper GEMMs gained nothing
+# measurable (one BLAS thread, AMD EPYC AVX2: 30 samples x 32 steps x 533
+# rows, float64 7.5 ms with 480 products per GEMM as with all 960; per-step
+# GEMMs 10.4 ms), and float32 sums stay short, as accurate as the per-step
+# products of chunks of this many samples.
+_GEMM_DEPTH = 512
+
+
+def _gradient_block(n_samples):
+    """Steps per GEMM of :func:`weight_gradient`."""
+    return max(1, _GEMM_DEPTH // n_samples)
 
 
 def weight_gradient(cache, dA):
-    """``G = sum_t [x_t; 1; h_{t-1}] dA_t^T`` in float64, after :func:`backward`.
+    """``G = sum_t Z_t dA_t^T``, ``Z_t = [x_t; 1; h_{t-1}]``, in float64,
+    after :func:`backward`.
 
-    One GEMM over all steps and samples (float32: over blocks of steps, see
-    ``_FLOAT32_BLOCK``). Fills the ``h`` rows of ``cache["X"]`` and lays
-    ``dA`` out feature major in ``cache["P"]`` (the forward's projection is
-    no longer needed), so that both are single matrices.
+    A GEMM per block of steps (:func:`_gradient_block`), each over all the
+    block's samples: ``Z``'s steps are one matrix as they are, ``dA``'s are
+    laid out feature major in ``cache["dA_block"]`` first.
 
     Parameters
     ----------
@@ -547,20 +636,21 @@ def weight_gradient(cache, dA):
     G : ndarray of shape (n_features + 1 + n_hidden, n_rows * n_hidden), float64
         For :func:`add_weight_gradient`.
     """
-    X, Z, dA_t = cache["X"], cache["Z"], cache["P"]
+    Z = cache["Z"]
     n_steps, n_rows, n_samples = dA.shape
-    width, H = X.shape[0], Z.shape[1]
-    np.copyto(X[width - H :], Z[:n_steps].transpose(1, 0, 2))  # h_{t-1}
-    np.copyto(dA_t, dA.transpose(1, 0, 2))
-    if X.dtype == np.float64:
-        block = n_steps
-    else:
-        block = max(1, _FLOAT32_BLOCK // n_samples)
-    G = np.zeros((width, n_rows))
+    width = Z.shape[0]
+    block = _gradient_block(n_samples)
+    G = np.zeros((n_rows, width))
     for start in range(0, n_steps, block):
-        steps = slice(start, start + block)
-        G += X[:, steps].reshape(width, -1) @ dA_t[:, steps].reshape(n_rows, -1).T
-    return G
+        stop = min(start + block, n_steps)
+        if stop - start == 1:
+            A = dA[start]
+        else:
+            A = cache["dA_block"][:, : stop - start]
+            np.copyto(A, dA[start:stop].transpose(1, 0, 2))
+            A = A.reshape(n_rows, -1)
+        G += A @ Z[:, start:stop].reshape(width, -1).T
+    return G.T
 
 
 def initial_gradient(cell, R, cache):

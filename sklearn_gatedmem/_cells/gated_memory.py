@@ -39,30 +39,27 @@ def work_shapes(n_steps, n_hidden, n_samples, backward):
     return shapes
 
 
-def forward(P, M_h, cache, act):
-    S, out, tmp, Z = cache["gates"], cache["out"], cache["tmp"], cache["Z"]
+def forward(steps, cache, act):
+    S, out, tmp = cache["gates"], cache["out"], cache["tmp"]
+    Z, first_h = steps.Z, steps.first_h
     n_steps, width, n_samples = S.shape
     H = width // 4
     S4 = S.reshape(n_steps, 4, H, n_samples)
-    # z_t sees the input alone: the projection's first rows, and one tanh
+    # z_t sees the input alone: all steps at once, and one tanh
     z_all = S[:, :H]
-    np.copyto(z_all, P[:H].transpose(1, 0, 2))
+    steps.inputs(slice(0, H), z_all)
     act["gates"](z_all, z_all[:, :0], z_all)
     for t in range(n_steps):
         gates = S[t, H:]  # r, f, o
-        if t:
-            np.matmul(M_h[H:], Z[t], out=gates)
-            gates += P[H:, t]
-        else:  # m_{-1} = 0
-            np.copyto(gates, P[H:, 0])
+        steps.step(t, gates, slice(H, None))
         act["gates"](gates, gates, gates[:0])
         z, r, f, _ = S4[t]
-        m = Z[t + 1]
+        m = Z[first_h:, t + 1]
         np.multiply(r, z, out=m)  # m_t = r_t * z_t ...
         if t:
-            np.multiply(f, Z[t], out=tmp)
+            np.multiply(f, Z[first_h:, t], out=tmp)
             m += tmp  # ... + f_t * m_{t-1}
-    np.multiply(S4[:, 3], Z[1:], out=out)  # out_t = o_t * m_t
+    np.multiply(S4[:, 3], Z[first_h:, 1:].transpose(1, 0, 2), out=out)  # out_t = o_t m_t
     return out
 
 
@@ -70,11 +67,13 @@ def backward(dout, R, cache, live):
     S, Z, K, dA, E, dm = (cache[k] for k in ("gates", "Z", "K", "dA", "E", "dm"))
     n_steps, width, n_samples = S.shape
     H = width // 4
+    first_h = Z.shape[0] - H
     S4 = S.reshape(n_steps, 4, H, n_samples)
     K4 = K.reshape(n_steps, 4, H, n_samples)
     dA4 = dA.reshape(n_steps, 4, H, n_samples)
     z, r, o = S4[:, 0], S4[:, 1], S4[:, 3]
-    m_prev, m = Z[:n_steps], Z[1:]
+    m = Z[first_h:].transpose(1, 0, 2)  # m_{t-1} at t
+    m_prev, m = m[:n_steps], m[1:]
     # K = [r (1 - z^2), z r (1-r), m_{t-1} f (1-f), m o (1-o)]
     np.subtract(1, S[:, H:], out=K[:, H:])
     K[:, H:] *= S[:, H:]
@@ -100,7 +99,8 @@ def backward(dout, R, cache, live):
 
 def state(cache):
     """``m_t`` after every step."""
-    return cache["Z"][1:]
+    Z, gates = cache["Z"], cache["gates"]
+    return Z[Z.shape[0] - gates.shape[1] // 4 :, 1:].transpose(1, 0, 2)
 
 
 def torch_input(x, W, b):

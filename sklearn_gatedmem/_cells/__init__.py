@@ -525,16 +525,16 @@ class Steps:
     def step(self, t, out, rows=slice(None)):
         """The pre-activations ``A_t`` of the row blocks ``rows`` into ``out``
         of shape (len(rows), n_samples)."""
-        Z, P, first_h = self.Z, self.P, self.first_h
+        P = self.P
         if t == 0 and self.zero_start:  # h_{-1} = 0: the input part alone
             if P is None:
-                np.matmul(self.M_input[rows], Z[:first_h, 0], out=out)
+                np.matmul(self.M_input[rows], self.Z[: self.first_h, 0], out=out)
             else:
                 np.copyto(out, P[rows, 0])
-            return
-        split = 0 if P is None else first_h
-        np.matmul(self.M_step[rows], Z[split:, t], out=out)
-        if P is not None:
+        elif P is None:
+            np.matmul(self.M_step[rows], self.Z[:, t], out=out)
+        else:
+            np.matmul(self.M_step[rows], self.Z[self.first_h :, t], out=out)
             out += P[rows, t]
 
     def inputs(self, rows, out):
@@ -640,7 +640,7 @@ def weight_gradient(cache, dA):
     n_steps, n_rows, n_samples = dA.shape
     width = Z.shape[0]
     block = _gradient_block(n_samples)
-    G = np.zeros((n_rows, width))
+    G = None
     for start in range(0, n_steps, block):
         stop = min(start + block, n_steps)
         if stop - start == 1:
@@ -649,7 +649,11 @@ def weight_gradient(cache, dA):
             A = cache["dA_block"][:, : stop - start]
             np.copyto(A, dA[start:stop].transpose(1, 0, 2))
             A = A.reshape(n_rows, -1)
-        G += A @ Z[:, start:stop].reshape(width, -1).T
+        product = A @ Z[:, start:stop].reshape(width, -1).T
+        if G is None:
+            G = product.astype(np.float64)  # a copy: the sum is float64
+        else:
+            G += product
     return G.T
 
 

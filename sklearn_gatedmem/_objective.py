@@ -156,17 +156,17 @@ def _first_input(X, network, lengths, x, d, rev, forward_input, ws, source):
     is that of the chunk that ``x``'s buffer was last filled with, it is
     kept, so that a fit of a single chunk standardises its input once.
     """
-    buffer, tag = ws[(0, d, "Z")], (0, d, "source")
-    last = ws.pop(tag, (None, None))
+    buffer, filled = ws[(0, d, "Z")], ws.setdefault("sources", {})
+    last = filled.pop(d, (None, None))
     if source is not None and last[0] == source and last[1] is buffer:
-        ws[tag] = last
+        filled[d] = last
         return
     if d == 0:
         _standardise(X, network, lengths, x)
     else:  # the backward direction reads it reversed within each length
         np.copyto(x, _reverse(forward_input, rev, axis=1))
     if source is not None:
-        ws[tag] = (source, buffer)
+        filled[d] = (source, buffer)
 
 
 def _forward(X, lengths, weights, network, ws, backward=True, initial=None, source=None):
@@ -490,6 +490,10 @@ def loss_grad(
         Samples per chunk; the result does not depend on it beyond rounding.
     ws : dict, default=None
         Work buffers reused across calls; pass the same dict for a whole fit.
+        Its ``"sources"`` entry remembers which chunk of which ``X`` (the
+        same object and ``lengths``) the first layer's standardised input
+        came from, and calls on that ``X`` reuse it: ``X`` must not be
+        changed in place between calls that share ``ws``.
     lengths : ndarray of shape (n_samples,), default=None
         Real steps of each sequence; None means all ``n_steps``.
     static : ndarray of shape (n_samples, network.n_static), default=None
@@ -526,17 +530,19 @@ def weighted_sums(theta, X, Y, sample_weight, network, chunk_size, ws=None, leng
     params, grads = unpack(theta, network.layout), unpack(grad, network.layout)
     weights = _layer_weights(params, network, X.dtype)
     loss = 0.0
-    # a chunk is known again by its place in the plan, while the same X (kept
-    # alive in ws, so that its id is not reused) and lengths are evaluated
-    if ws.get("X") is not X or ws.get("lengths") is not lengths:
-        ws["X"], ws["lengths"] = X, lengths
-        ws["fit"] = object()
-    plan = chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths)
-    for k, (rows, n_steps) in enumerate(plan):
+    # a chunk is known again (by _first_input) by its place in the plan, while
+    # the same X and lengths are evaluated: ws holds them, so that they stay
+    # alive and the identity test is sound
+    sources = ws.setdefault("sources", {})
+    if sources.get("X") is not X or sources.get("lengths") is not lengths:
+        sources.clear()
+        sources.update(X=X, lengths=lengths, token=object())
+    for k, (rows, n_steps) in enumerate(chunk_plan(X.shape[0], X.shape[1], chunk_size,
+                                                   lengths)):
         loss += _chunk_loss_grad(
             X[rows, :n_steps], _chunk_lengths(lengths, rows, n_steps), Y[rows],
             sample_weight[rows], params, weights, network, grads, ws,
-            None if static is None else static[rows], (ws["fit"], chunk_size, k),
+            None if static is None else static[rows], (sources["token"], chunk_size, k),
         )
     return loss, grad
 

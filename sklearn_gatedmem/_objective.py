@@ -491,9 +491,9 @@ def loss_grad(
     ws : dict, default=None
         Work buffers reused across calls; pass the same dict for a whole fit.
         Its ``"sources"`` entry remembers which chunk of which ``X`` (the
-        same object and ``lengths``) the first layer's standardised input
-        came from, and calls on that ``X`` reuse it: ``X`` must not be
-        changed in place between calls that share ``ws``.
+        same objects ``X``, ``lengths`` and ``network``) the first layer's
+        standardised input came from, and calls on that ``X`` reuse it:
+        ``X`` must not be changed in place between calls that share ``ws``.
     lengths : ndarray of shape (n_samples,), default=None
         Real steps of each sequence; None means all ``n_steps``.
     static : ndarray of shape (n_samples, network.n_static), default=None
@@ -531,12 +531,13 @@ def weighted_sums(theta, X, Y, sample_weight, network, chunk_size, ws=None, leng
     weights = _layer_weights(params, network, X.dtype)
     loss = 0.0
     # a chunk is known again (by _first_input) by its place in the plan, while
-    # the same X and lengths are evaluated: ws holds them, so that they stay
-    # alive and the identity test is sound
+    # the same X, lengths and standardisation are evaluated: ws holds them, so
+    # that they stay alive and the identity test is sound
     sources = ws.setdefault("sources", {})
-    if sources.get("X") is not X or sources.get("lengths") is not lengths:
+    if any(sources.get(k) is not v for k, v in
+           (("X", X), ("lengths", lengths), ("network", network))):
         sources.clear()
-        sources.update(X=X, lengths=lengths, token=object())
+        sources.update(X=X, lengths=lengths, network=network, token=object())
     for k, (rows, n_steps) in enumerate(chunk_plan(X.shape[0], X.shape[1], chunk_size,
                                                    lengths)):
         loss += _chunk_loss_grad(

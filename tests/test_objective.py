@@ -2,6 +2,8 @@
 the whole packed parameter vector (the test that matters for an L-BFGS model),
 and its invariances: chunking, the decision path, the penalty, float32."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -261,6 +263,10 @@ def test_the_standardised_input_is_kept_between_evaluations(monkeypatch, n_direc
     other = X + 1.0
     got = _objective.loss_grad(theta, other, Y, sw, 0.1, spec, 8, ws)
     want = fresh(theta, other, 8)
+    assert got[0] == want[0] and np.array_equal(got[1], want[1])
+    rescaled = dataclasses.replace(spec, x_scale=2 * spec.x_scale)
+    got = _objective.loss_grad(theta, other, Y, sw, 0.1, rescaled, 8, ws)
+    want = _objective.loss_grad(theta, other, Y, sw, 0.1, rescaled, 8, {})
     assert got[0] == want[0] and np.array_equal(got[1], want[1])
     for chunk, n_chunks in ((3, 3), (3, 3), (8, 1)):  # all re-standardised
         del calls[:]

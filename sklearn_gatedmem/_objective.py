@@ -209,8 +209,10 @@ def _forward(X, lengths, weights, network, ws, backward=True, initial=None, sour
         shapes = _cells.work_shapes(cell, n_steps, width, n_hidden, n_samples, backward)
         directions = []
         for d, w in enumerate(weights[layer]):
+            # the weight gradient's per-step products are summed at once: one
+            # buffer serves every layer and direction
             cache = {
-                name: _buffer(ws, (layer, d, name), shape, dtype)
+                name: _buffer(ws, name if name == "G" else (layer, d, name), shape, dtype)
                 for name, shape in shapes.items()
             }
             Z = cache.pop("Z")

@@ -6,7 +6,8 @@ NumPy (and SciPy's ``expit``) only: no scikit-learn. Each cell is one
 named as in its code. This module holds what they share: the step layout,
 the activation methods, and the functions the rest of the package calls
 (:func:`fused_weights`, :func:`work_shapes`, :func:`forward`,
-:func:`backward`, :func:`add_weight_gradient`, :func:`state`), which ask the
+:func:`backward`, :func:`weight_gradient`, :func:`add_weight_gradient`,
+:func:`state`), which ask the
 cell's object for everything that differs between cells.
 
 Layout: one contiguous block per time step, units by samples
@@ -18,29 +19,36 @@ elementwise operation of the time loop is then a pass over contiguous memory
 (a slice of gate columns out of ``(n_samples, 4 * n_hidden)`` would cost 3
 to 4 times as much per element). The gate pre-activations of a step are::
 
-    A_t = M [x_t; 1; h_{t-1}] = M_x [x_t; 1] + M_h h_{t-1}
+    A_t = M Z_t,    Z_t = [x_t; 1; h_{t-1}]  of shape (n_features + 1 + n_hidden, n_samples)
 
 with the input weights, the bias and the recurrent weights side by side in
-``M = [M_x, M_h]`` (see :func:`fused_weights`). ``M`` has one row block of
-``n_hidden`` rows per entry of the cell's ``rows``, each naming the column
-blocks of the parameters ``W``, ``b`` and ``U`` it holds (a block that a row
-does not have is zero in ``M`` and no parameter at all).
+``M`` (see :func:`fused_weights`), so that no separate bias pass is made.
+``M`` has one row block of ``n_hidden`` rows per entry of the cell's
+``rows``, each naming the column blocks of the parameters ``W``, ``b`` and
+``U`` it holds (a block that a row does not have is zero in ``M`` and no
+parameter at all).
 
-The input part needs no recurrence, so it is one GEMM over all steps and
-samples at once (as cuDNN and PyTorch do): the layer's input is held feature
-major, ``X`` of shape ``(n_features + 1 + n_hidden, n_steps, n_samples)``,
-whose first ``n_features + 1`` rows ``[x; 1]`` are, as one matrix, ``(n_features
-+ 1, n_steps * n_samples)``, and ``P = M_x [x; 1]`` of shape ``(n_rows *
-n_hidden, n_steps, n_samples)`` is one GEMM whose inner size is the input's
-width, not a skinny product per step. The caller writes ``x`` and the row of
-ones into ``X``; the time loop then adds only ``M_h h_{t-1}`` to ``P[:, t]``
-per step, and writes each ``h_t`` into ``Z[t + 1]`` (``Z`` of shape
-``(n_steps + 1, n_hidden, n_samples)``, ``Z[0]`` the initial state), where the
-next step reads it. After backward, the weight gradient ``sum_t [x_t; 1;
-h_{t-1}] dA_t^T`` is again one GEMM over all steps and samples
-(:func:`weight_gradient`: the ``h`` rows of ``X`` and ``dA`` are laid out
-feature major for it), and the bias gradient is its row of ones
-(:func:`add_weight_gradient`).
+The step inputs are held feature major: ``Z`` of shape ``(n_features + 1 +
+n_hidden, n_steps + 1, n_samples)``, ``Z[:, t]`` being ``Z_t`` (a matrix
+whose rows are ``(n_steps + 1) * n_samples`` apart, which BLAS reads as it
+is). The caller writes ``x_t`` and the row of ones; the time loop writes
+each ``h_t`` into ``Z[first_h:, t + 1]``, where the next step's GEMM reads
+it. Feature major, the steps of ``Z`` side by side are one matrix too, of
+``n_steps * n_samples`` columns, so that:
+
+* a wide input (:func:`projects_input`: more than twice ``n_hidden``, as
+  the default's patches of long series) is projected for all steps in one
+  GEMM before the time loop, ``P = M_x [x; 1]`` (as cuDNN and PyTorch do),
+  and each step's GEMM is then only the recurrent ``M_h h_{t-1}``, added to
+  ``P[:, t]``; a narrow input stays in each step's GEMM (projecting it
+  would cost a pass over memory more than it saves);
+* after backward, the weight gradient ``sum_t Z_t dA_t^T`` is a GEMM per
+  block of steps over all their samples (:func:`weight_gradient`), not a
+  GEMM per step of ``n_samples`` products; the bias gradient is its row of
+  ones (:func:`add_weight_gradient`).
+
+:class:`Steps` gives the cells' time loops their pre-activations either
+way, so that each cell has one forward.
 
 Activation methods: one transcendental pass per element, chosen per machine
 ---------------------------------------------------------------------------
@@ -464,8 +472,10 @@ def work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward=True):
     shapes = {"Z": (n_features + 1 + H, T + 1, n)}
     if projects_input(n_features, n_hidden):
         shapes["P"] = (cell.n_rows * H, T, n)
-    block = _gradient_block(n)
-    if backward and min(block, T) > 1:
+    block = _gradient_block(n, "P" in shapes)
+    if backward and block == 1:
+        shapes["G"] = (T, n_features + 1 + H, cell.n_rows * H)
+    elif backward and min(block, T) > 1:
         shapes["dA_block"] = (cell.n_rows * H, min(block, T), n)
     shapes.update(cell.work_shapes(T, H, n, backward))
     return shapes
@@ -601,18 +611,30 @@ def forward(cell, Z, M, cache, activation=None, initial=None):
         return cell.forward(steps, cache, act, initial)
 
 
-# The weight gradient sums products over steps and samples: each GEMM spans
-# enough steps for this many products (one step if it has as many samples),
-# and the GEMMs' results are added in float64. Deeper GEMMs gained nothing
-# measurable (one BLAS thread, AMD EPYC AVX2: 30 samples x 32 steps x 533
-# rows, float64 7.5 ms with 480 products per GEMM as with all 960; per-step
-# GEMMs 10.4 ms), and float32 sums stay short, as accurate as the per-step
-# products of chunks of this many samples.
+# The weight gradient sums products over steps and samples. Steps of few
+# samples make skinny per-step GEMMs, so a GEMM then spans enough steps for
+# about _GEMM_DEPTH products, at the cost of laying dA's steps out side by
+# side first; the GEMMs' results are added in float64 (float32 sums stay as
+# short as the per-step products of chunks of this many samples). A narrow
+# input with at least _PER_STEP_SAMPLES samples keeps a GEMM per step, all
+# in one batched call: that copy of dA would cost more than it saves (it
+# grows with n_rows * n_hidden, the GEMM with the input's width too).
+# Measured with one BLAS thread on this project's AMD EPYC (AVX2) machine,
+# n_hidden=32, per evaluation: 30 samples x 32 steps x 500 inputs, float64
+# 8.4 ms in blocks against 12.9 per step, float32 4.6 against 7.1; 20 x 24
+# x 1, float32 0.22 against 0.31; 100 x 50 x 3, float32 3.9 in blocks
+# against 2.2 per step; 200 x 32 x 8 bidirectional, float64 11.6 against
+# 10.0; 600 x 60 x 4 alike either way.
 _GEMM_DEPTH = 512
+_PER_STEP_SAMPLES = 64
 
 
-def _gradient_block(n_samples):
-    """Steps per GEMM of :func:`weight_gradient`."""
+def _gradient_block(n_samples, projected):
+    """Steps per GEMM of :func:`weight_gradient` (1: a GEMM per step, in one
+    batched call), for an input projected before the time loop or not
+    (:func:`projects_input`)."""
+    if n_samples >= _PER_STEP_SAMPLES and not projected:
+        return 1
     return max(1, _GEMM_DEPTH // n_samples)
 
 
@@ -620,9 +642,11 @@ def weight_gradient(cache, dA):
     """``G = sum_t Z_t dA_t^T``, ``Z_t = [x_t; 1; h_{t-1}]``, in float64,
     after :func:`backward`.
 
-    A GEMM per block of steps (:func:`_gradient_block`), each over all the
-    block's samples: ``Z``'s steps are one matrix as they are, ``dA``'s are
-    laid out feature major in ``cache["dA_block"]`` first.
+    A GEMM per block of steps over all their samples, ``Z``'s steps being
+    one matrix as they are and ``dA``'s laid out side by side in
+    ``cache["dA_block"]`` first; or, for steps of many samples and a narrow
+    input, a GEMM per step in one batched call into ``cache["G"]`` (see
+    :func:`_gradient_block`).
 
     Parameters
     ----------
@@ -639,7 +663,11 @@ def weight_gradient(cache, dA):
     Z = cache["Z"]
     n_steps, n_rows, n_samples = dA.shape
     width = Z.shape[0]
-    block = _gradient_block(n_samples)
+    block = _gradient_block(n_samples, "P" in cache)
+    if "G" in cache:  # block == 1, narrow input
+        products = np.matmul(Z[:, :n_steps].transpose(1, 0, 2), dA.transpose(0, 2, 1),
+                             out=cache["G"])
+        return products.sum(axis=0, dtype=np.float64)
     G = None
     for start in range(0, n_steps, block):
         stop = min(start + block, n_steps)

@@ -104,14 +104,16 @@ def work_bytes_per_sample(network, n_steps, itemsize, backward=True):
 
 
 def _gradient_gemm_bytes(network, n_steps, itemsize):
-    """The weight gradient's batched GEMM output, ``(n_steps, width + 1 +
+    """The weight gradient's per-step products, ``(n_steps, width + 1 +
     n_hidden, n_rows * n_hidden)``, the largest over the layers (one buffer,
-    whatever the chunk)."""
+    whatever the chunk; :func:`sklearn_gatedmem._cells.weight_gradient`
+    uses it for narrow inputs of many samples), and its float64 sum."""
     n_rows, largest, width = network.cell_spec.n_rows, 0, network.n_features
     for n_hidden in network.hidden:
-        largest = max(largest, n_steps * (width + 1 + n_hidden) * n_rows * n_hidden)
+        size = (width + 1 + n_hidden) * n_rows * n_hidden
+        largest = max(largest, n_steps * size * itemsize + 8 * size)
         width = network.n_directions * n_hidden
-    return largest * itemsize
+    return largest
 
 
 def plan(network, n_samples, n_steps, itemsize, chunk_size="auto", fit=True,

@@ -113,20 +113,24 @@ def _reverse_index(lengths, n_steps):
     return np.where(t < lengths, lengths - 1 - t, t)
 
 
-def _reverse(seq, rev):
-    """``seq`` (n_steps, width, n_samples) with each sequence reversed.
+def _reverse(seq, rev, axis=0):
+    """``seq`` with each sequence reversed along its time ``axis``: 0 for
+    the time-major ``(n_steps, width, n_samples)``, 1 for the feature-major
+    layer inputs ``(width, n_steps, n_samples)``.
 
     ``rev`` None means that every sequence has all the steps: then it is a
-    view, ``seq[::-1]``; else a copy gathered by :func:`_reverse_index`.
+    view, reversed along ``axis``; else a copy gathered by
+    :func:`_reverse_index`.
     """
     if rev is None:
-        return seq[::-1]
-    return np.take_along_axis(seq, rev[:, None, :], axis=0)
+        return np.flip(seq, axis)
+    return np.take_along_axis(seq, np.expand_dims(rev, 1 - axis), axis=axis)
 
 
 def _standardise(X, network, lengths, out):
-    """Write a batch-first chunk, standardised, into ``out`` (time-major
-    ``(n_steps, n_features, n_samples)``, see :mod:`._cells`).
+    """Write a batch-first chunk, standardised, into ``out`` (feature major
+    ``(n_features, n_steps, n_samples)``, the input rows of the step inputs
+    ``Z`` of :func:`_cells.forward`).
 
     Padding (NaN, or anything beyond each length) becomes 0; it never reaches
     a result, and 0 keeps every product finite.
@@ -135,15 +139,37 @@ def _standardise(X, network, lengths, out):
     # they are spread over the rows of ``out``
     for start in range(0, X.shape[0], 64):
         block = slice(start, start + 64)
-        out[:, :, block] = X[block].transpose(1, 2, 0)
-    out -= np.asarray(network.x_mean, dtype=out.dtype)[:, None]
-    out /= np.asarray(network.x_scale, dtype=out.dtype)[:, None]
+        out[:, :, block] = X[block].transpose(2, 1, 0)
+    out -= np.asarray(network.x_mean, dtype=out.dtype)[:, None, None]
+    out /= np.asarray(network.x_scale, dtype=out.dtype)[:, None, None]
     if lengths is not None:
         pad = np.arange(X.shape[1])[:, None] >= lengths
-        np.copyto(out, 0, where=pad[:, None, :])
+        np.copyto(out, 0, where=pad[None])
 
 
-def _forward(X, lengths, weights, network, ws, backward=True, initial=None):
+def _first_input(X, network, lengths, x, d, rev, forward_input, ws, source):
+    """Fill ``x``, direction ``d``'s part of the first layer's input (see
+    :func:`_forward`), unless it still holds it.
+
+    The first layer reads the same standardised chunk at every evaluation of
+    a fit: when ``source`` (what the chunk is, from :func:`weighted_sums`)
+    is that of the chunk that ``x``'s buffer was last filled with, it is
+    kept, so that a fit of a single chunk standardises its input once.
+    """
+    buffer, filled = ws[(0, d, "Z")], ws.setdefault("sources", {})
+    last = filled.pop(d, (None, None))
+    if source is not None and last[0] == source and last[1] is buffer:
+        filled[d] = last
+        return
+    if d == 0:
+        _standardise(X, network, lengths, x)
+    else:  # the backward direction reads it reversed within each length
+        np.copyto(x, _reverse(forward_input, rev, axis=1))
+    if source is not None:
+        filled[d] = (source, buffer)
+
+
+def _forward(X, lengths, weights, network, ws, backward=True, initial=None, source=None):
     """Run the recurrent layers over one chunk.
 
     Parameters
@@ -162,6 +188,9 @@ def _forward(X, lengths, weights, network, ws, backward=True, initial=None):
     initial : list or None
         Per direction, the first layer's initial states
         (:func:`_initial_states`); None: zero.
+    source : hashable, default=None
+        What the chunk is, the same at every evaluation of a fit (see
+        :func:`_first_input`); None: standardise it.
 
     Returns
     -------
@@ -180,24 +209,24 @@ def _forward(X, lengths, weights, network, ws, backward=True, initial=None):
         shapes = _cells.work_shapes(cell, n_steps, width, n_hidden, n_samples, backward)
         directions = []
         for d, w in enumerate(weights[layer]):
+            # the weight gradient's per-step products are summed at once: one
+            # buffer serves every layer and direction
             cache = {
-                name: _buffer(ws, (layer, d, name), shape, dtype)
+                name: _buffer(ws, name if name == "G" else (layer, d, name), shape, dtype)
                 for name, shape in shapes.items()
             }
             Z = cache.pop("Z")
-            x = Z[:n_steps, :width]
+            x = Z[:width, :n_steps]
             if layer == 0:
-                if d == 0:
-                    _standardise(X, network, lengths, x)
-                else:
-                    np.copyto(x, _reverse(directions[0][0][:n_steps, :width], rev))
+                forward_input = directions[0][0][:width, :n_steps] if d else None
+                _first_input(X, network, lengths, x, d, rev, forward_input, ws, source)
             else:  # direction d reads the outputs below in its own time order
-                below = [out for _, _, out in layers[-1]]
-                n_below = below[0].shape[1]
+                below = [out.transpose(1, 0, 2) for _, _, out in layers[-1]]
+                n_below = below[0].shape[0]
                 for e, top in enumerate(below):
-                    part = x[:, e * n_below : (e + 1) * n_below]
-                    np.copyto(part, top if e == d else _reverse(top, rev))
-            Z[:n_steps, width] = 1
+                    part = x[e * n_below : (e + 1) * n_below]
+                    np.copyto(part, top if e == d else _reverse(top, rev, axis=1))
+            Z[width, :n_steps] = 1
             start = initial[d] if initial is not None and layer == 0 else None
             out = _cells.forward(cell, Z, w["M"], cache, w["activation"], start)
             directions.append((Z, cache, out))
@@ -339,11 +368,13 @@ def _initial_input_gradient(layer0, weights0, network, T):
     return dT
 
 
-def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws, static=None):
-    """Add one chunk's weighted loss sum and gradient (into ``grads``)."""
+def _chunk_loss_grad(X, lengths, Y, sw, params, weights, network, grads, ws, static=None,
+                     source=None):
+    """Add one chunk's weighted loss sum and gradient (into ``grads``);
+    ``source`` as for :func:`_forward`."""
     S = _static_inputs(static, network)
     initial, T = _initial_states(S, params, network, X.dtype)
-    layers, rev = _forward(X, lengths, weights, network, ws, initial=initial)
+    layers, rev = _forward(X, lengths, weights, network, ws, initial=initial, source=source)
     tops = [out for _, _, out in layers[-1]]
     R, where = _readout(tops, lengths, network.pooling)
     loss, delta = _loss_and_delta(_head(R, params, S), Y, sw, network.out_activation)
@@ -400,16 +431,12 @@ def _layers_backward(douts, live, layers, rev, weights, network, ws, grads=None,
     n_steps, _, n_samples = douts[0].shape
     for layer in range(len(network.hidden) - 1, -1, -1):
         dxs = []
-        for d, (Z, cache, _) in enumerate(layers[layer]):
+        for d, (_, cache, _) in enumerate(layers[layer]):
             w, name = weights[layer][d], f"{layer}.{d}"
             dA = _cells.backward(cell, douts[d], w["R"], cache, live)
             if grads is not None:
-                # the weight gradient sum_t Z_t dA_t^T: one batched GEMM,
-                # summed over the steps in float64
-                G = _buffer(ws, "G", (n_steps,) + w["M"].shape[::-1], dtype)
-                np.matmul(Z[:n_steps], dA.transpose(0, 2, 1), out=G)
                 _cells.add_weight_gradient(
-                    cell, G.sum(axis=0, dtype=np.float64),
+                    cell, _cells.weight_gradient(cache, dA),
                     grads["W" + name], grads["U" + name], grads["b" + name],
                 )
             if layer or grads is None:
@@ -465,6 +492,10 @@ def loss_grad(
         Samples per chunk; the result does not depend on it beyond rounding.
     ws : dict, default=None
         Work buffers reused across calls; pass the same dict for a whole fit.
+        Its ``"sources"`` entry remembers which chunk of which ``X`` (the
+        same objects ``X``, ``lengths`` and ``network``) the first layer's
+        standardised input came from, and calls on that ``X`` reuse it:
+        ``X`` must not be changed in place between calls that share ``ws``.
     lengths : ndarray of shape (n_samples,), default=None
         Real steps of each sequence; None means all ``n_steps``.
     static : ndarray of shape (n_samples, network.n_static), default=None
@@ -501,11 +532,20 @@ def weighted_sums(theta, X, Y, sample_weight, network, chunk_size, ws=None, leng
     params, grads = unpack(theta, network.layout), unpack(grad, network.layout)
     weights = _layer_weights(params, network, X.dtype)
     loss = 0.0
-    for rows, n_steps in chunk_plan(X.shape[0], X.shape[1], chunk_size, lengths):
+    # a chunk is known again (by _first_input) by its place in the plan, while
+    # the same X, lengths and standardisation are evaluated: ws holds them, so
+    # that they stay alive and the identity test is sound
+    sources = ws.setdefault("sources", {})
+    if any(sources.get(k) is not v for k, v in
+           (("X", X), ("lengths", lengths), ("network", network))):
+        sources.clear()
+        sources.update(X=X, lengths=lengths, network=network, token=object())
+    for k, (rows, n_steps) in enumerate(chunk_plan(X.shape[0], X.shape[1], chunk_size,
+                                                   lengths)):
         loss += _chunk_loss_grad(
             X[rows, :n_steps], _chunk_lengths(lengths, rows, n_steps), Y[rows],
             sample_weight[rows], params, weights, network, grads, ws,
-            None if static is None else static[rows],
+            None if static is None else static[rows], (sources["token"], chunk_size, k),
         )
     return loss, grad
 

@@ -29,7 +29,8 @@ def _random_cell(cell, n_steps=5, n_samples=3, n_features=2, n_hidden=4, seed=0)
 
 def _run_cells(cell, X, W, U, b, backward=False):
     """``_cells.forward`` as the objective drives it: fused weights, the step
-    inputs ``[x_t; 1; h_{t-1}]`` in ``Z``, work arrays allocated here.
+    inputs ``[x_t; 1; h_{t-1}]`` in ``Z`` (feature major), work arrays
+    allocated here.
 
     ``X`` is (n_steps, n_samples, n_features); the output and the state are
     returned as (n_steps, n_samples, n_hidden) for comparison (for the lstm
@@ -40,8 +41,8 @@ def _run_cells(cell, X, W, U, b, backward=False):
     shapes = _cells.work_shapes(cell, n_steps, n_features, n_hidden, n_samples, backward)
     cache = {name: np.full(shape, np.nan) for name, shape in shapes.items()}
     Z = cache.pop("Z")
-    Z[:n_steps, :n_features] = X.transpose(0, 2, 1)
-    Z[:n_steps, n_features] = 1
+    Z[:n_features, :n_steps] = X.transpose(2, 0, 1)
+    Z[n_features, :n_steps] = 1
     weights = _cells.fused_weights(cell, W, U, b, np.float64)
     out = _cells.forward(cell, Z, weights["M"], cache)
     state = _cells.state(cell, cache)
@@ -125,9 +126,15 @@ def test_the_registry_describes_each_cell(cell):
     assert set(spec.bias_init) <= set(spec.b_blocks)
 
 
+# 2 inputs go into each step's GEMM, 12 are projected before the time loop
+# (more than twice the 4 hidden units, _cells.projects_input)
+WIDTHS = [2, 12]
+
+
+@pytest.mark.parametrize("n_features", WIDTHS)
 @pytest.mark.parametrize("backward", [False, True])
-def test_forward_matches_the_equations(cell, backward, method):
-    X, W, U, b = _random_cell(cell)
+def test_forward_matches_the_equations(cell, backward, method, n_features):
+    X, W, U, b = _random_cell(cell, n_features=n_features)
     out, state, _, _ = _run_cells(cell, X, W, U, b, backward)
     ref_out, ref_state = _reference(cell, X, W, U, b)
     np.testing.assert_allclose(out, ref_out, rtol=0, atol=1e-14)
@@ -150,11 +157,14 @@ def test_forward_without_backward_arrays_is_the_same(cell, method):
         assert cache["gates"].shape[0] == 2 < cache_b["gates"].shape[0]
 
 
-def test_backward_matches_finite_differences(cell, method):
+@pytest.mark.parametrize("n_features", [2, 7])
+def test_backward_matches_finite_differences(cell, method, n_features):
     """A random weighted sum of every step's output (Karpathy's check): its
     gradient with respect to every input, ``W``, ``U`` and ``b`` through
-    ``backward``, ``dx_t = Wx dA_t`` and ``add_weight_gradient``."""
-    X, W, U, b = _random_cell(cell, n_steps=4, n_samples=2, n_hidden=3, seed=1)
+    ``backward``, ``dx_t = Wx dA_t``, ``weight_gradient`` and
+    ``add_weight_gradient``; 7 inputs are projected before the time loop."""
+    X, W, U, b = _random_cell(cell, n_steps=4, n_samples=2, n_hidden=3, seed=1,
+                              n_features=n_features)
     n_steps, n_samples, n_features = X.shape
     H = U.shape[0]
     weights = np.random.RandomState(2).normal(size=(n_steps, n_samples, H))
@@ -166,8 +176,7 @@ def test_backward_matches_finite_differences(cell, method):
     dout = np.ascontiguousarray(weights.transpose(0, 2, 1))
     dA = _cells.backward(cell, dout, fused["R"], cache)
     dW, dU, db = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
-    G = np.einsum("tfn,tgn->fg", cache["Z"][:n_steps], dA)
-    _cells.add_weight_gradient(cell, G, dW, dU, db)
+    _cells.add_weight_gradient(cell, _cells.weight_gradient(cache, dA), dW, dU, db)
     dX = (fused["Wx"] @ dA).transpose(0, 2, 1)
 
     eps = 1e-6
@@ -184,6 +193,40 @@ def test_backward_matches_finite_differences(cell, method):
             numeric[idx] = (up - loss(*args)) / (2 * eps)
         rel = np.linalg.norm(numeric - analytic) / np.linalg.norm(numeric + analytic)
         assert rel <= 1e-8, (k, rel)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_samples", [1, 40, 600])
+@pytest.mark.parametrize("n_features", [2, 70])
+def test_weight_gradient_is_the_sum_over_steps(cell, dtype, n_samples, n_features):
+    """``weight_gradient`` (a GEMM per block of steps, the last block
+    partial, or per step when the steps have many samples) is ``sum_t Z_t
+    dA_t^T``, computed step by step in float64 from the same values; with a
+    narrow input (in each step's GEMM) and a wide one (projected before the
+    time loop), whose forward agrees with the narrow path's equations."""
+    X, W, U, b = _random_cell(cell, n_steps=23, n_samples=n_samples,
+                              n_features=n_features, n_hidden=5, seed=4)
+    n_steps = X.shape[0]
+    assert _cells.projects_input(n_features, 5) == (n_features == 70)
+    shapes = _cells.work_shapes(cell, n_steps, n_features, 5, n_samples, True)
+    assert ("P" in shapes) == (n_features == 70)
+    cache = {name: np.zeros(shape, dtype) for name, shape in shapes.items()}
+    Z = cache.pop("Z")
+    Z[:n_features, :n_steps] = X.transpose(2, 0, 1)
+    Z[n_features, :n_steps] = 1
+    fused = _cells.fused_weights(cell, W, U, b, dtype)
+    out = _cells.forward(cell, Z, fused["M"], cache)
+    dout = np.random.RandomState(5).normal(size=out.shape).astype(dtype)
+    dA = _cells.backward(cell, dout, fused["R"], cache)
+    steps = Z[:, :n_steps].transpose(1, 0, 2).astype(np.float64)  # Z_t, time major
+    expected = sum(steps[t] @ dA[t].astype(np.float64).T for t in range(n_steps))
+    G = _cells.weight_gradient(cache, dA)
+    assert G.dtype == np.float64 and G.shape == expected.shape
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(G, expected, rtol=0, atol=tol * np.abs(expected).max())
+    if dtype == np.float64:  # the output against the equations
+        np.testing.assert_allclose(
+            out.transpose(0, 2, 1), _reference(cell, X, W, U, b)[0], rtol=0, atol=1e-12)
 
 
 def test_backward_does_not_modify_dout(cell):
@@ -218,8 +261,8 @@ def test_gates_saturate_without_warning(cell, dtype, method):
     for big in (1e4, 1e30):
         cache = {name: np.zeros(shape, dtype) for name, shape in shapes.items()}
         Z = cache.pop("Z")
-        Z[:n_steps, :n_features] = np.sign(X.transpose(0, 2, 1))
-        Z[:n_steps, n_features] = 1
+        Z[:n_features, :n_steps] = np.sign(X.transpose(2, 0, 1))
+        Z[n_features, :n_steps] = 1
         fused = _cells.fused_weights(cell, big * np.sign(W), np.sign(U), big * np.sign(b), dtype)
         with warnings.catch_warnings():
             warnings.simplefilter("error")

@@ -2,6 +2,8 @@
 the whole packed parameter vector (the test that matters for an L-BFGS model),
 and its invariances: chunking, the decision path, the penalty, float32."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -234,6 +236,49 @@ def test_reused_work_buffers_give_the_same_result():
     again = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, 2, ws)
     assert first[0] == again[0]
     np.testing.assert_array_equal(first[1], again[1])
+
+
+@pytest.mark.parametrize("n_directions", [1, 2])
+def test_the_standardised_input_is_kept_between_evaluations(monkeypatch, n_directions):
+    """A fit of a single chunk standardises its input once: later evaluations
+    on the same X reuse it (same result as fresh buffers); another X, other
+    lengths or a smaller chunk size (several chunks, each overwriting the
+    buffer) standardise again, and the results stay those of fresh buffers."""
+    theta, X, Y, sw, spec = _problem("lstm", (H,), "softmax", 3, n_directions, seed=5, n=8)
+    lengths = np.array([4, 4, 3, 2, 4, 1, 3, 4])
+    calls = []
+    standardise = _objective._standardise
+    monkeypatch.setattr(_objective, "_standardise",
+                        lambda *args: calls.append(1) or standardise(*args))
+
+    def fresh(theta, X, chunk, lengths=None):
+        return _objective.loss_grad(theta, X, Y, sw, 0.1, spec, chunk, {}, lengths)
+
+    ws = {}
+    for k in range(3):
+        got = _objective.loss_grad(theta * (1 + k / 10), X, Y, sw, 0.1, spec, 8, ws)
+        want = fresh(theta * (1 + k / 10), X, 8)
+        assert got[0] == want[0] and np.array_equal(got[1], want[1])
+    assert len(calls) == 3 + 1  # the fresh ones, and one for the fit
+    other = X + 1.0
+    got = _objective.loss_grad(theta, other, Y, sw, 0.1, spec, 8, ws)
+    want = fresh(theta, other, 8)
+    assert got[0] == want[0] and np.array_equal(got[1], want[1])
+    rescaled = dataclasses.replace(spec, x_scale=2 * spec.x_scale)
+    got = _objective.loss_grad(theta, other, Y, sw, 0.1, rescaled, 8, ws)
+    want = _objective.loss_grad(theta, other, Y, sw, 0.1, rescaled, 8, {})
+    assert got[0] == want[0] and np.array_equal(got[1], want[1])
+    for chunk, n_chunks in ((3, 3), (3, 3), (8, 1)):  # all re-standardised
+        del calls[:]
+        got = _objective.loss_grad(theta, X, Y, sw, 0.1, spec, chunk, ws)
+        assert len(calls) == n_chunks
+        np.testing.assert_allclose(got[1], fresh(theta, X, chunk)[1], rtol=1e-12)
+    Xp = X.copy()
+    Xp[np.arange(T) >= lengths[:, None]] = np.nan
+    for _ in range(2):
+        got = _objective.loss_grad(theta, Xp, Y, sw, 0.1, spec, 8, ws, lengths)
+        want = fresh(theta, Xp, 8, lengths)
+        assert got[0] == want[0] and np.array_equal(got[1], want[1])
 
 
 @pytest.mark.parametrize("kind, K", OUTPUTS)

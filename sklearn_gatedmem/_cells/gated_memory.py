@@ -39,29 +39,27 @@ def work_shapes(n_steps, n_hidden, n_samples, backward):
     return shapes
 
 
-def forward(Z, M, cache, first_h, act):
+def forward(steps, cache, act):
     S, out, tmp = cache["gates"], cache["out"], cache["tmp"]
+    Z, first_h = steps.Z, steps.first_h
     n_steps, width, n_samples = S.shape
     H = width // 4
     S4 = S.reshape(n_steps, 4, H, n_samples)
-    # z_t sees the input alone: all steps in one batched GEMM and one tanh
+    # z_t sees the input alone: all steps at once, and one tanh
     z_all = S[:, :H]
-    np.matmul(M[:H, :first_h], Z[:n_steps, :first_h], out=z_all)
+    steps.inputs(slice(0, H), z_all)
     act["gates"](z_all, z_all[:, :0], z_all)
     for t in range(n_steps):
         gates = S[t, H:]  # r, f, o
-        if t:
-            np.matmul(M[H:], Z[t], out=gates)
-        else:  # m_{-1} = 0
-            np.matmul(M[H:, :first_h], Z[0, :first_h], out=gates)
+        steps.step(t, gates, slice(H, None))
         act["gates"](gates, gates, gates[:0])
         z, r, f, _ = S4[t]
-        m = Z[t + 1, first_h:]
+        m = Z[first_h:, t + 1]
         np.multiply(r, z, out=m)  # m_t = r_t * z_t ...
         if t:
-            np.multiply(f, Z[t, first_h:], out=tmp)
+            np.multiply(f, Z[first_h:, t], out=tmp)
             m += tmp  # ... + f_t * m_{t-1}
-    np.multiply(S4[:, 3], Z[1:, first_h:], out=out)  # out_t = o_t * m_t
+    np.multiply(S4[:, 3], Z[first_h:, 1:].transpose(1, 0, 2), out=out)  # out_t = o_t m_t
     return out
 
 
@@ -69,12 +67,13 @@ def backward(dout, R, cache, live):
     S, Z, K, dA, E, dm = (cache[k] for k in ("gates", "Z", "K", "dA", "E", "dm"))
     n_steps, width, n_samples = S.shape
     H = width // 4
-    first_h = Z.shape[1] - H
+    first_h = Z.shape[0] - H
     S4 = S.reshape(n_steps, 4, H, n_samples)
     K4 = K.reshape(n_steps, 4, H, n_samples)
     dA4 = dA.reshape(n_steps, 4, H, n_samples)
     z, r, o = S4[:, 0], S4[:, 1], S4[:, 3]
-    m_prev, m = Z[:n_steps, first_h:], Z[1:, first_h:]
+    m = Z[first_h:].transpose(1, 0, 2)  # m_{t-1} at t
+    m_prev, m = m[:n_steps], m[1:]
     # K = [r (1 - z^2), z r (1-r), m_{t-1} f (1-f), m o (1-o)]
     np.subtract(1, S[:, H:], out=K[:, H:])
     K[:, H:] *= S[:, H:]
@@ -101,7 +100,7 @@ def backward(dout, R, cache, live):
 def state(cache):
     """``m_t`` after every step."""
     Z, gates = cache["Z"], cache["gates"]
-    return Z[1:, Z.shape[1] - gates.shape[1] // 4 :]
+    return Z[Z.shape[0] - gates.shape[1] // 4 :, 1:].transpose(1, 0, 2)
 
 
 def torch_input(x, W, b):

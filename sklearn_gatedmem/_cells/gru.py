@@ -45,41 +45,39 @@ def work_shapes(n_steps, n_hidden, n_samples, backward):
     return shapes
 
 
-def forward(Z, M, cache, first_h, act, initial=None):
+def forward(steps, cache, act, initial=None):
     S, tmp = cache["gates"], cache["tmp"]
+    Z, first_h = steps.Z, steps.first_h
     n_steps, width, n_samples = S.shape
     H = width // 4
     S4 = S.reshape(n_steps, 4, H, n_samples)
-    # n_x = W_n x_t + b_in sees the input alone: all steps in one batched GEMM
-    np.matmul(M[:H, :first_h], Z[:n_steps, :first_h], out=S[:, :H])
+    # n_x = W_n x_t + b_in sees the input alone: all steps at once
+    steps.inputs(slice(0, H), S[:, :H])
     for t in range(n_steps):
         gates = S[t, H:]  # r, z, U_n h_{t-1} + b_hn
-        if t or initial is not None:
-            np.matmul(M[H:], Z[t], out=gates)
-        else:  # h_{-1} = 0
-            np.matmul(M[H:, :first_h], Z[0, :first_h], out=gates)
+        steps.step(t, gates, slice(H, None))
         rz = gates[: 2 * H]
         act["gates"](rz, rz, rz[:0])  # r_t, z_t
         n, r, z, a = S4[t]
         np.multiply(r, a, out=tmp)
         n += tmp  # W_n x_t + b_in + r_t * (U_n h_{t-1} + b_hn)
         act["state"](n, n)  # n_t
-        h = Z[t + 1, first_h:]
+        h = Z[first_h:, t + 1]
         if t or initial is not None:  # h_t = n_t + z_t * (h_{t-1} - n_t)
-            np.subtract(Z[t, first_h:], n, out=tmp)
+            np.subtract(Z[first_h:, t], n, out=tmp)
             tmp *= z
             np.add(n, tmp, out=h)
         else:
             np.multiply(z, n, out=tmp)
             np.subtract(n, tmp, out=h)
-    return Z[1:, first_h:]
+    return Z[first_h:, 1:].transpose(1, 0, 2)
 
 
 def backward(dout, R, cache, live):
     S, Z, dA, dh, K = (cache[k] for k in ("gates", "Z", "dA", "dh", "K"))
     n_steps, width, n_samples = S.shape
     H = width // 4
-    first_h = Z.shape[1] - H
+    first_h = Z.shape[0] - H
     S4 = S.reshape(n_steps, 4, H, n_samples)
     dA4 = dA.reshape(n_steps, 4, H, n_samples)
     last = n_steps - 1
@@ -101,7 +99,7 @@ def backward(dout, R, cache, live):
         K *= r
         K *= a
         np.multiply(dA_nx, K, out=dA_r)
-        np.subtract(Z[t, first_h:], n, out=K)  # h_{t-1} - n_t (h_{-1} = 0)
+        np.subtract(Z[first_h:, t], n, out=K)  # h_{t-1} - n_t (h_{-1} = 0)
         K *= new
         np.subtract(1, z, out=dA_z)
         dA_z *= z
@@ -120,7 +118,7 @@ def initial_gradient(R, cache):
 def state(cache):
     """``h_t`` after every step (the output is the memory)."""
     Z, gates = cache["Z"], cache["gates"]
-    return Z[1:, Z.shape[1] - gates.shape[1] // 4 :]
+    return Z[Z.shape[0] - gates.shape[1] // 4 :, 1:].transpose(1, 0, 2)
 
 
 def torch_weights(W, U, b):

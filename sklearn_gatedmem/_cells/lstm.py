@@ -45,30 +45,27 @@ def work_shapes(n_steps, n_hidden, n_samples, backward):
     return shapes
 
 
-def forward(Z, M, cache, first_h, act, initial=None):
+def forward(steps, cache, act, initial=None):
     # Q[t] blocks: i, f, o, g (the gates), c_{t-1}, tanh(c_t); so that every
     # product below pairs two uniformly strided runs of blocks. Without
     # backward, Q has two blocks and step t uses block t % 2.
-    Q, P = cache["gates"], cache["tmp"]
-    n_steps, n_blocks = Z.shape[0] - 1, Q.shape[0]
-    H, n_samples = Q.shape[1] // 6, Q.shape[2]
+    Q, tmp = cache["gates"], cache["tmp"]
+    Z, first_h, n_steps = steps.Z, steps.first_h, steps.n_steps
+    n_blocks, H, n_samples = Q.shape[0], Q.shape[1] // 6, Q.shape[2]
     Q6 = Q.reshape(n_blocks, 6, H, n_samples)
     Q6[0, 4] = 0 if initial is None else initial[1]  # c_{-1}
     gates_of, tanh_of = act["gates"], act["state"]
     for t in range(n_steps):
         b = t % n_blocks
         gates, q = Q[b, : 4 * H], Q6[b]
-        if t or initial is not None:
-            np.matmul(M, Z[t], out=gates)
-        else:  # h_{-1} = 0
-            np.matmul(M[:, :first_h], Z[0, :first_h], out=gates)
+        steps.step(t, gates)
         gates_of(gates, gates[: 3 * H], gates[3 * H :])  # i, f, o; g
-        np.multiply(q[0:2], q[3:5], out=P)  # i_t g_t, f_t c_{t-1}
+        np.multiply(q[0:2], q[3:5], out=tmp)  # i_t g_t, f_t c_{t-1}
         c = Q6[(t + 1) % n_blocks, 4]
-        np.add(P[0], P[1], out=c)  # c_t
+        np.add(tmp[0], tmp[1], out=c)  # c_t
         tanh_of(c, q[5])  # tanh(c_t)
-        np.multiply(q[2], q[5], out=Z[t + 1, first_h:])  # h_t = o_t tanh(c_t)
-    return Z[1:, first_h:]
+        np.multiply(q[2], q[5], out=Z[first_h:, t + 1])  # h_t = o_t tanh(c_t)
+    return Z[first_h:, 1:].transpose(1, 0, 2)
 
 
 def backward(dout, R, cache, live):
@@ -113,7 +110,7 @@ def initial_gradient(R, cache):
 def state(cache):
     """``c_t`` after every step (only the last, without backward's arrays)."""
     Z, gates = cache["Z"], cache["gates"]
-    n_steps, n_blocks, H = Z.shape[0] - 1, gates.shape[0], gates.shape[1] // 6
+    n_steps, n_blocks, H = Z.shape[1] - 1, gates.shape[0], gates.shape[1] // 6
     Q6 = gates.reshape(n_blocks, 6, H, gates.shape[2])
     if n_blocks == n_steps + 1:
         return Q6[1:, 4]

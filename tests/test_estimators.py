@@ -693,7 +693,7 @@ def test_ctrl_c_stops_the_networks_fitted_side_by_side(monkeypatch):
     monkeypatch.setattr(_objective, "loss_grad", counting)
     with pytest.warns(ConvergenceWarning, match="interrupted"):
         est = LSTMClassifier(hidden_layer_sizes=8, max_iter=1000, tol=0, random_state=0,
-                             n_ensemble=2).fit(X, y)
+                             n_ensemble=2, alpha=1.0, patch_size=None).fit(X, y)
     assert len(est.estimators_) == 2 and est._interrupted
     assert all(m._interrupted and m.n_iter_ < 1000 for m in est.estimators_)
     assert est.predict_proba(X).shape == (len(X), 2)
@@ -930,11 +930,14 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
     assert est.instance_norm_ == "append"
     assert est.x_mean_.shape == (width,)
     assert est.coefs_["W0.0"].shape[0] == width
-    # the rule alone above the search's 100 cases (on fewer, the classifier
-    # also weighs the whole series: tests/test_select.py)
+    # the rule alone above the search's 100 cases, where the regressor does
+    # not search (the classifier weighs the whole series too, on a sample of
+    # the cases: tests/test_select.py)
     X_short, y_short, _ = sequences(120, n_steps=20)
-    short = Estimator(**SMALL).fit(X_short, y_short)
-    assert short.patch_size_ == 1
+    short = Estimator(**SMALL, alpha=1.0 if Estimator is LSTMClassifier else "auto")
+    short.fit(X_short, y_short)
+    assert short.patch_size_ in ((1,) if Estimator is LSTMRegressor else (1, 20))
+    assert (short.cv_results_ is None) == (Estimator is LSTMRegressor)
     assert Estimator(**SMALL, patch_size=None).fit(X, y).patch_size_ == 1
 
 

@@ -37,6 +37,7 @@ CASES = {
     "600x60x4": (600, 60, 4, {}),
     "200x32x8 bidir": (200, 32, 8, {"n_directions": 2}),
     "100x50x3 unequal": (100, 50, 3, {"unequal": True}),
+    "898x1x128 whole": (898, 1, 128, {}),  # digits read whole (8 x 8, appended z-scores)
     "30x32x500 gru": (30, 32, 500, {"cell": "gru"}),
     "30x32x500 gated_memory": (30, 32, 500, {"cell": "gated_memory"}),
 }

@@ -604,7 +604,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _search(self, grid, folds, X, y, sample_weight, random_state, constant):
         """Fit one network per candidate of ``grid`` and fold on the other
         folds and score it on its fold (:meth:`_search_score`); with
-        ``alpha="auto"``, score the constant predictor too (:meth:`_constant`,
+        ``constant`` (``alpha="auto"``, every case searched), score the
+        constant predictor too (:meth:`_constant`,
         fitted on the same folds: what a network with a penalty of
         :data:`CONSTANT_ALPHA` predicts). Returns ``cv_results_``."""
         # rows of arrays, lists and DataFrames; other array-likes as arrays

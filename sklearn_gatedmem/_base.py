@@ -576,7 +576,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             n_samples = _num_samples(X)
         except TypeError:
             return None  # not rows: the fit's validation says what is wrong
-        if n_samples < 2 or (n_samples > AUTO_MAX_SAMPLES and not self._SEARCH_SUBSAMPLE):
+        # no sample with early stopping: it holds out a part of each fold's
+        # training part, too few cases of a sample to keep every class on
+        # both sides (digits: 10 classes, 66 rows per fold)
+        sample = self._SEARCH_SUBSAMPLE and not self.early_stopping
+        if n_samples < 2 or (n_samples > AUTO_MAX_SAMPLES and not sample):
             return None
         probe = copy.copy(self)
         X, static, _, weight, Y, out_activation, _ = probe._validated(X, y, sample_weight)

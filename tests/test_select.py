@@ -203,6 +203,9 @@ def test_a_larger_classifier_training_set_is_searched_on_a_sample(monkeypatch):
     # the regressor is not searched on a sample: the training mean could win there
     reg = LSTMRegressor(**SMALL).fit(X, y_reg)
     assert reg.cv_results_ is None
+    # nor with early stopping, which would hold out a part of the sample's folds
+    stopping = LSTMClassifier(**SMALL, early_stopping=True).fit(X, y)
+    assert stopping.cv_results_ is None and stopping.alpha_ == 1.0
 
 
 def test_no_search_over_too_many_values(monkeypatch):

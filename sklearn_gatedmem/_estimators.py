@@ -495,7 +495,8 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             sample_search=(
                 "The classifier searches a larger training set on a\n"
                 "        stratified sample of 100 of its cases (if they hold at most 20,000\n"
-                "        values), without the constant, and fits the choice on all of them.\n"
+                "        values), without the constant, and fits the choice on all of them\n"
+                "        (not with ``early_stopping=True``).\n"
                 "        "
             ),
             patch_auto=(

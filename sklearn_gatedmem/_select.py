@@ -134,16 +134,20 @@ def subsample_cases(groups, y, n_cases, stratified, random_state):
         The rows of the sampled cases (every row when there are at most
         ``n_cases`` cases).
     groups : ndarray of int of shape (len(rows),)
-        Their cases, numbered again from 0 (-1 kept).
+        Their cases, numbered again from 0 (a sample leaves out the rows of
+        zero weight; without one, -1 is kept).
     """
     case_ids, first = np.unique(groups, return_index=True)
     case_ids, first = case_ids[case_ids >= 0], first[case_ids >= 0]
     if len(case_ids) <= n_cases:
         return np.arange(len(groups)), np.asarray(groups)
     labels = y[first] if stratified else None
+    # stratified where both parts can hold every class (two cases of each,
+    # and as many left out as there are classes), else a plain draw
+    counts = np.unique(labels, return_counts=True)[1] if stratified else None
     splitter = (
         StratifiedShuffleSplit
-        if stratified and np.unique(labels, return_counts=True)[1].min() >= 2
+        if stratified and counts.min() >= 2 and len(first) - n_cases >= len(counts)
         else ShuffleSplit
     )
     chosen, _ = next(splitter(1, train_size=n_cases, random_state=random_state).split(

@@ -178,6 +178,10 @@ def test_a_sample_of_distinct_cases_is_drawn_whole_and_stratified():
     np.testing.assert_array_equal(rows, np.arange(13))
     np.testing.assert_array_equal(renumbered, groups)
     assert rng.randint(1000) == np.random.RandomState(0).randint(1000)
+    # fewer cases left out than there are classes: a plain draw, no error
+    many = np.arange(12) % 6  # 6 classes of 2 cases
+    rows, _ = subsample_cases(np.arange(12), many, 10, True, np.random.RandomState(0))
+    assert len(rows) == 10
 
 
 def test_a_larger_classifier_training_set_is_searched_on_a_sample(monkeypatch):

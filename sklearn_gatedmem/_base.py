@@ -62,6 +62,7 @@ from ._optimize import (
     fit_lbfgs,
 )
 from ._params import initialize, pack, unpack
+from ._processes import fit_shared, worth_processes
 from ._select import (
     AUTO_MAX_SAMPLES,
     AUTO_MAX_VALUES,
@@ -550,7 +551,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 constant = "alpha" in auto and not sampled
                 if len(grid) > 1 or constant:
                     search = self._search(grid, folds, X, y, sample_weight, random_state,
-                                          constant)
+                                          constant, n_steps)
                     choice = search["params"][int(np.argmin(search["rank_test_score"]))]
         chosen.update({k: v for k, v in choice.items() if k in chosen})
         return copy.copy(self).set_params(**choice), chosen, search
@@ -605,9 +606,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         sampled = len(rows) < len(X)
         return [(rows[train], rows[test]) for train, test in folds], X.shape, sampled
 
-    def _search(self, grid, folds, X, y, sample_weight, random_state, constant):
+    def _search(self, grid, folds, X, y, sample_weight, random_state, constant, n_steps):
         """Fit one network per candidate of ``grid`` and fold on the other
-        folds and score it on its fold (:meth:`_search_score`); with
+        folds (sequences of ``n_steps`` steps; in worker processes too, when
+        :func:`_processes.worth_processes`) and score it on its fold
+        (:meth:`_search_score`); with
         ``constant`` (``alpha="auto"``, every case searched), score the
         constant predictor too (:meth:`_constant`,
         fitted on the same folds: what a network with a penalty of
@@ -637,8 +640,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 ))
                 data.append(_rows((X, y, sample_weight), train))
         # the search's networks are not the model: their convergence is not
-        # the user's concern (their warnings are dropped)
-        fitted, _ = _fit_members(networks, self._members_at_once(X, len(networks)), data)
+        # the user's concern (their warnings are dropped); a search of much
+        # work shares them with worker processes (small fits hold the GIL)
+        n_at_once = self._members_at_once(X, len(networks))
+        steps_read = [-(-n_steps // resolve_patch_size(n.patch_size, n_steps))
+                      for n in networks]
+        if n_at_once > 1 and worth_processes(steps_read, self.max_iter):
+            fitted = fit_shared(networks, data, n_at_once)
+        else:
+            fitted, _ = _fit_members(networks, n_at_once, data)
         if len(fitted) < len(networks) or any(n._interrupted for n in fitted):
             raise KeyboardInterrupt(
                 "Interrupted while choosing the 'auto' parameters by "

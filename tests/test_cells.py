@@ -322,6 +322,18 @@ def test_activation_method_is_measured_once_or_forced(monkeypatch):
         _cells._force_activation(previous)
 
 
+def test_pinned_activation_methods_win_and_are_given_back(monkeypatch):
+    """A worker process computes with the methods of the process that
+    started it, whatever is forced or measured there; after, its own again."""
+    monkeypatch.setenv(_cells.ACTIVATION_ENV, "expit")
+    methods = _cells.activation_methods()
+    assert methods == {"float32": "expit", "float64": "expit"}
+    with _cells.pinned_activations({"float32": "tanh", "float64": "exp"}):
+        assert _cells.activation_method(np.float32) == "tanh"
+        assert _cells.activation_method(np.float64) == "exp"
+    assert _cells.activation_methods() == methods
+
+
 def test_activation_method_changes_from_tanh_only_when_clearly_faster():
     """A near tie keeps tanh, so that the choice, and the model fitted from a
     random_state, does not change between processes with timing noise."""

@@ -90,6 +90,7 @@ unless :func:`forward` is given others (``initial``, for the lstm and the
 gru); :func:`initial_gradient` then gives the gradient with respect to them.
 """
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -280,6 +281,7 @@ ACTIVATION_ENV = "SKLEARN_GATEDMEM_ACTIVATION"
 _measured = {}  # dtype name -> method, once per process
 _MEASURING = threading.Lock()
 _forced = None  # set by _force_activation (tests)
+_pinned = {}  # dtype name -> method, set by pinned_activations (worker processes)
 
 
 # The methods round differently (by 1e-12), and 100 L-BFGS iterations can
@@ -297,11 +299,15 @@ _PREFERRED = "tanh"
 
 
 def activation_method(dtype):
-    """The activation method for ``dtype`` on this machine: the one forced by
+    """The activation method for ``dtype`` on this machine: the one pinned by
+    :func:`pinned_activations`, or forced by
     :func:`_force_activation` or by ``$SKLEARN_GATEDMEM_ACTIVATION``, else
     ``"tanh"`` unless :func:`_measure_activations` finds another method
     clearly faster (in at most ``_SWITCH_BELOW`` of tanh's time), measured
     once per process."""
+    key = np.dtype(dtype).name
+    if key in _pinned:
+        return _pinned[key]
     forced = _forced or os.environ.get(ACTIVATION_ENV) or None
     if forced is not None:
         if forced not in ACTIVATIONS:
@@ -309,7 +315,6 @@ def activation_method(dtype):
                 f"{ACTIVATION_ENV}={forced!r}: expected one of {sorted(ACTIVATIONS)}"
             )
         return forced
-    key = np.dtype(dtype).name
     with _MEASURING:  # once: networks fitted side by side use the same method
         if key not in _measured:
             _measured[key] = _choose(_measure_activations(np.dtype(dtype)))
@@ -341,6 +346,29 @@ def _measure_activations(dtype, n_hidden=32, n_samples=256, repeats=7):
                 act["state"](block[:H], out)
                 best[name] = min(best[name], time.perf_counter() - start)
     return best
+
+
+def activation_methods():
+    """The method of each compute dtype in this process, ``{dtype name:
+    method}``: what :func:`pinned_activations` gives a worker process, so
+    that its fits compute as this process's would (the measured choice can
+    differ between processes)."""
+    return {np.dtype(dtype).name: activation_method(dtype)
+            for dtype in (np.float32, np.float64)}
+
+
+@contextlib.contextmanager
+def pinned_activations(methods):
+    """Inside, :func:`activation_method` gives ``methods`` (from
+    :func:`activation_methods` of another process) whatever is forced or
+    measured here; for the worker processes of the "auto" search."""
+    previous = dict(_pinned)
+    _pinned.update(methods)
+    try:
+        yield
+    finally:
+        _pinned.clear()
+        _pinned.update(previous)
 
 
 def _force_activation(method):

@@ -1,0 +1,142 @@
+"""Tests of _processes: the "auto" search's networks shared with worker
+processes."""
+
+import contextlib
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sklearn_gatedmem import LSTMClassifier, _processes
+from sklearn_gatedmem._base import _fit_members
+
+
+def series(n_samples=30, n_steps=40, seed=0):
+    """Series whose class says which half has the larger mean."""
+    X = np.random.RandomState(seed).normal(size=(n_samples, n_steps, 1))
+    half = n_steps // 2
+    return X, (X[:, :half, 0].mean(axis=1) > X[:, half:, 0].mean(axis=1)).astype(int)
+
+
+def loky_workers():
+    """The pids of this process's loky worker processes (Linux: from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:  # ended meanwhile
+            continue
+        if parent == os.getpid() and b"LokyProcess" in command:
+            pids.append(int(entry))
+    return pids
+
+
+@pytest.fixture
+def slow_here(monkeypatch):
+    """This process's networks start after a pause: the worker, which takes
+    a while to start, then surely fits some of them."""
+    original = _processes.beside_other_fits
+
+    @contextlib.contextmanager
+    def paused(stop):
+        time.sleep(0.5)
+        with original(stop):
+            yield
+
+    monkeypatch.setattr(_processes, "beside_other_fits", paused)
+
+
+def networks_and_data(n_networks, max_iter=5):
+    X, y = series()
+    networks = [LSTMClassifier(hidden_layer_sizes=4, max_iter=max_iter, alpha=1.0,
+                               n_ensemble=1, random_state=k) for k in range(n_networks)]
+    data = [(X[k:], y[k:], None) for k in range(n_networks)]
+    return networks, data
+
+
+def test_a_search_is_shared_only_when_it_has_work_for_seconds():
+    # Trace cut to 30: 6 networks of 31 patches, 100 iterations
+    assert _processes.worth_processes([31] * 6, 100)
+    assert not _processes.worth_processes([31] * 6, 10)
+    assert not _processes.worth_processes([1] * 12, 100)  # tables: one step
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
+def test_networks_fitted_in_workers_are_those_fitted_here(slow_here):
+    networks, data = networks_and_data(16)
+    here, _ = _fit_members([clone(n) for n in networks], 1, data)
+    threads = threading.active_count()
+    shared = _processes.fit_shared(networks, data, n_at_once=2)
+    in_workers = [a is not b for a, b in zip(shared, networks)]  # copies came back
+    assert any(in_workers) and not all(in_workers)
+    for a, b in zip(here, shared):
+        assert a.n_iter_ == b.n_iter_
+        for name in a.coefs_:
+            np.testing.assert_array_equal(a.coefs_[name], b.coefs_[name])
+    # nothing of the search outlives it
+    assert threading.active_count() == threads
+    assert loky_workers() == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
+def test_an_error_in_a_shared_search_is_raised_and_ends_the_workers(slow_here):
+    networks, data = networks_and_data(8)
+    X, y, _ = data[0]
+    X = X.copy()
+    X[0, 0, 0] = np.inf  # the first network (a worker's) cannot be fitted
+    data[0] = (X, y, None)
+    threads = threading.active_count()
+    with pytest.raises(ValueError, match="infinity"):
+        _processes.fit_shared(networks, data, n_at_once=2)
+    assert threading.active_count() == threads
+    assert loky_workers() == []
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_search_chooses_alike_in_workers_and_here(monkeypatch, slow_here):
+    X, y = series(n_samples=24, n_steps=64)
+    params = dict(hidden_layer_sizes=4, max_iter=15, n_ensemble=1, random_state=0)
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return _processes.fit_shared(*args, **kwargs)
+
+    monkeypatch.setattr("sklearn_gatedmem._base.fit_shared", counting)
+    monkeypatch.setattr(_processes, "PROCESSES_FROM_STEPS", 10**12)
+    here = LSTMClassifier(**params).fit(X, y)
+    assert calls == []
+    monkeypatch.setattr(_processes, "PROCESSES_FROM_STEPS", 0)
+    shared = LSTMClassifier(**params).fit(X, y)
+    assert calls == [1]
+    for name in ("mean_test_score", "std_test_score", "mean_test_log_loss", "rank_test_score"):
+        np.testing.assert_array_equal(here.cv_results_[name], shared.cv_results_[name])
+    np.testing.assert_array_equal(here.predict_proba(X), shared.predict_proba(X))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
+def test_ctrl_c_in_a_shared_search_fits_nothing_and_ends_the_workers(monkeypatch, slow_here):
+    X, y = series(n_samples=24, n_steps=64)
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
+    monkeypatch.setattr(_processes, "PROCESSES_FROM_STEPS", 0)
+    # Python's own Ctrl-C handler, whatever an earlier test left installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))  # as Ctrl-C does
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt, match="choosing"):
+            LSTMClassifier(hidden_layer_sizes=4, max_iter=300, tol=0, random_state=0).fit(X, y)
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+    assert loky_workers() == []

@@ -62,7 +62,7 @@ from ._optimize import (
     fit_lbfgs,
 )
 from ._params import initialize, pack, unpack
-from ._processes import fit_shared, worth_processes
+from ._processes import Workers, fit_shared, worth_processes
 from ._select import (
     AUTO_MAX_SAMPLES,
     AUTO_MAX_VALUES,
@@ -477,12 +477,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             # "auto" parameters chosen (cross-validation on small sets): the
             # fit is then that of a copy holding the chosen values, whose
             # fitted state becomes this estimator's
-            model, chosen, search = self._resolved(X, y, sample_weight)
-            if model.n_ensemble > 1:
-                model._fit_ensemble(X, y, sample_weight)
-            else:
-                vars(model).pop("estimators_", None)  # a previous ensemble's
-                model._fit(X, y, sample_weight)
+            # worker processes, if the search or the ensemble starts them,
+            # end with the fit
+            with Workers() as workers:
+                model, chosen, search = self._resolved(X, y, sample_weight, workers)
+                if model.n_ensemble > 1:
+                    model._fit_ensemble(X, y, sample_weight, workers)
+                else:
+                    vars(model).pop("estimators_", None)  # a previous ensemble's
+                    model._fit(X, y, sample_weight)
             if model is not self:
                 self._take_fitted(model)
             self.alpha_, self.pooling_ = chosen["alpha"], chosen["pooling"]
@@ -494,7 +497,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             vars(self).update(kept)
             raise
 
-    def _resolved(self, X, y, sample_weight):
+    def _resolved(self, X, y, sample_weight, workers):
         """The estimator to fit, with every "auto" parameter given a value.
 
         Each "auto" parameter takes one of the values of the subclass's
@@ -508,7 +511,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         (:func:`_select.patch_candidates`); its first, "auto", is the length
         rule. On smaller sets every combination is scored by K-fold
         cross-validation, one network per candidate and fold (fitted side by
-        side as an ensemble's members are), and the best is kept.
+        side as an ensemble's members are, in ``workers`` too), and the best
+        is kept.
 
         Returns
         -------
@@ -551,7 +555,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 constant = "alpha" in auto and not sampled
                 if len(grid) > 1 or constant:
                     search = self._search(grid, folds, X, y, sample_weight, random_state,
-                                          constant, n_steps)
+                                          constant, n_steps, workers)
                     choice = search["params"][int(np.argmin(search["rank_test_score"]))]
         chosen.update({k: v for k, v in choice.items() if k in chosen})
         return copy.copy(self).set_params(**choice), chosen, search
@@ -606,9 +610,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         sampled = len(rows) < len(X)
         return [(rows[train], rows[test]) for train, test in folds], X.shape, sampled
 
-    def _search(self, grid, folds, X, y, sample_weight, random_state, constant, n_steps):
+    def _search(self, grid, folds, X, y, sample_weight, random_state, constant, n_steps,
+                workers):
         """Fit one network per candidate of ``grid`` and fold on the other
-        folds (sequences of ``n_steps`` steps; in worker processes too, when
+        folds (sequences of ``n_steps`` steps; in ``workers`` too, when
         :func:`_processes.worth_processes`) and score it on its fold
         (:meth:`_search_score`); with
         ``constant`` (``alpha="auto"``, every case searched), score the
@@ -643,10 +648,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # the user's concern (their warnings are dropped); a search of much
         # work shares them with worker processes (small fits hold the GIL)
         n_at_once = self._members_at_once(X, len(networks))
-        steps_read = [-(-n_steps // resolve_patch_size(n.patch_size, n_steps))
-                      for n in networks]
+        steps_read = [_patches(n.patch_size, n_steps) for n in networks]
         if n_at_once > 1 and worth_processes(steps_read, self.max_iter):
-            fitted = fit_shared(networks, data, n_at_once)
+            fitted, _ = fit_shared(networks, data, n_at_once, workers)
         else:
             fitted, _ = _fit_members(networks, n_at_once, data)
         if len(fitted) < len(networks) or any(n._interrupted for n in fitted):
@@ -689,7 +693,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             delattr(self, name)
         vars(self).update({k: v for k, v in vars(model).items() if k not in params})
 
-    def _fit_ensemble(self, X, y, sample_weight):
+    def _fit_ensemble(self, X, y, sample_weight, workers=None):
         """Fit ``n_ensemble`` networks from seeds drawn from ``random_state``.
 
         Each member is this estimator with one network (``n_ensemble=1``) and
@@ -703,9 +707,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         Members are fitted side by side in threads, one BLAS thread each, as
         many at a time as BLAS has threads (:meth:`_members_at_once`), with
-        the weights of one after the other on one BLAS thread. An interrupted
-        member ends the ensemble: the members fitted or interrupted so far
-        are kept, those not yet started are not fitted.
+        the weights of one after the other on one BLAS thread; or, with
+        ``workers`` (:class:`_processes.Workers`) that the search started or
+        for much work (:func:`_processes.worth_processes`), in this thread
+        and worker processes, which small fits need (they hold the GIL).
+        An interrupted member ends the ensemble: the members fitted or
+        interrupted so far are kept, those not yet started are not fitted.
         """
         previous = getattr(self, "estimators_", None) if self.warm_start else None
         if previous is not None and len(previous) != self.n_ensemble:
@@ -718,10 +725,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         for k, seed in enumerate(seeds):
             member = clone(self) if previous is None else previous[k]
             members.append(member.set_params(**{**params, "random_state": int(seed)}))
-        members, stops = _fit_members(
-            members, self._members_at_once(X),
-            [(X, y, sample_weight)] * self.n_ensemble,
-        )
+        n_at_once, data = self._members_at_once(X), [(X, y, sample_weight)] * self.n_ensemble
+        if n_at_once > 1 and workers is not None and (
+            workers.started or worth_processes(self._steps_read(X), self.max_iter)
+        ):
+            members, stops = fit_shared(members, data, n_at_once, workers)
+        else:
+            members, stops = _fit_members(members, n_at_once, data)
         _warn_ensemble(stops, self.n_ensemble)
         for name in _NETWORK_ATTRS:
             vars(self).pop(name, None)
@@ -735,6 +745,18 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         vars(self).update(_ensemble_summary(members))
         self._interrupted = any(member._interrupted for member in members)
         return self
+
+    def _steps_read(self, X):
+        """The steps each member of the ensemble reads on ``X`` (patches of
+        its longest sequence), for :func:`_processes.worth_processes`."""
+        try:
+            flat, steps_features, _ = read_sequences(X, self.data_format)
+            if steps_features is None:  # 2-D rows, as the fit reads them
+                shape = getattr(flat, "shape", None) or _shape_2d(flat)
+                steps_features = resolve_layout(shape[1], self.n_steps, None)
+        except (TypeError, ValueError, IndexError):
+            return [0]  # the members' validation will say what is wrong
+        return [_patches(self.patch_size, steps_features[0])] * self.n_ensemble
 
     def _members_at_once(self, X, n_fits=None):
         """How many of ``n_fits`` networks on ``X`` (an ensemble's members,
@@ -1229,6 +1251,11 @@ def _rows(arrays, index):
     """The rows ``index`` of each of ``arrays`` (X, y, sample_weight; None
     stays None), whatever their kind: arrays, lists, DataFrames."""
     return tuple(None if a is None else _safe_indexing(a, index) for a in arrays)
+
+
+def _patches(patch_size, n_steps):
+    """The steps a network with ``patch_size`` reads of ``n_steps``."""
+    return -(-n_steps // resolve_patch_size(patch_size, n_steps))
 
 
 def _fit_members(members, n_at_once, data):

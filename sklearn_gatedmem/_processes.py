@@ -1,51 +1,104 @@
-"""The "auto" search's networks fitted in this process and in worker processes.
+"""Networks of one fit shared between this thread and worker processes.
 
 A fit of a few short cases is a Python loop over small NumPy calls, which
 hold the GIL most of the time: two such fits in threads take longer than one
 after the other. Measured on this project's 2-core AMD EPYC (AVX2), one
 network of 20 cases of Trace (31 patches, 32 units, 100 iterations): 0.91 s
 alone; two in threads 2.35 s, one after the other 1.91 s, in two processes
-0.99 s. The search's networks are independent of one another, so
-:func:`fit_shared` shares them between this process (this thread) and worker
-processes, started by joblib's loky (as scikit-learn's ``n_jobs``: no
-``if __name__ == "__main__"`` guard is needed in the user's script) for the
-search and ended with it: no worker or thread of the search outlives the
-fit. (Python's and loky's resource trackers, two small processes that any
-use of multiprocessing starts once per process, stay.)
+0.99 s. So the networks of a fit with much work -- the "auto" search's, then
+the ensemble's members -- are shared (:func:`fit_shared`) between this
+thread and worker processes (:class:`Workers`), started by joblib's loky (as
+scikit-learn's ``n_jobs``: no ``if __name__ == "__main__"`` guard is needed
+in the user's script) when first needed and ended with the fit: no worker
+or thread of it outlives the fit. (Python's and loky's resource trackers, two
+small processes that any use of multiprocessing starts once per process,
+stay.)
 
-Starting a worker costs about 2.5 s of the other core (it imports NumPy,
+Starting a worker costs about 2.5 s of another core (it imports NumPy,
 SciPy and scikit-learn); this thread fits networks meanwhile, and a worker
 is given a network only once it runs, so the start delays no fit. It pays
-only for a search of enough work (:func:`worth_processes`): on a smaller one
-this thread would be done before the worker is up.
+only for enough work (:func:`worth_processes`): on less, this thread would
+be done before the worker is up.
 
 Each network is fitted the same way wherever it runs (one BLAS thread, this
-process's activation method), so the search chooses the same candidate as
-one after the other.
+process's activation methods, the same seed): the fitted weights are those of
+one network after the other, bit for bit.
 """
 
+import signal
 import threading
 import warnings
 
 from joblib.externals.loky import ProcessPoolExecutor
-from sklearn.exceptions import ConvergenceWarning
+from joblib.externals.loky.backend.context import get_context
 from threadpoolctl import threadpool_limits
 
 from . import _cells
 from ._optimize import beside_other_fits, collecting_warnings
 
-#: The search's networks are shared with worker processes when they unroll
-#: at least this many steps in all (steps read x ``max_iter``, summed over
-#: the networks): about 3 s of work at the smallest batch, beyond the 2.5 s a
-#: worker takes to start (Trace cut to 30: 6 networks x 100 x 31 patches).
+#: Networks are shared with worker processes when they unroll at least this
+#: many steps in all (steps read x ``max_iter``, summed over the networks):
+#: about 3 s of work at the smallest batch, beyond the 2.5 s a worker takes
+#: to start (Trace cut to 30: the search's 6 networks x 31 patches x 100).
 PROCESSES_FROM_STEPS = 10_000
 
 
 def worth_processes(steps_read, max_iter):
-    """Whether the networks of a search, which read ``steps_read`` steps each
-    (a list, one per network), are worth sharing with worker processes
+    """Whether networks that read ``steps_read`` steps each (a list, one per
+    network) are worth sharing with worker processes
     (:data:`PROCESSES_FROM_STEPS`)."""
     return sum(steps_read) * max_iter >= PROCESSES_FROM_STEPS
+
+
+class Workers:
+    """The worker processes of one fit, started by :meth:`executor` when
+    first needed and ended with the ``with`` block (also while starting).
+
+    Attributes
+    ----------
+    stop : multiprocessing Event or None
+        Set, the networks running anywhere end at their best weights, as on
+        Ctrl-C (:func:`~sklearn_gatedmem._optimize.beside_other_fits`).
+    """
+
+    def __init__(self):
+        self._executor, self.stop, self._threads = None, None, set()
+
+    @property
+    def started(self):
+        return self._executor is not None
+
+    def executor(self, n_workers):
+        if self._executor is None:
+            self._threads = set(threading.enumerate())
+            self.stop = get_context("loky").Event()
+            self._executor = ProcessPoolExecutor(
+                max_workers=n_workers, initializer=_start_worker, initargs=(self.stop,)
+            )
+        return self._executor
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, kill_workers=True)
+            self._executor = None
+            # the feeder thread of loky's call queue can end a moment later
+            for thread in set(threading.enumerate()) - self._threads:
+                if thread.name == "QueueFeederThread":
+                    thread.join(timeout=10)
+
+
+_WORKER_STOP = None  # in a worker: its Workers' stop
+
+
+def _start_worker(stop):
+    global _WORKER_STOP
+    # Ctrl-C reaches the parent, which relays it through stop: a worker
+    # interrupted between two networks would break the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_STOP = stop
 
 
 def _running():
@@ -54,88 +107,89 @@ def _running():
 
 
 def _fit_in_worker(network, args, activations):
-    """Fit ``network`` on ``args`` in a worker as this process would (one BLAS
-    thread, its activation methods); returns it and the warnings other than
-    ConvergenceWarning that the fit gave, as (category, message) pairs."""
+    """Fit ``network`` on ``args`` in a worker as the parent would (one BLAS
+    thread, its activation methods, ending on its stop). Returns the network,
+    its ConvergenceWarning texts and its other warnings as (category,
+    message) pairs."""
     with threadpool_limits(1), _cells.pinned_activations(activations), \
+            beside_other_fits(_WORKER_STOP), collecting_warnings() as kept, \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         network.fit(*args)
-    return network, [(w.category, str(w.message)) for w in caught
-                     if not issubclass(w.category, ConvergenceWarning)]
+    return network, kept, [(w.category, str(w.message)) for w in caught]
 
 
-def fit_shared(networks, data, n_at_once):
+def fit_shared(networks, data, n_at_once, workers):
     """Fit each network of ``networks`` on its ``(X, y, sample_weight)`` of
     ``data``: this thread takes them from the end, ``n_at_once - 1`` worker
-    processes from the start, each once it runs.
+    processes of ``workers`` (a :class:`Workers`) from the start, each once
+    it runs.
 
-    As in :func:`~sklearn_gatedmem._base._fit_members`, the networks'
-    ConvergenceWarnings are dropped (the search's networks are not the model)
-    and an error is raised once all have ended. Ctrl-C, or an interrupted
-    network, stops this thread's network at its best weights and ends the
-    workers at once.
+    As :func:`~sklearn_gatedmem._base._fit_members` in threads: Ctrl-C, or
+    an interrupted network, stops every running network at its best weights
+    (in the workers too) and cancels those not started; an error is raised
+    once all have ended.
 
     Returns
     -------
     fitted : list of estimator
-        The networks fitted, in the order given; fewer, or one interrupted,
-        after Ctrl-C.
+        The networks fitted, in order (copies, for those fitted in a worker).
+    stops : list of list of str
+        For each of them, the texts of the ConvergenceWarnings it would have
+        raised alone.
     """
-    executor = ProcessPoolExecutor(max_workers=n_at_once - 1)
+    executor = workers.executor(n_at_once - 1)
+    stop = workers.stop
+    stop.clear()
     activations = _cells.activation_methods()
-    todo, fitted, errors = list(range(len(networks))), [None] * len(networks), []
-    # stop: no network is to be started (the last was, or Ctrl-C, or an
-    # error), and this thread's network ends as on Ctrl-C
-    lock, stop, in_workers = threading.Lock(), threading.Event(), set()
+    n = len(networks)
+    todo, fitted, stops, caught, errors = list(range(n)), [None] * n, [None] * n, [], []
+    lock = threading.Lock()
 
-    def take(worker):
+    def take(first):
         with lock:
             if stop.is_set() or not todo:
                 return None
-            k = todo.pop(0 if worker else -1)
-            if worker:
-                in_workers.add(k)
-            return k
+            return todo.pop(0 if first else -1)
 
     def feed():  # one thread per worker: hands it a network at a time
         try:
             executor.submit(_running).result()
-            while (k := take(worker=True)) is not None:
-                network, caught = executor.submit(
+            while (k := take(first=True)) is not None:
+                fitted[k], stops[k], given = executor.submit(
                     _fit_in_worker, networks[k], data[k], activations
                 ).result()
-                fitted[k] = network
-                in_workers.discard(k)
-                for category, message in caught:
-                    warnings.warn(message, category, stacklevel=2)
-                if network._interrupted:  # Ctrl-C reached the worker too
+                caught.extend(given)
+                if fitted[k]._interrupted:
                     stop.set()
         except BaseException as error:  # noqa: BLE001 - raised below
-            if not stop.is_set():  # not the workers' end
-                errors.append(error)
-                stop.set()
+            errors.append(error)
+            stop.set()
 
     feeders = [threading.Thread(target=feed, daemon=True) for _ in range(n_at_once - 1)]
     for feeder in feeders:
         feeder.start()
     try:
-        while (k := take(worker=False)) is not None:
-            with beside_other_fits(stop), collecting_warnings():
+        while (k := take(first=False)) is not None:
+            with beside_other_fits(stop), collecting_warnings() as stops[k]:
                 fitted[k] = networks[k].fit(*data[k])
-            if networks[k]._interrupted:
+            if fitted[k]._interrupted:
                 stop.set()
-        while in_workers and not stop.is_set():  # in short waits: Ctrl-C is seen here
-            stop.wait(timeout=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        # every network is fitted, or none is of use any more (Ctrl-C, an
-        # error): the workers end now, also one still starting
+    except KeyboardInterrupt:  # outside L-BFGS, which keeps the best weights
         stop.set()
-        executor.shutdown(wait=True, kill_workers=True)
-        for feeder in feeders:
-            feeder.join()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        for feeder in feeders:  # in short waits: Ctrl-C is seen here
+            while feeder.is_alive():
+                try:
+                    feeder.join(timeout=0.1)
+                except KeyboardInterrupt:
+                    stop.set()
     if errors:
         raise errors[0]
-    return [network for network in fitted if network is not None]
+    for category, message in caught:
+        warnings.warn(message, category, stacklevel=4)
+    done = [k for k in range(n) if fitted[k] is not None]
+    return [fitted[k] for k in done], [stops[k] for k in done]

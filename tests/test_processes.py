@@ -1,5 +1,5 @@
-"""Tests of _processes: the "auto" search's networks shared with worker
-processes."""
+"""Tests of _processes: a fit's networks (the "auto" search's, the
+ensemble's) shared between this thread and worker processes."""
 
 import contextlib
 import os
@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from sklearn_gatedmem import LSTMClassifier, _processes
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_gatedmem import LSTMClassifier, _objective, _processes
 from sklearn_gatedmem._base import _fit_members
 
 
@@ -75,7 +77,9 @@ def test_networks_fitted_in_workers_are_those_fitted_here(slow_here):
     networks, data = networks_and_data(16)
     here, _ = _fit_members([clone(n) for n in networks], 1, data)
     threads = threading.active_count()
-    shared = _processes.fit_shared(networks, data, n_at_once=2)
+    with _processes.Workers() as workers:
+        shared, stops = _processes.fit_shared(networks, data, 2, workers)
+    assert len(stops) == len(shared) and all(len(kept) == 1 for kept in stops)  # max_iter
     in_workers = [a is not b for a, b in zip(shared, networks)]  # copies came back
     assert any(in_workers) and not all(in_workers)
     for a, b in zip(here, shared):
@@ -83,7 +87,7 @@ def test_networks_fitted_in_workers_are_those_fitted_here(slow_here):
         for name in a.coefs_:
             np.testing.assert_array_equal(a.coefs_[name], b.coefs_[name])
     # nothing of the search outlives it
-    assert threading.active_count() == threads
+    assert threading.active_count() == threads, threading.enumerate()
     assert loky_workers() == []
 
 
@@ -95,8 +99,8 @@ def test_an_error_in_a_shared_search_is_raised_and_ends_the_workers(slow_here):
     X[0, 0, 0] = np.inf  # the first network (a worker's) cannot be fitted
     data[0] = (X, y, None)
     threads = threading.active_count()
-    with pytest.raises(ValueError, match="infinity"):
-        _processes.fit_shared(networks, data, n_at_once=2)
+    with pytest.raises(ValueError, match="infinity"), _processes.Workers() as workers:
+        _processes.fit_shared(networks, data, 2, workers)
     assert threading.active_count() == threads
     assert loky_workers() == []
 
@@ -139,4 +143,68 @@ def test_ctrl_c_in_a_shared_search_fits_nothing_and_ends_the_workers(monkeypatch
     finally:
         timer.join()
         signal.signal(signal.SIGINT, previous)
+    assert loky_workers() == []
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_ensemble_members_fitted_in_workers_are_those_fitted_here(monkeypatch):
+    """With no search (alpha fixed), the members alone are worth workers."""
+    X, y = series(n_samples=24, n_steps=64)
+    params = dict(hidden_layer_sizes=4, max_iter=15, alpha=1.0, n_ensemble=4, random_state=0)
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
+    monkeypatch.setattr(_processes, "PROCESSES_FROM_STEPS", 10**12)
+    here = LSTMClassifier(**params).fit(X, y)
+    monkeypatch.setattr(_processes, "PROCESSES_FROM_STEPS", 0)
+    shared = LSTMClassifier(**params).fit(X, y)
+    for a, b in zip(here.estimators_, shared.estimators_):
+        assert a.random_state == b.random_state and a.n_iter_ == b.n_iter_
+        for name in a.coefs_:
+            np.testing.assert_array_equal(a.coefs_[name], b.coefs_[name])
+    np.testing.assert_array_equal(here.predict_proba(X), shared.predict_proba(X))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
+def test_ctrl_c_stops_the_members_in_workers_at_their_best_weights(monkeypatch):
+    """Ctrl-C reaches this process only; it ends its member, and through the
+    workers' stop theirs, at their best weights: no running member is lost,
+    none is started after."""
+    X, _ = series(n_samples=60, n_steps=64)
+    y = np.random.RandomState(1).randint(2, size=len(X))  # no quick convergence
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
+    monkeypatch.setattr(_processes, "PROCESSES_FROM_STEPS", 0)
+    given, executor = [], _processes.Workers.executor
+
+    def recording(self, n_workers):  # notes when a worker is given a member
+        pool = executor(self, n_workers)
+
+        class Recording:
+            def submit(self, fn, *args):
+                given.append(fn is _processes._fit_in_worker)
+                return pool.submit(fn, *args)
+
+        return Recording()
+
+    monkeypatch.setattr(_processes.Workers, "executor", recording)
+    evaluations, original = [], _objective.loss_grad
+
+    def counting(theta, *args, **kwargs):  # this process's evaluations only
+        if any(given):
+            evaluations.append(1)
+            if len(evaluations) == 20:  # the worker fits its member by now
+                os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does
+        return original(theta, *args, **kwargs)
+
+    monkeypatch.setattr(_objective, "loss_grad", counting)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.warns(ConvergenceWarning, match="interrupted"):
+            est = LSTMClassifier(hidden_layer_sizes=8, max_iter=5000, tol=0, random_state=0,
+                                 n_ensemble=4, alpha=1.0, patch_size=2).fit(X, y)  # no search
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(evaluations) >= 20  # the interrupt was sent
+    # this thread's first member and the worker's first, both interrupted
+    assert len(est.estimators_) == 2 and est._interrupted
+    assert all(m._interrupted and m.n_iter_ < 5000 for m in est.estimators_)
+    assert est.predict_proba(X).shape == (len(X), 2)
     assert loky_workers() == []

@@ -682,6 +682,8 @@ def test_ctrl_c_stops_the_networks_fitted_side_by_side(monkeypatch):
 
     X, y, _ = sequences(n_samples=200, n_steps=20)
     monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
+    # in threads (test_processes has the workers' case)
+    monkeypatch.setattr("sklearn_gatedmem._processes.PROCESSES_FROM_STEPS", 10**12)
     evaluations, original = [], _objective.loss_grad
 
     def counting(theta, *args, **kwargs):

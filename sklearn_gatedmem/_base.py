@@ -693,7 +693,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             delattr(self, name)
         vars(self).update({k: v for k, v in vars(model).items() if k not in params})
 
-    def _fit_ensemble(self, X, y, sample_weight, workers=None):
+    def _fit_ensemble(self, X, y, sample_weight, workers):
         """Fit ``n_ensemble`` networks from seeds drawn from ``random_state``.
 
         Each member is this estimator with one network (``n_ensemble=1``) and
@@ -726,7 +726,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             member = clone(self) if previous is None else previous[k]
             members.append(member.set_params(**{**params, "random_state": int(seed)}))
         n_at_once, data = self._members_at_once(X), [(X, y, sample_weight)] * self.n_ensemble
-        if n_at_once > 1 and workers is not None and (
+        if n_at_once > 1 and (
             workers.started or worth_processes(self._steps_read(X), self.max_iter)
         ):
             members, stops = fit_shared(members, data, n_at_once, workers)

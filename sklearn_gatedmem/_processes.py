@@ -63,18 +63,26 @@ class Workers:
 
     def __init__(self):
         self._executor, self.stop, self._threads = None, None, set()
+        self._unavailable = False
 
     @property
     def started(self):
+        """Whether the processes were started (the ensemble then uses them)."""
         return self._executor is not None
 
     def executor(self, n_workers):
-        if self._executor is None:
+        """The executor of ``n_workers`` processes, started at the first call;
+        None where processes cannot be started (no shared memory for the
+        stop event, as in some sandboxes): the fit then runs here."""
+        if self._executor is None and not self._unavailable:
             self._threads = set(threading.enumerate())
-            self.stop = get_context("loky").Event()
-            self._executor = ProcessPoolExecutor(
-                max_workers=n_workers, initializer=_start_worker, initargs=(self.stop,)
-            )
+            try:
+                self.stop = get_context("loky").Event()
+                self._executor = ProcessPoolExecutor(
+                    max_workers=n_workers, initializer=_start_worker, initargs=(self.stop,)
+                )
+            except (OSError, ImportError, NotImplementedError):
+                self._unavailable = True
         return self._executor
 
     def __enter__(self):
@@ -127,8 +135,11 @@ def fit_shared(networks, data, n_at_once, workers):
 
     As :func:`~sklearn_gatedmem._base._fit_members` in threads: Ctrl-C, or
     an interrupted network, stops every running network at its best weights
-    (in the workers too) and cancels those not started; an error is raised
-    once all have ended.
+    (in the workers too) and cancels those not started. A worker that fails,
+    whatever the cause (it could not start, died, or its network could not be
+    sent or fitted), hands its network back to this thread, which fits it
+    (and raises its error, if the network's own) and the rest; so does a
+    machine where no worker can be started (:meth:`Workers.executor`).
 
     Returns
     -------
@@ -139,11 +150,11 @@ def fit_shared(networks, data, n_at_once, workers):
         raised alone.
     """
     executor = workers.executor(n_at_once - 1)
-    stop = workers.stop
+    stop = workers.stop if executor is not None else threading.Event()
     stop.clear()
     activations = _cells.activation_methods()
     n = len(networks)
-    todo, fitted, stops, caught, errors = list(range(n)), [None] * n, [None] * n, [], []
+    todo, fitted, stops, caught = list(range(n)), [None] * n, [None] * n, []
     lock = threading.Lock()
 
     def take(first):
@@ -153,6 +164,7 @@ def fit_shared(networks, data, n_at_once, workers):
             return todo.pop(0 if first else -1)
 
     def feed():  # one thread per worker: hands it a network at a time
+        k = None
         try:
             executor.submit(_running).result()
             while (k := take(first=True)) is not None:
@@ -162,33 +174,39 @@ def fit_shared(networks, data, n_at_once, workers):
                 caught.extend(given)
                 if fitted[k]._interrupted:
                     stop.set()
-        except BaseException as error:  # noqa: BLE001 - raised below
-            errors.append(error)
-            stop.set()
+        except BaseException:  # noqa: BLE001 - this thread fits it instead
+            with lock:
+                if k is not None and fitted[k] is None:
+                    todo.append(k)
 
-    feeders = [threading.Thread(target=feed, daemon=True) for _ in range(n_at_once - 1)]
+    feeders = [] if executor is None else [
+        threading.Thread(target=feed, daemon=True) for _ in range(n_at_once - 1)
+    ]
     for feeder in feeders:
         feeder.start()
     try:
-        while (k := take(first=False)) is not None:
-            with beside_other_fits(stop), collecting_warnings() as stops[k]:
-                fitted[k] = networks[k].fit(*data[k])
-            if fitted[k]._interrupted:
-                stop.set()
+        while True:
+            if (k := take(first=False)) is not None:
+                with beside_other_fits(stop), collecting_warnings() as stops[k]:
+                    fitted[k] = networks[k].fit(*data[k])
+                if fitted[k]._interrupted:
+                    stop.set()
+            elif any(feeder.is_alive() for feeder in feeders):
+                stop.wait(timeout=0.1)  # in short waits: Ctrl-C is seen here
+            else:
+                break
     except KeyboardInterrupt:  # outside L-BFGS, which keeps the best weights
         stop.set()
     except BaseException:
         stop.set()
         raise
     finally:
-        for feeder in feeders:  # in short waits: Ctrl-C is seen here
+        for feeder in feeders:
             while feeder.is_alive():
                 try:
                     feeder.join(timeout=0.1)
                 except KeyboardInterrupt:
                     stop.set()
-    if errors:
-        raise errors[0]
     for category, message in caught:
         warnings.warn(message, category, stacklevel=4)
     done = [k for k in range(n) if fitted[k] is not None]

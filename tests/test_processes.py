@@ -92,7 +92,7 @@ def test_networks_fitted_in_workers_are_those_fitted_here(slow_here):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
-def test_an_error_in_a_shared_search_is_raised_and_ends_the_workers(slow_here):
+def test_a_network_error_in_a_worker_is_raised_here_and_ends_the_workers(slow_here):
     networks, data = networks_and_data(8)
     X, y, _ = data[0]
     X = X.copy()
@@ -102,6 +102,58 @@ def test_an_error_in_a_shared_search_is_raised_and_ends_the_workers(slow_here):
     with pytest.raises(ValueError, match="infinity"), _processes.Workers() as workers:
         _processes.fit_shared(networks, data, 2, workers)
     assert threading.active_count() == threads
+    assert loky_workers() == []
+
+
+def test_without_processes_the_networks_are_fitted_here(monkeypatch):
+    """Where no process can be started (no shared memory for the stop
+    event, as in some sandboxes), this thread fits every network."""
+    def no_shared_memory(*args):
+        raise OSError("[Errno 38] Function not implemented")
+
+    monkeypatch.setattr(_processes, "get_context", no_shared_memory)
+    networks, data = networks_and_data(4)
+    here, _ = _fit_members([clone(n) for n in networks], 1, data)
+    with _processes.Workers() as workers:
+        shared, _ = _processes.fit_shared(networks, data, 2, workers)
+        assert not workers.started
+    assert all(a is b for a, b in zip(shared, networks))  # fitted here
+    for a, b in zip(here, shared):
+        for name in a.coefs_:
+            np.testing.assert_array_equal(a.coefs_[name], b.coefs_[name])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
+def test_a_worker_that_fails_hands_its_network_back(monkeypatch):
+    """A worker that dies (or cannot be sent its network) loses nothing:
+    this thread fits that network and the rest."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    executor = _processes.Workers.executor
+    given = []
+
+    def breaking(self, n_workers):
+        pool = executor(self, n_workers)
+
+        class Breaking:
+            def submit(self, fn, *args):
+                if fn is _processes._fit_in_worker:
+                    given.append(args[0].random_state)
+                    raise BrokenProcessPool("A worker died")
+                return pool.submit(fn, *args)
+
+        return Breaking()
+
+    monkeypatch.setattr(_processes.Workers, "executor", breaking)
+    networks, data = networks_and_data(12, max_iter=30)
+    here, _ = _fit_members([clone(n) for n in networks], 1, data)
+    with _processes.Workers() as workers:
+        shared, _ = _processes.fit_shared(networks, data, 2, workers)
+    assert len(given) == 1  # the worker got one network, then gave up
+    assert all(a is b for a, b in zip(shared, networks))  # all fitted here
+    for a, b in zip(here, shared):
+        for name in a.coefs_:
+            np.testing.assert_array_equal(a.coefs_[name], b.coefs_[name])
     assert loky_workers() == []
 
 

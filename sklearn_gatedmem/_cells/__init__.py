@@ -361,7 +361,7 @@ def activation_methods():
 def pinned_activations(methods):
     """Inside, :func:`activation_method` gives ``methods`` (from
     :func:`activation_methods` of another process) whatever is forced or
-    measured here; for the worker processes of the "auto" search."""
+    measured here; for the worker processes of a fit (``_processes``)."""
     previous = dict(_pinned)
     _pinned.update(methods)
     try:

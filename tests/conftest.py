@@ -2,6 +2,9 @@
 cell is covered by every test that takes ``cell``), the activation methods,
 and the small sequences most tests fit."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -24,6 +27,17 @@ def method(request):
     previous = _cells._force_activation(request.param)
     yield request.param
     _cells._force_activation(previous)
+
+
+@pytest.fixture
+def ctrl_c():
+    """A function that interrupts this process as Ctrl-C does (SIGINT), with
+    Python's own Ctrl-C handler installed for the test, whatever an earlier
+    test or library left (in the full suite's process a test once saw no
+    interrupt)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield lambda: os.kill(os.getpid(), signal.SIGINT)
+    signal.signal(signal.SIGINT, previous)
 
 
 def sequences(n_samples=40, n_steps=6, n_features=2, seed=0, dtype=np.float64):

@@ -673,11 +673,9 @@ def test_ensemble_members_fit_one_after_the_other_when_asked(monkeypatch):
 
 
 @quiet
-def test_ctrl_c_stops_the_networks_fitted_side_by_side(monkeypatch):
+def test_ctrl_c_stops_the_networks_fitted_side_by_side(monkeypatch, ctrl_c):
     """Ctrl-C reaches the main thread, which waits for the members' threads:
     every running member ends at its best weights, none is lost."""
-    import os
-    import signal
     import threading
 
     X, y, _ = sequences(n_samples=200, n_steps=20)
@@ -689,19 +687,13 @@ def test_ctrl_c_stops_the_networks_fitted_side_by_side(monkeypatch):
     def counting(theta, *args, **kwargs):
         evaluations.append(threading.get_ident())
         if len(evaluations) == 10:
-            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does
+            ctrl_c()
         return original(theta, *args, **kwargs)
 
     monkeypatch.setattr(_objective, "loss_grad", counting)
-    # Python's own Ctrl-C handler, whatever an earlier test or library left
-    # installed (in the full suite's process this test once saw no interrupt)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.warns(ConvergenceWarning, match="interrupted"):
-            est = LSTMClassifier(hidden_layer_sizes=8, max_iter=1000, tol=0, random_state=0,
-                                 n_ensemble=2, alpha=1.0, patch_size=None).fit(X, y)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.warns(ConvergenceWarning, match="interrupted"):
+        est = LSTMClassifier(hidden_layer_sizes=8, max_iter=1000, tol=0, random_state=0,
+                             n_ensemble=2, alpha=1.0, patch_size=None).fit(X, y)
     assert len(evaluations) >= 10  # the interrupt was sent
     assert len(est.estimators_) == 2 and est._interrupted
     assert all(m._interrupted and m.n_iter_ < 1000 for m in est.estimators_)

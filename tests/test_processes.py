@@ -3,14 +3,12 @@ ensemble's) shared between this thread and worker processes."""
 
 import contextlib
 import os
-import signal
 import threading
 import time
 
 import numpy as np
 import pytest
 from sklearn.base import clone
-
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_gatedmem import LSTMClassifier, _objective, _processes
@@ -181,20 +179,18 @@ def test_the_search_chooses_alike_in_workers_and_here(monkeypatch, slow_here):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
-def test_ctrl_c_in_a_shared_search_fits_nothing_and_ends_the_workers(monkeypatch, slow_here):
+def test_ctrl_c_in_a_shared_search_fits_nothing_and_ends_the_workers(
+        monkeypatch, slow_here, ctrl_c):
     X, y = series(n_samples=24, n_steps=64)
     monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
     monkeypatch.setattr(_processes, "PROCESSES_FROM_STEPS", 0)
-    # Python's own Ctrl-C handler, whatever an earlier test left installed
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))  # as Ctrl-C does
+    timer = threading.Timer(1.0, ctrl_c)
     try:
         timer.start()
         with pytest.raises(KeyboardInterrupt, match="choosing"):
             LSTMClassifier(hidden_layer_sizes=4, max_iter=300, tol=0, random_state=0).fit(X, y)
     finally:
         timer.join()
-        signal.signal(signal.SIGINT, previous)
     assert loky_workers() == []
 
 
@@ -216,7 +212,7 @@ def test_ensemble_members_fitted_in_workers_are_those_fitted_here(monkeypatch):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
-def test_ctrl_c_stops_the_members_in_workers_at_their_best_weights(monkeypatch):
+def test_ctrl_c_stops_the_members_in_workers_at_their_best_weights(monkeypatch, ctrl_c):
     """Ctrl-C reaches this process only; it ends its member, and through the
     workers' stop theirs, at their best weights: no running member is lost,
     none is started after."""
@@ -243,17 +239,13 @@ def test_ctrl_c_stops_the_members_in_workers_at_their_best_weights(monkeypatch):
         if any(given):
             evaluations.append(1)
             if len(evaluations) == 20:  # the worker fits its member by now
-                os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does
+                ctrl_c()
         return original(theta, *args, **kwargs)
 
     monkeypatch.setattr(_objective, "loss_grad", counting)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.warns(ConvergenceWarning, match="interrupted"):
-            est = LSTMClassifier(hidden_layer_sizes=8, max_iter=5000, tol=0, random_state=0,
-                                 n_ensemble=4, alpha=1.0, patch_size=2).fit(X, y)  # no search
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.warns(ConvergenceWarning, match="interrupted"):
+        est = LSTMClassifier(hidden_layer_sizes=8, max_iter=5000, tol=0, random_state=0,
+                             n_ensemble=4, alpha=1.0, patch_size=2).fit(X, y)  # no search
     assert len(evaluations) >= 20  # the interrupt was sent
     # this thread's first member and the worker's first, both interrupted
     assert len(est.estimators_) == 2 and est._interrupted

@@ -29,8 +29,10 @@ import signal
 import threading
 import warnings
 
+from joblib._parallel_backends import LokyBackend
 from joblib.externals.loky import ProcessPoolExecutor
 from joblib.externals.loky.backend.context import get_context
+from joblib.parallel import get_active_backend
 from threadpoolctl import threadpool_limits
 
 from . import _cells
@@ -46,7 +48,13 @@ PROCESSES_FROM_STEPS = 10_000
 def worth_processes(steps_read, max_iter):
     """Whether networks that read ``steps_read`` steps each (a list, one per
     network) are worth sharing with worker processes
-    (:data:`PROCESSES_FROM_STEPS`)."""
+    (:data:`PROCESSES_FROM_STEPS`), and the user lets joblib start processes:
+    its active backend is loky, its default, and not limited to one job
+    (``joblib.parallel_config(backend="threading")`` or ``n_jobs=1`` keeps a
+    fit's networks in this process)."""
+    backend, n_jobs = get_active_backend()
+    if not isinstance(backend, LokyBackend) or n_jobs == 1:
+        return False
     return sum(steps_read) * max_iter >= PROCESSES_FROM_STEPS
 
 

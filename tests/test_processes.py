@@ -6,6 +6,7 @@ import os
 import threading
 import time
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -68,6 +69,11 @@ def test_a_search_is_shared_only_when_it_has_work_for_seconds():
     assert _processes.worth_processes([31] * 6, 100)
     assert not _processes.worth_processes([31] * 6, 10)
     assert not _processes.worth_processes([1] * 12, 100)  # tables: one step
+    # the user keeps joblib (so a fit) from starting processes
+    with joblib.parallel_config(backend="threading"):
+        assert not _processes.worth_processes([31] * 6, 100)
+    with joblib.parallel_config(n_jobs=1):
+        assert not _processes.worth_processes([31] * 6, 100)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")

@@ -649,7 +649,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # work shares them with worker processes (small fits hold the GIL)
         n_at_once = self._members_at_once(X, len(networks))
         steps_read = [_patches(n.patch_size, n_steps) for n in networks]
-        if n_at_once > 1 and worth_processes(steps_read, self.max_iter):
+        if n_at_once > 1 and worth_processes(steps_read, self.max_iter,
+                                             max(len(train) for train, _ in folds)):
             fitted, _ = fit_shared(networks, data, n_at_once, workers)
         else:
             fitted, _ = _fit_members(networks, n_at_once, data)
@@ -726,9 +727,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             member = clone(self) if previous is None else previous[k]
             members.append(member.set_params(**{**params, "random_state": int(seed)}))
         n_at_once, data = self._members_at_once(X), [(X, y, sample_weight)] * self.n_ensemble
-        if n_at_once > 1 and (
-            workers.started or worth_processes(self._steps_read(X), self.max_iter)
-        ):
+        if n_at_once > 1 and (workers.started or self._worth_processes(X)):
             members, stops = fit_shared(members, data, n_at_once, workers)
         else:
             members, stops = _fit_members(members, n_at_once, data)
@@ -746,17 +745,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._interrupted = any(member._interrupted for member in members)
         return self
 
-    def _steps_read(self, X):
-        """The steps each member of the ensemble reads on ``X`` (patches of
-        its longest sequence), for :func:`_processes.worth_processes`."""
+    def _worth_processes(self, X):
+        """Whether the ensemble's members on ``X`` are worth worker processes
+        (:func:`_processes.worth_processes`: the steps each reads, patches of
+        its longest sequence, and the rows)."""
         try:
             flat, steps_features, _ = read_sequences(X, self.data_format)
+            n_rows, n_columns = getattr(flat, "shape", None) or _shape_2d(flat)
             if steps_features is None:  # 2-D rows, as the fit reads them
-                shape = getattr(flat, "shape", None) or _shape_2d(flat)
-                steps_features = resolve_layout(shape[1], self.n_steps, None)
+                steps_features = resolve_layout(n_columns, self.n_steps, None)
         except (TypeError, ValueError, IndexError):
-            return [0]  # the members' validation will say what is wrong
-        return [_patches(self.patch_size, steps_features[0])] * self.n_ensemble
+            return False  # the members' validation will say what is wrong
+        steps_read = [_patches(self.patch_size, steps_features[0])] * self.n_ensemble
+        return worth_processes(steps_read, self.max_iter, n_rows)
 
     def _members_at_once(self, X, n_fits=None):
         """How many of ``n_fits`` networks on ``X`` (an ensemble's members,

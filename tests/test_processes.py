@@ -74,15 +74,16 @@ def networks_and_data(n_networks, max_iter=5):
 
 
 def test_a_search_is_shared_only_when_it_has_work_for_seconds():
-    # Trace cut to 30: 6 networks of 31 patches, 100 iterations
-    assert _processes.worth_processes([31] * 6, 100)
-    assert not _processes.worth_processes([31] * 6, 10)
-    assert not _processes.worth_processes([1] * 12, 100)  # tables: one step
+    # Trace cut to 30: 6 networks of 31 patches, 100 iterations, 20 rows
+    assert _processes.worth_processes([31] * 6, 100, 20)
+    assert not _processes.worth_processes([31] * 6, 10, 20)
+    assert not _processes.worth_processes([1] * 12, 100, 20)  # tables: one step
+    assert not _processes.worth_processes([31] * 6, 100, 5000)  # threads do as well
     # the user keeps joblib (so a fit) from starting processes
     with joblib.parallel_config(backend="threading"):
-        assert not _processes.worth_processes([31] * 6, 100)
+        assert not _processes.worth_processes([31] * 6, 100, 20)
     with joblib.parallel_config(n_jobs=1):
-        assert not _processes.worth_processes([31] * 6, 100)
+        assert not _processes.worth_processes([31] * 6, 100, 20)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")

@@ -135,8 +135,10 @@ def _running():
 def _fit_in_worker(network, args, activations):
     """Fit ``network`` on ``args`` in a worker as the parent would (one BLAS
     thread, its activation methods, ending on its stop). Returns the network,
-    its ConvergenceWarning texts and its other warnings as (category,
-    message) pairs."""
+    its ConvergenceWarning texts and every other warning as (category,
+    message) pairs, to be warned again in the parent, whose filters then
+    decide what is shown, as for a network in a thread (a worker's filters
+    are not the parent's: loky does not pass on ``-W`` options)."""
     with threadpool_limits(1), _cells.pinned_activations(activations), \
             beside_other_fits(_WORKER_STOP), collecting_warnings() as kept, \
             warnings.catch_warnings(record=True) as caught:

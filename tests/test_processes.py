@@ -120,6 +120,20 @@ def test_a_network_error_in_a_worker_is_raised_here_and_ends_the_workers(
     assert loky_workers() <= workers_before  # none of the fit's is left
 
 
+def test_a_workers_warnings_are_warned_here(slow_here):
+    """A warning of a network fitted in a worker is warned again in this
+    process, whose filters decide, as for a network in a thread."""
+    from sklearn.exceptions import DataConversionWarning
+
+    networks, data = networks_and_data(16)
+    X, y, _ = data[0]
+    data[0] = (X, y[:, None], None)  # the worker's first: a column-vector y
+    with pytest.warns(DataConversionWarning, match="column-vector"), \
+            _processes.Workers() as workers:
+        shared, _ = _processes.fit_shared(networks, data, 2, workers)
+    assert shared[0] is not networks[0]  # fitted in the worker
+
+
 def test_without_processes_the_networks_are_fitted_here(monkeypatch):
     """Where no process can be started (no shared memory for the stop
     event, as in some sandboxes), this thread fits every network."""

@@ -17,8 +17,9 @@ stay.)
 Starting a worker costs about 2.5 s of another core (it imports NumPy,
 SciPy and scikit-learn); this thread fits networks meanwhile, and a worker
 is given a network only once it runs, so the start delays no fit. It pays
-only for enough work (:func:`worth_processes`): on less, this thread would
-be done before the worker is up.
+only for enough work of small batches (:func:`worth_processes`): on less
+work this thread would be done before the worker is up, and large batches
+release the GIL in threads.
 
 Each network is fitted the same way wherever it runs (one BLAS thread, this
 process's activation methods, the same seed): the fitted weights are those of
@@ -43,7 +44,6 @@ from ._optimize import beside_other_fits, collecting_warnings
 #: about 3 s of work at the smallest batch, beyond the 2.5 s a worker takes
 #: to start (Trace cut to 30: the search's 6 networks x 31 patches x 100).
 PROCESSES_FROM_STEPS = 10_000
-
 
 #: ... and when they are fitted on at most this many rows: larger batches make
 #: NumPy calls long enough to release the GIL, and threads share the cores as

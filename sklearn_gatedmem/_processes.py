@@ -211,10 +211,11 @@ def fit_shared(networks, data, n_at_once, workers):
                     fitted[k] = networks[k].fit(*data[k])
                 if fitted[k]._interrupted:
                     stop.set()
-            elif any(feeder.is_alive() for feeder in feeders):
-                stop.wait(timeout=0.1)  # in short waits: Ctrl-C is seen here
             else:
-                break
+                alive = [feeder for feeder in feeders if feeder.is_alive()]
+                if not alive:
+                    break
+                alive[0].join(timeout=0.1)  # in short waits: Ctrl-C is seen here
     except KeyboardInterrupt:  # outside L-BFGS, which keeps the best weights
         stop.set()
     except BaseException:

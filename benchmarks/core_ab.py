@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/core_ab.py OLD_ROOT NEW_ROOT [--rounds 5] [--repeats 7] [--quick]
+    python benchmarks/core_ab.py OLD_ROOT NEW_ROOT [--rounds 5] [--repeats 7] [--cases ...] [--dtypes ...]
 
 Each round runs every case once per tree, each in a fresh process, the trees
 taking turns (A B, then B A) so that a burst of load from the other users of

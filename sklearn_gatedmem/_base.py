@@ -727,7 +727,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             member = clone(self) if previous is None else previous[k]
             members.append(member.set_params(**{**params, "random_state": int(seed)}))
         n_at_once, data = self._members_at_once(X), [(X, y, sample_weight)] * self.n_ensemble
-        if n_at_once > 1 and (workers.started or self._worth_processes(X)):
+        if n_at_once > 1 and self._worth_processes(X, workers.started):
             members, stops = fit_shared(members, data, n_at_once, workers)
         else:
             members, stops = _fit_members(members, n_at_once, data)
@@ -745,10 +745,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._interrupted = any(member._interrupted for member in members)
         return self
 
-    def _worth_processes(self, X):
+    def _worth_processes(self, X, started):
         """Whether the ensemble's members on ``X`` are worth worker processes
         (:func:`_processes.worth_processes`: the steps each reads, patches of
-        its longest sequence, and the rows)."""
+        its longest sequence, the rows, and whether the search ``started``
+        them)."""
         try:
             flat, steps_features, _ = read_sequences(X, self.data_format)
             n_rows, n_columns = getattr(flat, "shape", None) or _shape_2d(flat)
@@ -757,7 +758,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         except (TypeError, ValueError, IndexError):
             return False  # the members' validation will say what is wrong
         steps_read = [_patches(self.patch_size, steps_features[0])] * self.n_ensemble
-        return worth_processes(steps_read, self.max_iter, n_rows)
+        return worth_processes(steps_read, self.max_iter, n_rows, started)
 
     def _members_at_once(self, X, n_fits=None):
         """How many of ``n_fits`` networks on ``X`` (an ensemble's members,

@@ -53,19 +53,21 @@ PROCESSES_FROM_STEPS = 10_000
 PROCESSES_MAX_ROWS = 1_000
 
 
-def worth_processes(steps_read, max_iter, n_rows):
+def worth_processes(steps_read, max_iter, n_rows, started=False):
     """Whether networks that read ``steps_read`` steps each (a list, one per
     network) of at most ``n_rows`` rows are worth sharing with worker
-    processes (:data:`PROCESSES_FROM_STEPS`, :data:`PROCESSES_MAX_ROWS`),
-    and the user lets joblib start processes:
+    processes (:data:`PROCESSES_FROM_STEPS`, :data:`PROCESSES_MAX_ROWS`; the
+    first not when the workers were ``started`` already, their start being
+    paid), and the user lets joblib start processes:
     its active backend is loky, its default, and not limited to one job
     (``joblib.parallel_config(backend="threading")`` or ``n_jobs=1`` keeps a
     fit's networks in this process)."""
     backend, n_jobs = get_active_backend()
     if not isinstance(backend, LokyBackend) or n_jobs == 1:
         return False
-    return (n_rows <= PROCESSES_MAX_ROWS
-            and sum(steps_read) * max_iter >= PROCESSES_FROM_STEPS)
+    return n_rows <= PROCESSES_MAX_ROWS and (
+        started or sum(steps_read) * max_iter >= PROCESSES_FROM_STEPS
+    )
 
 
 class Workers:

@@ -79,6 +79,9 @@ def test_a_search_is_shared_only_when_it_has_work_for_seconds():
     assert not _processes.worth_processes([31] * 6, 10, 20)
     assert not _processes.worth_processes([1] * 12, 100, 20)  # tables: one step
     assert not _processes.worth_processes([31] * 6, 100, 5000)  # threads do as well
+    # workers the search started take any work, not any batch
+    assert _processes.worth_processes([1] * 3, 10, 500, started=True)
+    assert not _processes.worth_processes([1] * 3, 10, 5000, started=True)
     # the user keeps joblib (so a fit) from starting processes
     with joblib.parallel_config(backend="threading"):
         assert not _processes.worth_processes([31] * 6, 100, 20)
@@ -284,3 +287,22 @@ def test_ctrl_c_stops_the_members_in_workers_at_their_best_weights(
     assert all(m._interrupted and m.n_iter_ < 5000 for m in est.estimators_)
     assert est.predict_proba(X).shape == (len(X), 2)
     assert loky_workers() <= workers_before  # none of the fit's is left
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_large_ensemble_stays_in_threads_after_a_shared_search(monkeypatch):
+    """The classifier searches a sample of 100 cases in workers; its
+    ensemble on all 1,200 rows stays in threads (large batches)."""
+    X, y = series(n_samples=1200, n_steps=64)
+    monkeypatch.setattr("sklearn_gatedmem._base.blas_threads", lambda: 2)
+    monkeypatch.setattr(_processes, "PROCESSES_FROM_STEPS", 0)
+    rows = []
+
+    def recording(networks, data, n_at_once, workers):
+        rows.append(len(data[0][0]))
+        return _processes.fit_shared(networks, data, n_at_once, workers)
+
+    monkeypatch.setattr("sklearn_gatedmem._base.fit_shared", recording)
+    est = LSTMClassifier(hidden_layer_sizes=4, max_iter=3, random_state=0).fit(X, y)
+    assert est.cv_results_ is not None and len(est.estimators_) == 3
+    assert rows and max(rows) <= 100  # the search's networks only

@@ -298,9 +298,10 @@ def test_fit_and_predict_do_not_depend_on_chunk_size(Estimator, target, cell):
     X, y = data[0], data[target]
     fitted = {}
     for chunk_size in ("auto", 1, 7):
+        # no "auto" parameter: the search would fit a dozen networks more
         est = Estimator(
             hidden_layer_sizes=4, cell=cell, chunk_size=chunk_size, max_iter=8,
-            random_state=0, n_ensemble=1,
+            random_state=0, n_ensemble=1, alpha=1e-3, pooling="last", patch_size=None,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

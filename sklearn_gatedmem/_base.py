@@ -100,6 +100,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # the "auto" search of a set of more than AUTO_MAX_SAMPLES cases: on a
     # sample of them (True), or none (False); see _search_folds
     _SEARCH_SUBSAMPLE = False
+    # patch_size="auto" offers finer patches too (_select.patch_candidates)
+    _FINER_PATCHES = True
+    # alpha="auto" reads the whole series in one step with this penalty,
+    # not the alpha candidates (None: with those)
+    _WHOLE_ALPHA = None
 
     _parameter_constraints = {
         "hidden_layer_sizes": [
@@ -547,8 +552,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             if found is not None:
                 folds, (_, n_steps, n_features), sampled = found
                 if "patch_size" in auto:
-                    auto["patch_size"] = patch_candidates(n_steps, n_features)
-                grid = candidate_grid(auto, n_steps)
+                    auto["patch_size"] = patch_candidates(n_steps, n_features,
+                                                          self._FINER_PATCHES)
+                grid = candidate_grid(auto, n_steps,
+                                      self._WHOLE_ALPHA if "alpha" in auto else None)
                 # the constant stands in only for a search of every case: a
                 # sample that the network cannot learn from does not say the
                 # whole set is as hard

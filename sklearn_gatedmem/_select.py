@@ -65,17 +65,20 @@ N_FOLDS = 3
 FINE_PATCH_STEPS = 64
 
 
-def patch_candidates(n_steps, n_features):
+def patch_candidates(n_steps, n_features, finer=True):
     """The candidate patch lengths of ``patch_size="auto"``: the length rule's
     (:func:`~sklearn_gatedmem._input.resolve_patch_size`), the whole
     series (one step) when it is longer and short enough
-    (:data:`WHOLE_MAX_VALUES`), and patches of about 1 / :data:`FINE_PATCH_STEPS`
-    of the series when the rule's are 3 steps or longer.
+    (:data:`WHOLE_MAX_VALUES`), and (with ``finer``) patches of about
+    1 / :data:`FINE_PATCH_STEPS` of the series when the rule's are 3 steps
+    or longer.
 
     Parameters
     ----------
     n_steps, n_features : int
         The (longest) training sequence's steps and its features.
+    finer : bool, default=True
+        Offer the finer patches.
 
     Returns
     -------
@@ -86,17 +89,18 @@ def patch_candidates(n_steps, n_features):
     candidates = (rule,)
     if rule < n_steps and n_steps * n_features <= WHOLE_MAX_VALUES:
         candidates += (n_steps,)
-    if rule >= 3:
+    if finer and rule >= 3:
         candidates += (-(-n_steps // FINE_PATCH_STEPS),)
     return candidates
 
 
-def candidate_grid(options, n_steps=None):
+def candidate_grid(options, n_steps=None, whole_alpha=None):
     """Every combination of the candidate values, the first values first.
 
     A candidate that reads the sequences in one step (``patch_size`` of
     ``n_steps`` or more) is kept with the first ``pooling`` only: pooling one
-    step gives the same network whatever its kind.
+    step gives the same network whatever its kind; with ``whole_alpha``, it
+    takes that penalty instead of the ``alpha`` options (once).
 
     Parameters
     ----------
@@ -104,6 +108,8 @@ def candidate_grid(options, n_steps=None):
         Each "auto" parameter's candidate values, its fixed default first.
     n_steps : int, default=None
         The training sequences' steps (needed with ``patch_size`` options).
+    whole_alpha : float, default=None
+        The penalty of the one-step reading (with ``alpha`` options).
 
     Returns
     -------
@@ -113,10 +119,18 @@ def candidate_grid(options, n_steps=None):
     """
     names = list(options)
     grid = [dict(zip(names, values)) for values in itertools.product(*options.values())]
-    if "patch_size" in options and "pooling" in options:
-        first = options["pooling"][0]
-        grid = [c for c in grid if c["patch_size"] < n_steps or c["pooling"] == first]
-    return grid
+    if "patch_size" not in options:
+        return grid
+    first = {name: options[name][0] for name in ("pooling", "alpha") if name in options}
+    if whole_alpha is None:
+        first.pop("alpha", None)
+    kept = []
+    for c in grid:
+        if c["patch_size"] < n_steps:
+            kept.append(c)
+        elif all(c[name] == value for name, value in first.items()):
+            kept.append({**c, "alpha": whole_alpha} if "alpha" in first else c)
+    return kept
 
 
 def subsample_cases(groups, y, n_cases, stratified, random_state):

@@ -45,6 +45,7 @@ def test_the_whole_series_and_finer_patches_are_patch_candidates():
     assert patch_candidates(2000, 3) == (63, 32)
     assert patch_candidates(20, 8) == (1,)  # 160 values
     assert patch_candidates(1, 3) == (1,)  # one step already
+    assert patch_candidates(100, 1, finer=False) == (4, 100)  # the regressor's
 
 
 def test_one_step_candidates_are_not_repeated_for_every_pooling():
@@ -55,6 +56,15 @@ def test_one_step_candidates_are_not_repeated_for_every_pooling():
         {"alpha": 1e-4, "pooling": "last", "patch_size": 2},
         {"alpha": 1e-4, "pooling": "last", "patch_size": 40},
         {"alpha": 1e-4, "pooling": "mean", "patch_size": 2},
+    ]
+
+
+def test_the_one_step_reading_takes_its_own_penalty():
+    options = {"alpha": (1e-4, 1e-2), "pooling": ("last", "mean"), "patch_size": (2, 40)}
+    grid = candidate_grid(options, n_steps=40, whole_alpha=1.0)
+    assert [(c["alpha"], c["pooling"], c["patch_size"]) for c in grid] == [
+        (1e-4, "last", 2), (1.0, "last", 40), (1e-4, "mean", 2),
+        (1e-2, "last", 2), (1e-2, "mean", 2),
     ]
 
 
@@ -131,10 +141,35 @@ def test_the_regressor_picks_the_pooling_the_target_needs():
     rng = np.random.RandomState(1)
     X = rng.normal(size=(60, 10, 1))
     y = X[:, :, 0].mean(axis=1)
-    by_mean = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, y)
+    # patches fixed: a mean is as linear as a ridge on the whole series
+    by_mean = LSTMRegressor(alpha="auto", pooling="auto", patch_size=None, **SMALL).fit(X, y)
     assert (by_mean.alpha_, by_mean.pooling_) == (1e-4, "mean")
     # scores: minus the held-out mean squared error, well below y's variance
     assert -by_mean.cv_results_["mean_test_score"][1] < 0.5 * y.var()
+
+
+def test_the_regressor_reads_the_whole_series_with_a_ridge_penalty():
+    """A target linear in every value of few short series: the whole series
+    read at once, with the penalty of 1.0, beats reading it step by step."""
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(40, 16, 1))
+    y = X[:, :, 0] @ rng.normal(size=16) + 0.1 * rng.normal(size=40)
+    reg = LSTMRegressor(**SMALL).fit(X, y)  # the defaults: every "auto"
+    params = reg.cv_results_["params"]
+    assert [(c["alpha"], c["pooling"], c["patch_size"]) for c in params] == [
+        (1e-4, "last", 1), (1.0, "last", 16), (1e-4, "mean", 1),
+        (CONSTANT_ALPHA, "last", 1),
+    ]
+    assert (reg.alpha_, reg.patch_size_) == (1.0, 16)
+    assert reg.alpha == reg.patch_size == "auto"  # the parameters untouched
+    # with a fixed penalty, the whole series is read with it (no candidate
+    # sets another)
+    fixed = LSTMRegressor(alpha=1e-3, **SMALL).fit(X, y)
+    assert [tuple(c.items()) for c in fixed.cv_results_["params"]] == [
+        (("pooling", "last"), ("patch_size", 1)), (("pooling", "last"), ("patch_size", 16)),
+        (("pooling", "mean"), ("patch_size", 1)),
+    ]
+    assert fixed.alpha_ == 1e-3
 
 
 def test_a_classifier_search_scores_accuracy_and_log_loss():

@@ -18,7 +18,7 @@ from sklearn_gatedmem import LSTMClassifier, LSTMRegressor
 
 CHEAP = dict(n_ensemble=1, hidden_layer_sizes=8, max_iter=60)
 CLF = dict(CHEAP, alpha=1.0, patch_size=None)
-REG = dict(CHEAP, alpha=1e-4, pooling="last")
+REG = dict(CHEAP, alpha=1e-4, pooling="last", patch_size=None)
 DEFAULTS = dict(hidden_layer_sizes=8, max_iter=60)
 ESTIMATORS = [LSTMClassifier(**DEFAULTS), LSTMRegressor(**DEFAULTS)]
 for cell in CELL_NAMES:
@@ -29,7 +29,7 @@ ESTIMATORS += [
     LSTMClassifier(n_steps=1, **CLF),
     LSTMRegressor(n_steps=1, **REG),
     LSTMClassifier(**{**CLF, "patch_size": 2, "differences": True, "pooling": "last"}),
-    LSTMRegressor(patch_size=3, differences=False, bidirectional=True, **REG),
+    LSTMRegressor(**{**REG, "patch_size": 3, "differences": False, "bidirectional": True}),
     LSTMClassifier(data_format="channels_first", **CLF),
     LSTMClassifier(missing="carry", **CLF),
     LSTMRegressor(missing="carry", variable_length=True, **REG),

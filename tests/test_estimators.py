@@ -626,7 +626,7 @@ def test_ensemble_members_side_by_side_equal_one_after_the_other(monkeypatch, Es
     params = dict(hidden_layer_sizes=4, max_iter=15, random_state=0, n_ensemble=3)
     # the members only, not the "auto" search's fits
     if Estimator is LSTMRegressor:
-        params.update(alpha=1e-4, pooling="last")
+        params.update(alpha=1e-4, pooling="last", patch_size=None)
     else:
         params.update(alpha=1.0, patch_size=None)
     threads = _threads_of_member_fits(monkeypatch)

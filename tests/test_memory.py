@@ -68,7 +68,8 @@ def test_the_estimator_predicts_with_the_planned_chunks(monkeypatch):
     from sklearn_gatedmem import _objective
 
     X = np.random.RandomState(0).normal(size=(30, 5, 3))
-    est = LSTMRegressor(hidden_layer_sizes=3, max_iter=2, n_ensemble=1, random_state=0)
+    est = LSTMRegressor(hidden_layer_sizes=3, max_iter=2, n_ensemble=1, random_state=0,
+                        alpha=1e-4, pooling="last", patch_size=None)  # no search
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, X[:, 0, 0])

@@ -50,9 +50,9 @@ DTYPES = [
     "float16", "float32", "float64", "object", "str", "complex128",
 ]
 SMALL = dict(hidden_layer_sizes=2, max_iter=2, random_state=0, n_ensemble=1)
-# the network's own fit, without the regressor's "auto" search of a penalty and
-# a pooling (tests/test_select.py), for the tests of what one fit does
-FIXED = dict(alpha=1e-4, pooling="last")
+# the network's own fit, without the regressor's "auto" search of a penalty, a
+# pooling and a reading (tests/test_select.py), for the tests of what one fit does
+FIXED = dict(alpha=1e-4, pooling="last", patch_size=None)
 # ... and the classifier's ("auto" alpha and patch_size are searched on few cases)
 FIXED_CLF = dict(alpha=1.0, patch_size=None)
 

@@ -554,8 +554,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 if "patch_size" in auto:
                     auto["patch_size"] = patch_candidates(n_steps, n_features,
                                                           self._FINER_PATCHES)
-                grid = candidate_grid(auto, n_steps,
-                                      self._WHOLE_ALPHA if "alpha" in auto else None)
+                grid = candidate_grid(auto, n_steps, self._WHOLE_ALPHA)
                 # the constant stands in only for a search of every case: a
                 # sample that the network cannot learn from does not say the
                 # whole set is as hard

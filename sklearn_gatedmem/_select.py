@@ -109,7 +109,8 @@ def candidate_grid(options, n_steps=None, whole_alpha=None):
     n_steps : int, default=None
         The training sequences' steps (needed with ``patch_size`` options).
     whole_alpha : float, default=None
-        The penalty of the one-step reading (with ``alpha`` options).
+        The penalty of the one-step reading; used only with ``alpha``
+        options (a fixed alpha is every reading's).
 
     Returns
     -------

@@ -30,14 +30,18 @@ import signal
 import threading
 import warnings
 
-from joblib._parallel_backends import LokyBackend
 from joblib.externals.loky import ProcessPoolExecutor
 from joblib.externals.loky.backend.context import get_context
-from joblib.parallel import get_active_backend
 from threadpoolctl import threadpool_limits
 
 from . import _cells
 from ._optimize import beside_other_fits, collecting_warnings
+
+try:  # joblib's active backend is not public API (scikit-learn's tests read it too)
+    from joblib._parallel_backends import LokyBackend
+    from joblib.parallel import get_active_backend
+except ImportError:  # pragma: no cover - a joblib that renamed them
+    LokyBackend = get_active_backend = None
 
 #: Networks are shared with worker processes when they unroll at least this
 #: many steps in all (steps read x ``max_iter``, summed over the networks):
@@ -61,7 +65,10 @@ def worth_processes(steps_read, max_iter, n_rows, started=False):
     paid), and the user lets joblib start processes:
     its active backend is loky, its default, and not limited to one job
     (``joblib.parallel_config(backend="threading")`` or ``n_jobs=1`` keeps a
-    fit's networks in this process)."""
+    fit's networks in this process; so do joblib versions that do not say
+    which backend is active)."""
+    if get_active_backend is None:
+        return False
     backend, n_jobs = get_active_backend()
     if not isinstance(backend, LokyBackend) or n_jobs == 1:
         return False

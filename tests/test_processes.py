@@ -89,6 +89,11 @@ def test_a_search_is_shared_only_when_it_has_work_for_seconds():
         assert not _processes.worth_processes([31] * 6, 100, 20)
 
 
+def test_a_joblib_that_hides_its_backend_keeps_fits_in_threads(monkeypatch):
+    monkeypatch.setattr(_processes, "get_active_backend", None)
+    assert not _processes.worth_processes([31] * 6, 100, 20)
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts worker processes in /proc")
 def test_networks_fitted_in_workers_are_those_fitted_here(slow_here, workers_before):
     networks, data = networks_and_data(16)

@@ -4,7 +4,7 @@ import numpy as np
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from . import _cells, _dask
 from ._base import BaseLSTM
 from ._input import check_label_types, mean_scale, weighted_moments
+from ._select import classification_fold_scores, regression_fold_score
 
 _SHARED_DOC = """
     Each sample is a sequence. The network unrolls ``cell`` over its steps
@@ -574,12 +575,8 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
 
     def _search_score(self, network, X, y, sample_weight):
         """A search network's (accuracy, -log-loss) on a held-out fold."""
-        proba = network.predict_proba(X)
-        predicted = network.classes_[proba.argmax(axis=1)]
-        return (
-            accuracy_score(y, predicted, sample_weight=sample_weight),
-            -log_loss(y, proba, sample_weight=sample_weight, labels=network.classes_),
-        )
+        return classification_fold_scores(network.predict_proba(X), network.classes_,
+                                          y, sample_weight)
 
     def __init__(
         self,
@@ -917,7 +914,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
     def _search_score(self, network, X, y, sample_weight):
         """A search network's negative mean squared error on a held-out fold
         (as RidgeCV's; R^2 is ill-conditioned on a fold of nearly equal targets)."""
-        return (-mean_squared_error(y, network.predict(X), sample_weight=sample_weight),)
+        return regression_fold_score(y, network.predict(X), sample_weight)
 
     def __init__(
         self,

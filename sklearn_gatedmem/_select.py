@@ -239,6 +239,60 @@ def search_folds(y, groups, stratified, random_state):
     return folds
 
 
+def classification_fold_scores(proba, classes, y, sample_weight=None):
+    """A classifier's (accuracy, -log-loss) on a held-out fold: what
+    scikit-learn's ``accuracy_score`` and ``log_loss`` (with ``labels=classes``)
+    compute, without their input validation, which cost a small search more
+    than its networks (12 ms per fold score on folds of 4 cases).
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_classes)
+        Predicted probabilities, columns in the order of ``classes``.
+    classes : ndarray of shape (n_classes,)
+        The fitted classes, sorted (``classes_``).
+    y : ndarray of shape (n_samples,)
+        The fold's labels. A label not in ``classes`` is predicted with
+        probability 0 (``log_loss`` would raise).
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    scores : tuple of float
+        The weighted accuracy and the negated weighted log-loss, its
+        probabilities clipped to ``[eps, 1 - eps]`` (float64's eps).
+    """
+    y = np.asarray(y)
+    column = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+    known = classes[column] == y
+    eps = np.finfo(np.float64).eps
+    p_true = np.where(known, np.asarray(proba, dtype=np.float64)[np.arange(len(y)), column], 0.0)
+    correct = known & (np.argmax(proba, axis=1) == column)
+    return (
+        float(np.average(correct, weights=sample_weight)),
+        float(np.average(np.log(np.clip(p_true, eps, 1 - eps)), weights=sample_weight)),
+    )
+
+
+def regression_fold_score(y, predicted, sample_weight=None):
+    """A regressor's negative mean squared error on a held-out fold, as
+    scikit-learn's ``mean_squared_error`` (outputs averaged uniformly)
+    computes it, without its input validation.
+
+    Parameters
+    ----------
+    y, predicted : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    scores : tuple of float
+        One score: the negated weighted mean squared error.
+    """
+    errors = (np.asarray(y, dtype=np.float64) - predicted) ** 2
+    return (-float(np.mean(np.average(errors, axis=0, weights=sample_weight))),)
+
+
 def best_candidate(scores, fallback=None):
     """The candidates' ranks: 1 for the best, the largest mean score over
     the folds, compared as tuples (a classifier's accuracy, then its

@@ -6,6 +6,7 @@ predictor, when it does not run, and what it leaves on the estimator."""
 import numpy as np
 import pytest
 from sklearn.dummy import DummyRegressor
+from sklearn.metrics import accuracy_score, log_loss, mean_squared_error
 
 from conftest import sequences
 from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _select
@@ -13,7 +14,9 @@ from sklearn_gatedmem._select import (
     CONSTANT_ALPHA,
     best_candidate,
     candidate_grid,
+    classification_fold_scores,
     patch_candidates,
+    regression_fold_score,
     search_folds,
     subsample_cases,
 )
@@ -35,6 +38,33 @@ def test_the_grid_holds_every_combination_the_defaults_first():
     assert {tuple(sorted(c.items())) for c in grid} == {
         (("alpha", a), ("pooling", p)) for a in (1e-4, 1.0) for p in ("last", "mean")
     }
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fold_scores_are_scikit_learns(n_classes, weighted):
+    rng = np.random.RandomState(n_classes)
+    classes = np.array(["ant", "bee", "cat"][:n_classes], dtype=object)
+    y = classes[rng.randint(n_classes, size=20)]
+    proba = rng.dirichlet(np.ones(n_classes), size=20)
+    proba[:3] = np.eye(n_classes)[rng.randint(n_classes, size=3)]  # certain: clipped
+    w = rng.uniform(0, 2, size=20) if weighted else None
+    accuracy, neg_log_loss = classification_fold_scores(proba, classes, y, w)
+    predicted = classes[proba.argmax(axis=1)]
+    assert accuracy == pytest.approx(accuracy_score(y, predicted, sample_weight=w), abs=1e-15)
+    assert neg_log_loss == pytest.approx(
+        -log_loss(y, proba, sample_weight=w, labels=classes), rel=1e-13
+    )
+    # a label the fold's network never saw scores as probability 0 (clipped)
+    y[0] = "dog"
+    accuracy, neg_log_loss = classification_fold_scores(proba, classes, y)
+    assert np.isfinite(neg_log_loss) and neg_log_loss < np.log(np.finfo(float).eps) / 20
+    Y = rng.normal(size=(20, 2))
+    P = Y + rng.normal(size=(20, 2))
+    for target, pred in ((Y[:, 0], P[:, 0]), (Y, P)):
+        assert regression_fold_score(target, pred, w)[0] == pytest.approx(
+            -mean_squared_error(target, pred, sample_weight=w), rel=1e-13
+        )
 
 
 def test_the_whole_series_and_finer_patches_are_patch_candidates():

@@ -251,9 +251,9 @@ def classification_fold_scores(proba, classes, y, sample_weight=None):
         Predicted probabilities, columns in the order of ``classes``.
     classes : ndarray of shape (n_classes,)
         The fitted classes, sorted (``classes_``).
-    y : ndarray of shape (n_samples,)
-        The fold's labels. A label not in ``classes`` is predicted with
-        probability 0 (``log_loss`` would raise).
+    y : ndarray of shape (n_samples,) or (n_samples, 1)
+        The fold's labels (a column as the fit reads it). A label not in
+        ``classes`` is predicted with probability 0 (``log_loss`` would raise).
     sample_weight : ndarray of shape (n_samples,), default=None
 
     Returns
@@ -262,7 +262,7 @@ def classification_fold_scores(proba, classes, y, sample_weight=None):
         The weighted accuracy and the negated weighted log-loss, its
         probabilities clipped to ``[eps, 1 - eps]`` (float64's eps).
     """
-    y = np.asarray(y)
+    y = np.asarray(y).reshape(len(proba))
     column = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
     known = classes[column] == y
     eps = np.finfo(np.float64).eps

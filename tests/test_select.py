@@ -55,6 +55,8 @@ def test_fold_scores_are_scikit_learns(n_classes, weighted):
     assert neg_log_loss == pytest.approx(
         -log_loss(y, proba, sample_weight=w, labels=classes), rel=1e-13
     )
+    # labels as a column, as the fit takes them
+    assert classification_fold_scores(proba, classes, y[:, None], w) == (accuracy, neg_log_loss)
     # a label the fold's network never saw scores as probability 0 (clipped)
     y[0] = "dog"
     accuracy, neg_log_loss = classification_fold_scores(proba, classes, y)

@@ -289,7 +289,8 @@ def regression_fold_score(y, predicted, sample_weight=None):
     scores : tuple of float
         One score: the negated weighted mean squared error.
     """
-    errors = (np.asarray(y, dtype=np.float64) - predicted) ** 2
+    y = np.asarray(y, dtype=np.float64)
+    errors = (y - np.asarray(predicted).reshape(y.shape)) ** 2  # never broadcast
     return (-float(np.mean(np.average(errors, axis=0, weights=sample_weight))),)
 
 

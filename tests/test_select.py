@@ -63,7 +63,7 @@ def test_fold_scores_are_scikit_learns(n_classes, weighted):
     assert np.isfinite(neg_log_loss) and neg_log_loss < np.log(np.finfo(float).eps) / 20
     Y = rng.normal(size=(20, 2))
     P = Y + rng.normal(size=(20, 2))
-    for target, pred in ((Y[:, 0], P[:, 0]), (Y, P)):
+    for target, pred in ((Y[:, 0], P[:, 0]), (Y[:, :1], P[:, 0]), (Y, P)):
         assert regression_fold_score(target, pred, w)[0] == pytest.approx(
             -mean_squared_error(target, pred, sample_weight=w), rel=1e-13
         )

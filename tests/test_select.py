@@ -60,9 +60,19 @@ def test_fold_scores_are_scikit_learns(n_classes, weighted):
     # a label the fold's network never saw scores as probability 0 (clipped)
     y[0] = "dog"
     accuracy, neg_log_loss = classification_fold_scores(proba, classes, y)
+    # (its term is log(eps) = -36.0, a twentieth of the mean on its own)
     assert np.isfinite(neg_log_loss) and neg_log_loss < np.log(np.finfo(float).eps) / 20
+    assert accuracy == pytest.approx(np.mean((predicted == y)[1:]) * 19 / 20)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_regression_fold_score_is_scikit_learns(weighted):
+    rng = np.random.RandomState(0)
     Y = rng.normal(size=(20, 2))
     P = Y + rng.normal(size=(20, 2))
+    w = rng.uniform(0, 2, size=20) if weighted else None
+    # one output, a column of targets against 1-D predictions (never
+    # broadcast), two outputs averaged uniformly
     for target, pred in ((Y[:, 0], P[:, 0]), (Y[:, :1], P[:, 0]), (Y, P)):
         assert regression_fold_score(target, pred, w)[0] == pytest.approx(
             -mean_squared_error(target, pred, sample_weight=w), rel=1e-13

@@ -105,6 +105,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # alpha="auto" reads the whole series in one step with this penalty,
     # not the alpha candidates (None: with those)
     _WHOLE_ALPHA = None
+    # the dtype a fit computes in once it has prepared (standardised) its
+    # input; None: the input's. The "auto" search's networks take float32
+    # (_search).
+    _compute_dtype = None
 
     _parameter_constraints = {
         "hidden_layer_sizes": [
@@ -619,7 +623,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _search(self, grid, folds, X, y, sample_weight, random_state, constant, n_steps,
                 workers):
         """Fit one network per candidate of ``grid`` and fold on the other
-        folds (sequences of ``n_steps`` steps; in ``workers`` too, when
+        folds (sequences of ``n_steps`` steps; in float32 once standardised,
+        whatever the input's dtype; in ``workers`` too, when
         :func:`_processes.worth_processes`) and score it on its fold
         (:meth:`_search_score`); with
         ``constant`` (``alpha="auto"``, every case searched), score the
@@ -646,9 +651,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         networks, data = [], []
         for candidate in grid:
             for (train, _), seed in zip(folds, seeds):
-                networks.append(clone(self).set_params(
+                network = clone(self).set_params(
                     **{**base, **candidate, "random_state": int(seed)}
-                ))
+                )
+                # float32: a candidate's score is an estimate either way,
+                # and its networks cost less (docs: "Chosen from the data")
+                network._compute_dtype = np.float32
+                networks.append(network)
                 data.append(_rows((X, y, sample_weight), train))
         # the search's networks are not the model: their convergence is not
         # the user's concern (their warnings are dropped); a search of much
@@ -845,12 +854,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
+        # cast once standardised: a signal small against its level survives
+        if self._compute_dtype is not None:
+            X = X.astype(self._compute_dtype, copy=False)
         s_mean = s_scale = None
         if n_static:  # standardised as the sequences are
             s_mean, s_scale = weighted_mean_scale(
                 static[:, None, :], sample_weight, name="the static features"
             )
             static = clip_to_fitted_range(static[:, None, :], s_mean, s_scale)[:, 0]
+            static = static.astype(X.dtype, copy=False)
         if self.variable_length:  # longest first: the objective's chunks of
             # similar lengths are then slices of X, not copies (chunk_plan)
             order = np.argsort(-lengths, kind="stable")

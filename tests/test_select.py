@@ -9,7 +9,7 @@ from sklearn.dummy import DummyRegressor
 from sklearn.metrics import accuracy_score, log_loss, mean_squared_error
 
 from conftest import sequences
-from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _select
+from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective, _select
 from sklearn_gatedmem._select import (
     CONSTANT_ALPHA,
     best_candidate,
@@ -344,6 +344,36 @@ def test_weights_are_repetitions_and_the_row_order_does_not_matter():
         np.testing.assert_allclose(other.cv_results_["mean_test_score"],
                                    weighted.cv_results_["mean_test_score"], rtol=1e-9)
         np.testing.assert_allclose(other.predict(X), weighted.predict(X), rtol=1e-9)
+
+
+def test_the_search_networks_compute_in_float32_the_model_in_the_inputs_dtype(monkeypatch):
+    X, _, y = sequences(30)
+    seen = []
+    original = _objective.loss_grad
+
+    def spy(theta, X, *args):
+        seen.append(X.dtype)
+        return original(theta, X, *args)
+
+    monkeypatch.setattr(_objective, "loss_grad", spy)
+    reg = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, y)
+    assert reg.cv_results_ is not None
+    # the search's networks first, then the model, in float64 as its input
+    assert seen[0] == np.float32 and seen[-1] == np.float64
+    assert set(seen) == {np.dtype(np.float32), np.dtype(np.float64)}
+    seen.clear()
+    LSTMRegressor(alpha=1e-4, pooling="last", patch_size=None, **SMALL).fit(X, y)  # no search
+    assert set(seen) == {np.dtype(np.float64)}
+
+
+def test_the_search_casts_to_float32_after_standardising():
+    """A signal a billionth of the series' level: float32 spaces numbers
+    near 1e6 by 0.06 and would round it away (cast first, the cases would be
+    alike); standardised first, in float64, the search's networks learn it."""
+    X, y, _ = sequences(45, n_steps=5)
+    clf = LSTMClassifier(alpha="auto", patch_size=None, **SMALL).fit(1e6 + 1e-3 * X, y)
+    scores = clf.cv_results_["mean_test_score"]
+    assert scores[-1] < 0.65 and scores[:-1].min() > 0.75  # the constant; the networks
 
 
 def test_the_search_ensemble_is_the_chosen_estimators():

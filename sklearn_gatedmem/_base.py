@@ -105,9 +105,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # alpha="auto" reads the whole series in one step with this penalty,
     # not the alpha candidates (None: with those)
     _WHOLE_ALPHA = None
-    # the dtype a fit computes in once it has prepared (standardised) its
-    # input; None: the input's. The "auto" search's networks take float32
-    # (_search).
+    # the dtype a fit computes in, its input standardised first in the
+    # input's dtype; None: the input's, standardised as it is read. The
+    # "auto" search's networks take float32 (_search).
     _compute_dtype = None
 
     _parameter_constraints = {
@@ -854,16 +854,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
-        # cast once standardised: a signal small against its level survives
-        if self._compute_dtype is not None:
-            X = X.astype(self._compute_dtype, copy=False)
         s_mean = s_scale = None
         if n_static:  # standardised as the sequences are
             s_mean, s_scale = weighted_mean_scale(
                 static[:, None, :], sample_weight, name="the static features"
             )
             static = clip_to_fitted_range(static[:, None, :], s_mean, s_scale)[:, 0]
-            static = static.astype(X.dtype, copy=False)
         if self.variable_length:  # longest first: the objective's chunks of
             # similar lengths are then slices of X, not copies (chunk_plan)
             order = np.argsort(-lengths, kind="stable")
@@ -877,9 +873,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                       static_mean_=s_mean, static_scale_=s_scale,
                       static_into_=self._static_into(n_static),
                       **target_attrs, **scale_attrs)
-        return self._fit_network(X, lengths, Y, sample_weight, network, fitted, static)
+        standardised = self._compute_dtype is not None
+        if standardised:  # z-scores computed in the input's dtype, then cast:
+            # nothing small against its level is rounded away
+            X = ((X - x_mean) / x_scale).astype(self._compute_dtype)
+        return self._fit_network(X, lengths, Y, sample_weight, network, fitted, static,
+                                 standardised)
 
-    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted, static=None):
+    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted, static=None,
+                     standardised=False):
         """Fit the weights of ``network`` to prepared data; set the fitted
         attributes.
 
@@ -888,10 +890,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         the fitted :class:`Network`, with the standardisation; ``fitted``
         holds the attributes that describe the data and are not the
         network's (``n_steps_``, ``n_step_features_``, the targets'); ``static``
-        the cases' static values, clipped, in the rows' order.
+        the cases' static values, clipped, in the rows' order; ``standardised``:
+        ``X`` holds z-scores already (by ``network.x_mean`` and ``x_scale``),
+        which the objective then reads as they are.
         """
         theta0 = self._initial_theta(network)
-        result = self._minimize(theta0, X, lengths, Y, sample_weight, network, static)
+        read_as = network if not standardised else dataclasses.replace(
+            network, x_mean=np.zeros_like(network.x_mean),
+            x_scale=np.ones_like(network.x_scale),
+        )
+        result = self._minimize(theta0, X, lengths, Y, sample_weight, read_as, static)
 
         self.patch_size_, self.differences_ = network.patch_size, network.differences
         self.instance_norm_ = network.instance_norm

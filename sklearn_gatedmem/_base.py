@@ -91,6 +91,15 @@ _SHARED_PRIVATE_ATTRS = ("_label_binarizer", "_y_ndim", "_network", "_static_on"
 # fits make these calls one at a time (issue 20).
 _SKLEARN_CHECKS = threading.RLock()
 
+# The compute dtype and activation method of the "auto" search's networks.
+# float32: a candidate's score is an estimate either way, and a network
+# costs 0.7 to 0.9 of a float64 one (docs: "Chosen from the data"). One
+# method, not the one each process measures (whose float32 choice can flip
+# with the load: the search's choice then changed with it, MinimalChinatown
+# 0.900 or 0.950): "exp", the faster float32 method on AVX2 (0.67 of tanh's
+# time), vectorised by NumPy on AVX-512 too.
+_SEARCH_COMPUTE = (np.float32, "exp")
+
 # What validate_data(reset=True) sets on the estimator before fit can fail.
 _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 
@@ -106,9 +115,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # not the alpha candidates (None: with those)
     _WHOLE_ALPHA = None
     # the dtype a fit computes in, its input standardised first in the
-    # input's dtype; None: the input's, standardised as it is read. The
-    # "auto" search's networks take float32 (_search).
+    # input's dtype (None: the input's, standardised as it is read), and its
+    # activation method (None: the one this process measured for that dtype);
+    # the "auto" search's networks take _SEARCH_COMPUTE (_search)
     _compute_dtype = None
+    _activation = None
 
     _parameter_constraints = {
         "hidden_layer_sizes": [
@@ -429,6 +440,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             x_mean=x_mean,
             x_scale=x_scale,
             gap_fill=gap_fill,
+            activation=self._activation,
         )
 
     # -- fit --------------------------------------------------------------
@@ -654,9 +666,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 network = clone(self).set_params(
                     **{**base, **candidate, "random_state": int(seed)}
                 )
-                # float32: a candidate's score is an estimate either way,
-                # and its networks cost less (docs: "Chosen from the data")
-                network._compute_dtype = np.float32
+                network._compute_dtype, network._activation = _SEARCH_COMPUTE
                 networks.append(network)
                 data.append(_rows((X, y, sample_weight), train))
         # the search's networks are not the model: their convergence is not

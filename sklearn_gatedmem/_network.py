@@ -61,6 +61,10 @@ class Network:
     gap_fill : ndarray of shape (n_raw_features,) or None
         With ``missing="carry"``, the value of a gap before any observation:
         each raw feature's training mean.
+    activation : str or None
+        The activation method of the time loop (a key of
+        ``_cells.ACTIVATIONS``); None: the one measured for the compute dtype
+        in this process (:func:`~sklearn_gatedmem._cells.activation_method`).
     """
 
     cell: str
@@ -81,6 +85,7 @@ class Network:
     gap_fill: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     s_mean: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     s_scale: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
+    activation: str = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def cell_spec(self):

@@ -95,7 +95,7 @@ def _layer_weights(params, network, dtype):
         [
             _cells.fused_weights(
                 cell, params[f"W{layer}.{d}"], params[f"U{layer}.{d}"],
-                params[f"b{layer}.{d}"], dtype,
+                params[f"b{layer}.{d}"], dtype, network.activation,
             )
             for d in range(network.n_directions)
         ]

@@ -361,9 +361,26 @@ def test_the_search_networks_compute_in_float32_the_model_in_the_inputs_dtype(mo
     # the search's networks first, then the model, in float64 as its input
     assert seen[0] == np.float32 and seen[-1] == np.float64
     assert set(seen) == {np.dtype(np.float32), np.dtype(np.float64)}
+    # the model keeps this process's activation method
+    assert reg._compute_dtype is None and reg._network.activation is None
     seen.clear()
     LSTMRegressor(alpha=1e-4, pooling="last", patch_size=None, **SMALL).fit(X, y)  # no search
     assert set(seen) == {np.dtype(np.float64)}
+
+
+def test_the_search_networks_use_one_activation_method_whatever_this_process_chose(
+    monkeypatch,
+):
+    """The method a process measures can differ from another process's (in
+    float32 the two fastest are close); the search's choice must not follow."""
+    X, y, _ = sequences(30)
+    results = []
+    for method in ("tanh", "exp", "expit"):
+        monkeypatch.setenv("SKLEARN_GATEDMEM_ACTIVATION", method)
+        results.append(LSTMClassifier(**SMALL).fit(X, y).cv_results_)
+    for other in results[1:]:
+        for key in ("mean_test_score", "mean_test_log_loss"):
+            np.testing.assert_array_equal(other[key], results[0][key])
 
 
 def test_the_search_casts_to_float32_after_standardising():

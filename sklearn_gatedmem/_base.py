@@ -636,7 +636,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 workers):
         """Fit one network per candidate of ``grid`` and fold on the other
         folds (sequences of ``n_steps`` steps; in float32 once standardised,
-        whatever the input's dtype; in ``workers`` too, when
+        whatever the input's dtype, with one activation method:
+        :data:`_SEARCH_COMPUTE`; in ``workers`` too, when
         :func:`_processes.worth_processes`) and score it on its fold
         (:meth:`_search_score`); with
         ``constant`` (``alpha="auto"``, every case searched), score the
@@ -883,15 +884,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                       static_mean_=s_mean, static_scale_=s_scale,
                       static_into_=self._static_into(n_static),
                       **target_attrs, **scale_attrs)
-        standardised = self._compute_dtype is not None
-        if standardised:  # z-scores computed in the input's dtype, then cast:
-            # nothing small against its level is rounded away
-            X = ((X - x_mean) / x_scale).astype(self._compute_dtype)
-        return self._fit_network(X, lengths, Y, sample_weight, network, fitted, static,
-                                 standardised)
+        return self._fit_network(X, lengths, Y, sample_weight, network, fitted, static)
 
-    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted, static=None,
-                     standardised=False):
+    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted, static=None):
         """Fit the weights of ``network`` to prepared data; set the fitted
         attributes.
 
@@ -900,15 +895,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         the fitted :class:`Network`, with the standardisation; ``fitted``
         holds the attributes that describe the data and are not the
         network's (``n_steps_``, ``n_step_features_``, the targets'); ``static``
-        the cases' static values, clipped, in the rows' order; ``standardised``:
-        ``X`` holds z-scores already (by ``network.x_mean`` and ``x_scale``),
-        which the objective then reads as they are.
+        the cases' static values, clipped, in the rows' order. With a
+        ``_compute_dtype``, the objective reads z-scores computed here, in
+        ``X``'s dtype, then cast: nothing small against its level is rounded
+        away.
         """
         theta0 = self._initial_theta(network)
-        read_as = network if not standardised else dataclasses.replace(
-            network, x_mean=np.zeros_like(network.x_mean),
-            x_scale=np.ones_like(network.x_scale),
-        )
+        read_as = network
+        if self._compute_dtype is not None:  # the search's networks
+            X = ((X - network.x_mean) / network.x_scale).astype(self._compute_dtype)
+            read_as = dataclasses.replace(network, x_mean=np.zeros_like(network.x_mean),
+                                          x_scale=np.ones_like(network.x_scale))
         result = self._minimize(theta0, X, lengths, Y, sample_weight, read_as, static)
 
         self.patch_size_, self.differences_ = network.patch_size, network.differences

@@ -897,16 +897,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         network's (``n_steps_``, ``n_step_features_``, the targets'); ``static``
         the cases' static values, clipped, in the rows' order. With a
         ``_compute_dtype``, the objective reads z-scores computed here, in
-        ``X``'s dtype, then cast: nothing small against its level is rounded
-        away.
+        ``X``'s dtype, then cast (nothing small against its level is rounded
+        away), and weights scaled to a largest of 1, the penalty with them (the
+        same objective; weights as large as float64 allows would overflow).
         """
         theta0 = self._initial_theta(network)
-        read_as = network
+        read_as, alpha = network, self.alpha
         if self._compute_dtype is not None:  # the search's networks
             X = ((X - network.x_mean) / network.x_scale).astype(self._compute_dtype)
             read_as = dataclasses.replace(network, x_mean=np.zeros_like(network.x_mean),
                                           x_scale=np.ones_like(network.x_scale))
-        result = self._minimize(theta0, X, lengths, Y, sample_weight, read_as, static)
+            top = sample_weight.max()
+            sample_weight, alpha = sample_weight / top, alpha / top
+        result = self._minimize(theta0, X, lengths, Y, sample_weight, read_as, static, alpha)
 
         self.patch_size_, self.differences_ = network.patch_size, network.differences
         self.instance_norm_ = network.instance_norm
@@ -978,9 +981,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 return pack(self.coefs_, layout)
         return initialize(layout, network.cell, _random_state(self.random_state))
 
-    def _minimize(self, theta0, X, lengths, Y, sample_weight, network, static=None):
+    def _minimize(self, theta0, X, lengths, Y, sample_weight, network, static, alpha):
         """L-BFGS over the flat vector (:func:`fit_lbfgs`), with early
-        stopping on a held-out split of the rows when asked.
+        stopping on a held-out split of the rows when asked; ``alpha`` weighs
+        the penalty (the parameter's, or scaled with the weights).
 
         Returns
         -------
@@ -1007,11 +1011,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         ws = {}  # work buffers reused by every evaluation of this fit
 
         if isinstance(X, _dask.Blocks):  # each block evaluated where it lives
-            fun = X.objective(self.alpha, network, chunk)
+            fun = X.objective(alpha, network, chunk)
         else:
             def fun(theta):
                 return _objective.loss_grad(
-                    theta, X, Y, sample_weight, self.alpha, network, chunk, ws, lengths,
+                    theta, X, Y, sample_weight, alpha, network, chunk, ws, lengths,
                     static,
                 )
 

@@ -383,6 +383,15 @@ def test_the_search_networks_use_one_activation_method_whatever_this_process_cho
             np.testing.assert_array_equal(other[key], results[0][key])
 
 
+def test_the_search_networks_take_weights_as_large_as_float64_allows():
+    """Scaled to a largest of 1 (with the penalty: the same objective), a
+    weight of 1e300 does not overflow the search's float32 networks."""
+    X, y, _ = sequences(30)
+    weights = np.r_[np.ones(29), 1e300]
+    clf = LSTMClassifier(**SMALL).fit(X, y, sample_weight=weights)
+    assert np.all(np.isfinite(clf.cv_results_["mean_test_score"]))
+
+
 def test_the_search_casts_to_float32_after_standardising():
     """A signal a billionth of the series' level (and no per-series z-scores
     to carry it): float32 spaces numbers near 1e6 by 0.06 and would round it

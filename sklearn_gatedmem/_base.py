@@ -93,7 +93,7 @@ _SKLEARN_CHECKS = threading.RLock()
 
 # The compute dtype and activation method of the "auto" search's networks.
 # float32: a candidate's score is an estimate either way, and a network
-# costs 0.7 to 0.9 of a float64 one (docs: "Chosen from the data"). One
+# costs 0.71 to 0.93 of a float64 one (docs: "Chosen from the data"). One
 # method, not the one each process measures (whose float32 choice can flip
 # with the load: the search's choice then changed with it, MinimalChinatown
 # 0.900 or 0.950): "exp", the faster float32 method on AVX2 (0.67 of tanh's

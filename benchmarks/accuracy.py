@@ -188,7 +188,27 @@ def import_package():
     except Exception:
         commit = "?"
     return sklearn_gatedmem, {"path": src, "commit": commit,
-                              "version": getattr(sklearn_gatedmem, "__version__", "?")}
+                              "version": getattr(sklearn_gatedmem, "__version__", "?"),
+                              "isa": instruction_set()}
+
+
+def instruction_set():
+    """"avx512" when NumPy dispatches AVX-512 (X86_V4) and every BLAS has an
+    AVX-512 kernel, "avx2" when neither does, else what each has (an
+    emulation that took effect only in part): run.py's ``--isa avx2``
+    environment emulates an AVX2 machine on an AVX-512 one."""
+    import threadpoolctl
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    numpy_512 = bool(__cpu_features__.get("X86_V4"))
+    kernels = {(lib.get("architecture") or "?").lower()
+               for lib in threadpoolctl.threadpool_info() if lib.get("user_api") == "blas"}
+    blas_512 = kernels <= {"skylakex", "cooperlake", "sapphirerapids"}
+    if numpy_512 and blas_512:
+        return "avx512"
+    if not numpy_512 and not kernels & {"skylakex", "cooperlake", "sapphirerapids"}:
+        return "avx2"
+    return f"numpy {'X86_V4' if numpy_512 else 'no X86_V4'}, BLAS {sorted(kernels)}"
 
 
 class TimeLimit:
@@ -605,7 +625,8 @@ def run_curves(args, pkg, pkg_info, be, models):
                     except Exception as exc:
                         rec = {"error": f"{type(exc).__name__}: {exc}"}
                     rec.update(task=ds.task, n_train=len(ds.y_train), load=load,
-                               commit=pkg_info["commit"], params=args.params
+                               commit=pkg_info["commit"], isa=pkg_info["isa"],
+                               params=args.params
                                if model in LSTM_MODELS else None)
                     cells[key] = rec
                     _save_cells(path, store)
@@ -743,7 +764,7 @@ def main(argv=None):
         "machine": platform.machine(), "cpus": os.cpu_count(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    print(f"# sklearn_gatedmem {pkg_info['commit']} from {pkg_info['path']}; params {args.params}; "
+    print(f"# sklearn_gatedmem {pkg_info['commit']} from {pkg_info['path']}; {pkg_info['isa']}; params {args.params}; "
           f"seeds {args.seeds}; threads {args.threads}; time limit {args.time_limit:.0f}s"
           + "".join(f"; {m}: {where or 'n/a'}" for m, where in be.items())
           + ("" if "dtw" not in be else " (numba)" if be["dtw"] == "aux" or _has_numba()

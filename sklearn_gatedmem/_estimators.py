@@ -176,8 +176,8 @@ _SHARED_DOC = """
         and ``cv_results_`` say what was chosen and why. Each network candidate
         costs about one more fit of three networks (on two thirds of the
         data). %(sample_search)sOn larger sets, for dask collections, where the folds cannot
-        be made (a class of one case, multilabel targets, fewer than 6
-        cases) and on a warm start (which keeps the earlier choice), nothing
+        be made (fewer than two classes of two cases or more, multilabel
+        targets, fewer than 6 cases) and on a warm start (which keeps the earlier choice), nothing
         is searched and "auto" is the first candidate. A number (a
         pooling, a patch size) turns it off.
     max_iter : int, default=%(max_iter)s

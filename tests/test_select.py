@@ -133,9 +133,32 @@ def test_folds_are_stratified_and_cover_every_case_once():
 def test_folds_shrink_to_the_smallest_class_and_vanish_below_two():
     y = np.array([0, 0, 1, 1, 1, 1, 1])
     assert len(search_folds(y, np.arange(7), stratified=True, random_state=0)) == 2
-    y = np.array([0, 1, 1, 1, 1, 1])  # a class of one case: no search
+    y = np.array([0, 1, 1, 1, 1, 1])  # a class of one case beside one other: no search
     assert search_folds(y, np.arange(6), stratified=True, random_state=0) is None
     assert search_folds(np.zeros(5), np.arange(5), stratified=False, random_state=0) is None
+
+
+def test_a_class_of_one_case_is_trained_on_in_every_fold_and_never_tested():
+    # classes 0 and 3 have one case each; 1 (2 cases) and 2 (3) make 2 folds
+    y = np.array([1, 0, 1, 2, 2, 3, 2])
+    folds = search_folds(y, np.arange(len(y)), stratified=True, random_state=0)
+    assert len(folds) == 2
+    tested = np.sort(np.concatenate([test for _, test in folds]))
+    np.testing.assert_array_equal(tested, [0, 2, 3, 4, 6])
+    for train, test in folds:
+        assert set(y[train]) == {0, 1, 2, 3}
+        assert set(y[test]) == {1, 2}
+        assert len(np.intersect1d(train, test)) == 0
+
+
+def test_a_classifier_with_classes_of_one_case_still_searches():
+    rng = np.random.RandomState(0)
+    y = np.array([0] * 6 + [1] * 6 + [2])  # class 2: a single case
+    X = rng.normal(size=(len(y), 4, 1)) + y[:, None, None]
+    est = LSTMClassifier(hidden_layer_sizes=2, max_iter=3, n_ensemble=1, random_state=0)
+    est.fit(X, y)  # the module ignores ConvergenceWarning
+    assert len(est.cv_results_["params"]) > 1
+    np.testing.assert_array_equal(est.classes_, [0, 1, 2])
 
 
 def test_a_repeated_case_stays_in_one_fold_and_zero_weights_are_never_tested():

@@ -177,9 +177,9 @@ _SHARED_DOC = """
         costs about one more fit of three networks (on two thirds of the
         data). %(sample_search)sOn larger sets, for dask collections, where the folds cannot
         be made (fewer than two classes of two cases or more, multilabel
-        targets, fewer than 6 cases) and on a warm start (which keeps the earlier choice), nothing
-        is searched and "auto" is the first candidate. A number (a
-        pooling, a patch size) turns it off.
+        targets, fewer than 6 cases) and on a warm start (which keeps the
+        earlier choice), nothing is searched and "auto" is the first
+        candidate. A number (a pooling, a patch size) turns it off.
     max_iter : int, default=%(max_iter)s
         Maximum number of L-BFGS iterations. %(max_iter_why)s Reaching
         this default is how a default fit ends (on the development data every

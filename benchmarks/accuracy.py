@@ -199,14 +199,14 @@ def instruction_set():
     environment emulates an AVX2 machine on an AVX-512 one."""
     import threadpoolctl
     from numpy._core._multiarray_umath import __cpu_features__
+    from run import AVX512_BLAS_KERNELS
 
     numpy_512 = bool(__cpu_features__.get("X86_V4"))
     kernels = {(lib.get("architecture") or "?").lower()
                for lib in threadpoolctl.threadpool_info() if lib.get("user_api") == "blas"}
-    blas_512 = kernels <= {"skylakex", "cooperlake", "sapphirerapids"}
-    if numpy_512 and blas_512:
+    if numpy_512 and kernels <= set(AVX512_BLAS_KERNELS):
         return "avx512"
-    if not numpy_512 and not kernels & {"skylakex", "cooperlake", "sapphirerapids"}:
+    if not numpy_512 and not kernels & set(AVX512_BLAS_KERNELS):
         return "avx2"
     return f"numpy {'X86_V4' if numpy_512 else 'no X86_V4'}, BLAS {sorted(kernels)}"
 

@@ -96,8 +96,11 @@ _SKLEARN_CHECKS = threading.RLock()
 # costs 0.71 to 0.93 of a float64 one (docs: "Chosen from the data"). One
 # method, not the one each process measures (whose float32 choice can flip
 # with the load: the search's choice then changed with it, MinimalChinatown
-# 0.900 or 0.950): "exp", the faster float32 method on AVX2 (0.67 of tanh's
-# time), vectorised by NumPy on AVX-512 too.
+# 0.900 or 0.950): "exp", the faster float32 method on the AVX2-only machine
+# (0.67 of tanh's time). On the AVX-512 one it takes 1.8 times tanh's time,
+# but tanh there, chosen by the CPU's features, sped only one set of the
+# learning curves (Trace cut to 60, 4.9 -> 3.9 s) and flipped Coffee's tied
+# readings (1.000 -> 0.964; docs: "How the defaults were chosen").
 _SEARCH_COMPUTE = (np.float32, "exp")
 
 # What validate_data(reset=True) sets on the estimator before fit can fail.

@@ -100,6 +100,9 @@ CURVE_SETS = SERIES_SETS + ["watch", "MinimalChinatown", "MinimalGasPrices", "no
 CURVE_SIZES = (30, 60)
 CURVE_MODELS = ["lstm", "ed", "dtw", "minirocket", "mlp", "ridge", "mean"]
 CURVES_DIR = os.path.join(HERE, "results", "curves")
+# the README's generated table lies between these lines (--render-curves --readme)
+README_MARKERS = ("<!-- curves-table: python benchmarks/accuracy.py --render-curves "
+                  "--sizes full --readme README.md -->", "<!-- /curves-table -->")
 QUICK_SETS = ["Coffee", "Trace", "Tecator", "digits", "motif", "adding"]
 TABLE_SETS = ["iris", "wine", "breast_cancer", "diabetes"]
 ALL_MODELS = ["lstm", "gated", "ed", "dtw", "minirocket", "mlp", "ridge", "mean", "logreg"]
@@ -150,6 +153,10 @@ def parse_args(argv=None):
                    "Markdown (the docs' Benchmarks page renders the same table); runs nothing")
     p.add_argument("--curve-tags", default="lstm",
                    help="--render-curves: lstm tags shown as columns (comma-separated)")
+    p.add_argument("--readme", metavar="PATH",
+                   help="--render-curves: write the table into PATH between the lines "
+                   f"{README_MARKERS[0]!r} and {README_MARKERS[1]!r} instead of printing it "
+                   "(the README's table: --render-curves --sizes full --readme README.md)")
     p.add_argument("--from-json", help="comma-separated result files: merge them (later files "
                    "win per data set x model) and print the table; runs nothing")
     args = p.parse_args(argv)
@@ -658,13 +665,14 @@ CURVES_LEGEND = (
     "err: every fit failed (see the JSON).")
 
 
-def curves_rows(cells, tags=("lstm",)):
+def curves_rows(cells, tags=("lstm",), sizes=None):
     """The learning-curve table: header cells and rows of cells.
 
-    Rows: (data set, size); columns: the LSTM ``tags`` (cells cached by
-    ``--curves --tag``) then the baselines; a cell is the mean score over
-    the draws and the mean fit seconds. Shared by ``--render-curves`` and
-    the documentation's table (docs/_ext/results_tables.py).
+    Rows: (data set, size), the ``sizes`` only when given ("full", "30",
+    ...); columns: the LSTM ``tags`` (cells cached by ``--curves --tag``)
+    then the baselines; a cell is the mean score over the draws and the mean
+    fit seconds. Shared by ``--render-curves`` and the documentation's table
+    (docs/_ext/results_tables.py).
     """
     import numpy as np
 
@@ -673,7 +681,7 @@ def curves_rows(cells, tags=("lstm",)):
     agg = {}
     for key, rec in cells.items():
         name, size, draw, column = key.split("|")
-        if column in cols:
+        if column in cols and (sizes is None or size in sizes):
             agg.setdefault((name, size), {}).setdefault(column, []).append(rec)
     order = {n: i for i, n in enumerate(CURVE_SETS)}
     rows = sorted(agg, key=lambda r: (order.get(r[0], 99), r[1] != "full", r[1]))
@@ -707,12 +715,25 @@ def curves_rows(cells, tags=("lstm",)):
     return header, body
 
 
-def curves_table(cells, tags=("lstm",)):
+def curves_table(cells, tags=("lstm",), sizes=None):
     """The learning-curve table as Markdown, with its legend."""
-    header, body = curves_rows(cells, tags)
+    header, body = curves_rows(cells, tags, sizes)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines + ["", CURVES_LEGEND])
+
+
+def write_between_markers(path, text):
+    """Replace what lies between the two ``README_MARKERS`` lines of the file
+    ``path`` with ``text``."""
+    with open(path) as f:
+        content = f.read()
+    start, end = (content.find(marker) for marker in README_MARKERS)
+    if start < 0 or end < start:
+        raise SystemExit(f"{path}: no {README_MARKERS[0]!r} ... {README_MARKERS[1]!r} block")
+    start += len(README_MARKERS[0])
+    with open(path, "w") as f:
+        f.write(content[:start] + "\n" + text + "\n" + content[end:])
 
 
 def main(argv=None):
@@ -720,7 +741,9 @@ def main(argv=None):
     if args.from_json:
         return render_saved(args.from_json)
     if args.render_curves:
-        return print(curves_table(merged_cells(), [t.strip() for t in args.curve_tags.split(",")]))
+        table = curves_table(merged_cells(), [t.strip() for t in args.curve_tags.split(",")],
+                             [s.strip() for s in args.sizes.split(",")])
+        return write_between_markers(args.readme, table) if args.readme else print(table)
     set_threads(args.threads)
     sys.path.insert(0, HERE)
     import numpy as np

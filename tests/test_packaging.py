@@ -1,7 +1,10 @@
-"""setup.cfg declares every third-party package the code imports."""
+"""What ships beside the code: setup.cfg declares every third-party package
+the code imports, and the README's results table is the one its command
+generates from benchmarks/results."""
 
 import ast
 import configparser
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -49,3 +52,19 @@ def test_dask_extra_declares_what_a_fit_on_a_cluster_needs():
         # 2026.11 with distributed 2021.4.1, which cannot import it)
         assert "dask[array,distributed]" in declared, (extra, declared)
         assert not any(re.match(r"distributed\b", line) for line in declared), declared
+
+
+def test_the_readme_table_is_what_its_command_generates():
+    """``python benchmarks/accuracy.py --render-curves --sizes full --readme
+    README.md`` writes it; a results file changed without it fails here."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_accuracy", ROOT / "benchmarks" / "accuracy.py"
+    )
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    readme = (ROOT / "README.md").read_text()
+    start, end = (readme.index(marker) for marker in accuracy.README_MARKERS)
+    table = readme[start + len(accuracy.README_MARKERS[0]):end].strip()
+    expected = accuracy.curves_table(accuracy.merged_cells(), ["lstm"], ["full"])
+    assert table == expected.strip()
+    assert "| PLAID | full (537) |" in table  # every development set at full size

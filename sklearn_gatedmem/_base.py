@@ -42,7 +42,10 @@ from ._input import (
     ragged_error,
     read_sequences,
     resolve_layout,
+    resolve_patch_shifts,
     resolve_patch_size,
+    shift_offsets,
+    shift_sequences,
     sequence_lengths,
     single_sequence_hint,
     resolve_static,
@@ -112,8 +115,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # the "auto" search of a set of more than AUTO_MAX_SAMPLES cases: on a
     # sample of them (True), or none (False); see _search_folds
     _SEARCH_SUBSAMPLE = False
-    # patch_size="auto" offers finer patches too (_select.patch_candidates)
-    _FINER_PATCHES = True
     # alpha="auto" reads the whole series in one step with this penalty,
     # not the alpha candidates (None: with those)
     _WHOLE_ALPHA = None
@@ -134,6 +135,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "patch_size": [
             Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None
         ],
+        "patch_shifts": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "differences": ["boolean"],
         "instance_norm": [StrOptions(set(INSTANCE_NORMS)), None],
         "data_format": [StrOptions(set(DATA_FORMATS))],
@@ -164,6 +166,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         cell,
         n_steps,
         patch_size,
+        patch_shifts,
         differences,
         instance_norm,
         data_format,
@@ -190,6 +193,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.cell = cell
         self.n_steps = n_steps
         self.patch_size = patch_size
+        self.patch_shifts = patch_shifts
         self.differences = differences
         self.instance_norm = instance_norm
         self.data_format = data_format
@@ -381,7 +385,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             except ValueError:
                 return None
             # n_outputs is not known yet; the head is small anyway
-            network = self._network_of(n_steps, n_features, n_outputs=1)
+            network = self._network_of(n_steps, n_features, n_outputs=1, n_cases=n_samples)
         else:
             n_steps, n_features = self.n_steps_, self.n_step_features_
             if self.variable_length and steps_features is not None:
@@ -390,8 +394,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         itemsize = 4 if dtype == np.float32 else 8
         net_steps, net_features = network.input_shape(n_steps, n_features)
         reshaped = (net_steps, net_features) != (n_steps, n_features)
-        return plan(
-            network, n_samples, net_steps, itemsize, self.chunk_size, fit=reset,
+        return plan(  # every case read patch_shifts ways
+            network, n_samples * network.patch_shifts, net_steps, itemsize,
+            self.chunk_size, fit=reset,
             n_raw_values=n_steps * n_features if reshaped else None,
             converts=dtype not in (np.float32, np.float64),
         )
@@ -410,10 +415,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return "head" if CELLS[self.cell].initial_gradient is None else "initial_state"
 
     def _network_of(self, n_steps, n_features, n_outputs, out_activation=None,
-                    x_mean=None, x_scale=None, gap_fill=None, n_static=0):
+                    x_mean=None, x_scale=None, gap_fill=None, n_static=0, n_cases=None):
         """The :class:`Network` that the parameters give for raw sequences of
-        ``n_steps`` steps of ``n_features`` features."""
+        ``n_steps`` steps of ``n_features`` features, ``n_cases`` of them
+        (None: unknown, a dask collection)."""
         patch_size = resolve_patch_size(self.patch_size, n_steps)
+        n_values = None if n_cases is None else n_cases * n_steps * n_features
         differences = bool(self.differences and n_steps > 1)  # one step: all 0
         # one step has no spread to normalise (every z-score would be 0)
         instance_norm = self.instance_norm if n_steps > 1 else None
@@ -440,6 +447,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             missing=self.missing,
             n_static=n_static,
             static_into=static_into,
+            patch_shifts=resolve_patch_shifts(self.patch_shifts, patch_size, n_steps,
+                                              n_cases, n_values),
             x_mean=x_mean,
             x_scale=x_scale,
             gap_fill=gap_fill,
@@ -571,8 +580,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             if found is not None:
                 folds, (_, n_steps, n_features), sampled = found
                 if "patch_size" in auto:
-                    auto["patch_size"] = patch_candidates(n_steps, n_features,
-                                                          self._FINER_PATCHES)
+                    auto["patch_size"] = patch_candidates(n_steps, n_features)
                 grid = candidate_grid(auto, n_steps, self._WHOLE_ALPHA)
                 # the constant stands in only for a search of every case: a
                 # sample that the network cannot learn from does not say the
@@ -664,6 +672,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         )
         base = {**self.get_params(deep=False), "n_ensemble": 1, "warm_start": False,
                 "verbose": 0}
+        if self.patch_shifts == "auto":  # one reading: K times cheaper; the
+            # candidates are compared, each read the same way
+            base["patch_shifts"] = 1
         networks, data = [], []
         for candidate in grid:
             for (train, _), seed in zip(folds, seeds):
@@ -846,6 +857,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """The body of :meth:`fit`."""
         _check_hidden_layer_sizes(self.hidden_layer_sizes)
         if _dask.is_dask_collection(X):  # prepared and kept on the workers
+            if self.patch_shifts != "auto" and self.patch_shifts > 1:
+                raise ValueError(
+                    f"patch_shifts={self.patch_shifts} is not supported for dask "
+                    "collections (their blocks are read once, on the workers): use "
+                    'patch_shifts=1 or "auto" (one reading there), or compute X.'
+                )
             with _dask.prepared(self, X, y, sample_weight) as prepared:
                 return self._fit_network(*prepared)
         X, static, (static_index, static_on), sample_weight, Y, out_activation, target_attrs = (
@@ -862,9 +879,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         X = X2.reshape(-1, n_steps, n_features)
         gap_fill = self._gap_fill(X, sample_weight)
         bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation,
-                                gap_fill=gap_fill, n_static=n_static)
-        # what the network reads: z-scores, differences, patches (make_patches)
+                                gap_fill=gap_fill, n_static=n_static, n_cases=len(X))
+        # what the network reads: z-scores, differences, patches (make_patches),
+        # each case read patch_shifts ways: one row per reading, each reading a
+        # training case of its own (augmentation), of the case's target and weight
         X, lengths = self._network_input(X, bare)
+        readings = bare.patch_shifts
+        cases = np.tile(np.arange(len(Y)), readings)
+        Y, sample_weight = np.tile(Y, (readings, 1)), np.tile(sample_weight, readings)
+        if n_static:
+            static = np.tile(static, (readings, 1))
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
@@ -874,10 +898,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 static[:, None, :], sample_weight, name="the static features"
             )
             static = clip_to_fitted_range(static[:, None, :], s_mean, s_scale)[:, 0]
-        if self.variable_length:  # longest first: the objective's chunks of
-            # similar lengths are then slices of X, not copies (chunk_plan)
+        if self.variable_length or readings > 1:  # longest first: the objective's
+            # chunks of similar lengths are then slices of X, not copies (chunk_plan)
             order = np.argsort(-lengths, kind="stable")
-            X, lengths, Y, sample_weight = (a[order] for a in (X, lengths, Y, sample_weight))
+            X, lengths, Y, sample_weight, cases = (
+                a[order] for a in (X, lengths, Y, sample_weight, cases)
+            )
             static = None if static is None else static[order]
         Y, scale_attrs = self._scale_targets(Y, sample_weight)
         network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale,
@@ -887,9 +913,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                       static_mean_=s_mean, static_scale_=s_scale,
                       static_into_=self._static_into(n_static),
                       **target_attrs, **scale_attrs)
-        return self._fit_network(X, lengths, Y, sample_weight, network, fitted, static)
+        return self._fit_network(X, lengths, Y, sample_weight, network, fitted, static,
+                                 cases)
 
-    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted, static=None):
+    def _fit_network(self, X, lengths, Y, sample_weight, network, fitted, static=None,
+                     cases=None):
         """Fit the weights of ``network`` to prepared data; set the fitted
         attributes.
 
@@ -898,7 +926,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         the fitted :class:`Network`, with the standardisation; ``fitted``
         holds the attributes that describe the data and are not the
         network's (``n_steps_``, ``n_step_features_``, the targets'); ``static``
-        the cases' static values, clipped, in the rows' order. With a
+        the cases' static values, clipped, in the rows' order; ``cases`` the
+        case each row reads (rows of the same case are held out together by
+        early stopping; None: one row per case). With a
         ``_compute_dtype``, the objective reads z-scores computed here, in
         ``X``'s dtype, then cast (nothing small against its level is rounded
         away), and weights scaled to a largest of 1, the penalty with them (the
@@ -912,9 +942,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                                           x_scale=np.ones_like(network.x_scale))
             top = sample_weight.max()
             sample_weight, alpha = sample_weight / top, alpha / top
-        result = self._minimize(theta0, X, lengths, Y, sample_weight, read_as, static, alpha)
+        result = self._minimize(theta0, X, lengths, Y, sample_weight, read_as, static, alpha,
+                                cases)
 
         self.patch_size_, self.differences_ = network.patch_size, network.differences
+        self.patch_shifts_ = network.patch_shifts
         self.instance_norm_ = network.instance_norm
         self.gap_fill_ = network.gap_fill
         self.x_mean_, self.x_scale_ = network.x_mean, network.x_scale
@@ -933,7 +965,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _network_input(self, X, network):
         """What ``network`` reads of sequences ``X`` (:func:`make_patches`),
-        and each sequence's length in patch steps, ``ceil(length / p)``.
+        and each sequence's length in patch steps, ``ceil(length / p)``:
+        ``network.patch_shifts`` readings of every sequence
+        (:func:`shift_sequences`), one after the other, ``K * n_samples`` rows.
 
         The lengths are found on ``X`` itself, so bad padding is reported in
         its steps, and once: the patches' lengths follow from them. With
@@ -943,8 +977,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if network.missing == "carry":
             X = carry_forward(X, lengths, network.gap_fill)
         p = network.patch_size
-        patches = make_patches(X, p, network.differences, network.instance_norm)
-        return patches, -(-lengths // p)
+        readings = [shift_sequences(X, lengths, offset)
+                    for offset in shift_offsets(p, network.patch_shifts)]
+        patches = [make_patches(Xk, p, network.differences, network.instance_norm)
+                   for Xk, _ in readings]
+        steps = [-(-lengths_k // p) for _, lengths_k in readings]
+        if len(readings) == 1:
+            return patches[0], steps[0]
+        return np.concatenate(patches), np.concatenate(steps)
 
     def _lengths(self, X):
         """Real steps per sequence: from the NaN padding, or all steps.
@@ -984,7 +1024,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 return pack(self.coefs_, layout)
         return initialize(layout, network.cell, _random_state(self.random_state))
 
-    def _minimize(self, theta0, X, lengths, Y, sample_weight, network, static, alpha):
+    def _minimize(self, theta0, X, lengths, Y, sample_weight, network, static, alpha,
+                  cases=None):
         """L-BFGS over the flat vector (:func:`fit_lbfgs`), with early
         stopping on a held-out split of the rows when asked; ``alpha`` weighs
         the penalty (the parameter's, or scaled with the weights).
@@ -997,7 +1038,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                      self.chunk_size).chunk_rows
         monitor = None
         if self.early_stopping:
-            train, val = self._validation_split(Y, network.out_activation)
+            train, val = self._validation_split(Y, network.out_activation, cases)
             X_val, lengths_val, Y_val, sw_val = X[val], lengths[val], Y[val], sample_weight[val]
             static_val = None if static is None else static[val]
 
@@ -1032,15 +1073,23 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             warn_at_max_iter=self.max_iter != default,
         )
 
-    def _validation_split(self, Y, out_activation):
+    def _validation_split(self, Y, out_activation, cases=None):
         """Indices of the training and held-out rows for early stopping.
 
         Stratified as the subclass says (by class for single-label
         classification); drawn from ``random_state``, so an int gives the
-        same split every time.
+        same split every time. With ``cases`` (the case each row reads, when
+        a case has several readings: ``patch_shifts``), the cases are split
+        and each case's readings go to its side together.
         """
-        n_rows = Y.shape[0]
-        stratify = self._stratify(Y, out_activation)
+        first = None
+        if cases is not None:
+            _, first = np.unique(cases, return_index=True)
+            if len(first) == len(cases):
+                first = None  # one row per case: the rows are the cases
+        units = Y if first is None else Y[first]
+        n_rows = units.shape[0]
+        stratify = self._stratify(units, out_activation)
         n_val = int(np.ceil(self.validation_fraction * n_rows))
         problem = None
         if n_val < 2 or n_rows - n_val < 2:
@@ -1048,12 +1097,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             try:
                 with _SKLEARN_CHECKS:
-                    return train_test_split(
+                    train, val = train_test_split(
                         np.arange(n_rows),
                         test_size=self.validation_fraction,
                         stratify=stratify,
                         random_state=_random_state(self.random_state),
                     )
+                if first is None:
+                    return train, val
+                held_out = np.isin(cases, cases[first[val]])
+                return np.flatnonzero(~held_out), np.flatnonzero(held_out)
             except ValueError as exc:  # a class too small to stratify
                 problem = f"stratifying by class fails ({exc})"
         raise ValueError(
@@ -1067,19 +1120,26 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # -- predict ----------------------------------------------------------
 
     def _decision(self, X):
-        """Head outputs before the output activation, shape (n_samples, n_outputs)."""
+        """Head outputs before the output activation, of each reading of the
+        sequences (``patch_shifts_`` of them, :meth:`_network_input`): shape
+        (patch_shifts_, n_samples, n_outputs). Predictions average the
+        readings' outputs (probabilities, values), as an ensemble's."""
         check_is_fitted(self)
         X, _, static, _ = self._validate_X(X, reset=False)
         network = self._network
+        n_samples = X.shape[0]
         X, lengths = self._network_input(X, network)
         # finite but absurd values must not overflow the network
         X = clip_to_fitted_range(X, self.x_mean_, self.x_scale_)
         static = self._clip_static(static)
+        if static is not None:
+            static = np.tile(static, (network.patch_shifts, 1))
         chunk = plan(network, X.shape[0], X.shape[1], X.dtype.itemsize,
                      self.chunk_size, fit=False).chunk_rows
         theta = pack(self.coefs_, network.layout)
         with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
-            return _objective.decision(theta, X, network, chunk, lengths, static)
+            Z = _objective.decision(theta, X, network, chunk, lengths, static)
+        return Z.reshape(network.patch_shifts, n_samples, Z.shape[1])
 
     def _clip_static(self, static):
         """Static values within the fitted range, as the sequences' values are."""

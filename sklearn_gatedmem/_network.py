@@ -58,6 +58,11 @@ class Network:
     static_into : {"head", "initial_state", "both"}
         Where the static values enter (:func:`make_layout`): the head, the
         first layer's initial states, or both (the estimators' parameter).
+    patch_shifts : int
+        Readings of each sequence, the patch grid started
+        :func:`~sklearn_gatedmem._input.shift_offsets` steps later; the
+        network is fitted on all of them and a prediction averages its
+        outputs over them (1: the sequence as it is).
     gap_fill : ndarray of shape (n_raw_features,) or None
         With ``missing="carry"``, the value of a gap before any observation:
         each raw feature's training mean.
@@ -80,6 +85,7 @@ class Network:
     missing: str = "error"
     n_static: int = 0
     static_into: str = "head"
+    patch_shifts: int = 1
     x_mean: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     x_scale: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)
     gap_fill: np.ndarray = dataclasses.field(default=None, compare=False, repr=False)

@@ -57,28 +57,21 @@ CONSTANT_ALPHA = 1e4
 N_FOLDS = 3
 
 
-#: Series read in patches of 3 steps or more by the length rule (longer than
-#: 2 x AUTO_PATCH_STEPS) are also read in patches half as long, about this
-#: many steps: the rule's 32 patches blur the shape of series of a few
-#: hundred steps (Trace cut to 30 cases: 0.970 with the rule, 1.000 with
-#: either reading to choose from).
-FINE_PATCH_STEPS = 64
-
-
-def patch_candidates(n_steps, n_features, finer=True):
+def patch_candidates(n_steps, n_features):
     """The candidate patch lengths of ``patch_size="auto"``: the length rule's
-    (:func:`~sklearn_gatedmem._input.resolve_patch_size`), the whole
+    (:func:`~sklearn_gatedmem._input.resolve_patch_size`), and the whole
     series (one step) when it is longer and short enough
-    (:data:`WHOLE_MAX_VALUES`), and (with ``finer``) patches of about
-    1 / :data:`FINE_PATCH_STEPS` of the series when the rule's are 3 steps
-    or longer.
+    (:data:`WHOLE_MAX_VALUES`).
+
+    Finer patches of long series, a candidate until session 11, are not
+    offered: the fit reads each case of a small training set in several
+    shifts of the rule's patches (``patch_shifts``), which gave Trace cut to
+    30 and 60 cases what the finer patches gave, without their search cost.
 
     Parameters
     ----------
     n_steps, n_features : int
         The (longest) training sequence's steps and its features.
-    finer : bool, default=True
-        Offer the finer patches.
 
     Returns
     -------
@@ -86,12 +79,9 @@ def patch_candidates(n_steps, n_features, finer=True):
         The rule's first.
     """
     rule = resolve_patch_size("auto", n_steps)
-    candidates = (rule,)
     if rule < n_steps and n_steps * n_features <= WHOLE_MAX_VALUES:
-        candidates += (n_steps,)
-    if finer and rule >= 3:
-        candidates += (-(-n_steps // FINE_PATCH_STEPS),)
-    return candidates
+        return (rule, n_steps)
+    return (rule,)
 
 
 def candidate_grid(options, n_steps=None, whole_alpha=None):

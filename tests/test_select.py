@@ -79,15 +79,14 @@ def test_the_regression_fold_score_is_scikit_learns(weighted):
         )
 
 
-def test_the_whole_series_and_finer_patches_are_patch_candidates():
+def test_the_whole_series_is_a_patch_candidate_of_short_series():
     assert patch_candidates(8, 8) == (1, 8)  # 64 values: the rule, then one step
-    assert patch_candidates(64, 1) == (2, 64)  # the rule's patches of 2: no finer
-    assert patch_candidates(100, 1) == (4, 100, 2)  # patches of 4: half as long too
-    assert patch_candidates(275, 1) == (9, 5)  # too wide a step; 31 or 55 patches
-    assert patch_candidates(2000, 3) == (63, 32)
+    assert patch_candidates(64, 1) == (2, 64)
+    assert patch_candidates(100, 1) == (4, 100)
+    assert patch_candidates(275, 1) == (9,)  # too wide a step
+    assert patch_candidates(2000, 3) == (63,)
     assert patch_candidates(20, 8) == (1,)  # 160 values
     assert patch_candidates(1, 3) == (1,)  # one step already
-    assert patch_candidates(100, 1, finer=False) == (4, 100)  # the regressor's
 
 
 def test_one_step_candidates_are_not_repeated_for_every_pooling():

@@ -857,12 +857,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """The body of :meth:`fit`."""
         _check_hidden_layer_sizes(self.hidden_layer_sizes)
         if _dask.is_dask_collection(X):  # prepared and kept on the workers
-            if self.patch_shifts != "auto" and self.patch_shifts > 1:
-                raise ValueError(
-                    f"patch_shifts={self.patch_shifts} is not supported for dask "
-                    "collections (their blocks are read once, on the workers): use "
-                    'patch_shifts=1 or "auto" (one reading there), or compute X.'
-                )
             with _dask.prepared(self, X, y, sample_weight) as prepared:
                 return self._fit_network(*prepared)
         X, static, (static_index, static_on), sample_weight, Y, out_activation, target_attrs = (
@@ -1269,17 +1263,22 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         static = self._clip_static(static)
         network = self._network
         lengths = self._lengths(X3)
-        C, baseline = _attributions.source_channels(X3, network)
         thetas = [pack(member.coefs_, network.layout) for member in members]
         p = network.patch_size
-        patch_lengths = -(-lengths // p)
         n_patches = -(-X3.shape[1] // p)
         chunk = plan(network, X3.shape[0] * ig_steps, n_patches, 8, self.chunk_size).chunk_rows
+        # each reading of the sequences (patch_shifts_) is explained as an
+        # ensemble's member is: the prediction averages them
+        readings = []
+        for offset in shift_offsets(p, network.patch_shifts):
+            X_k, lengths_k = shift_sequences(X3, lengths, offset)
+            readings.append((lengths - lengths_k, lengths_k,
+                             *_attributions.source_channels(X_k, network)))
 
-        def head_outputs():  # of every network, for the default target
-            U = patch_channels(C, p, network.differences)
-            return [_objective.decision(theta, U, network, chunk, patch_lengths, static)
-                    for theta in thetas]
+        def head_outputs():  # of every network and reading, for the default target
+            return [_objective.decision(theta, patch_channels(C, p, network.differences),
+                                        network, chunk, -(-lengths_k // p), static)
+                    for _, lengths_k, C, _ in readings for theta in thetas]
 
         columns, kind, scale = self._explained(target, X3.shape[0], head_outputs)
 
@@ -1287,11 +1286,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return _attributions.explained_output(Z, columns[samples], kind, *scale)
 
         tol = _attributions.COMPLETENESS_TOL * (scale[0][columns] if scale else 1.0)
-        with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
-            A, A_static, _ = _attributions.integrated_gradients(
-                C, baseline, lengths, network, thetas, output, ig_steps, chunk, tol,
-                static=static,
-            )
+        A, A_static = 0.0, 0.0
+        for drop, lengths_k, C, baseline in readings:
+            with np.errstate(under="ignore"):  # saturated gates underflow exp; fine
+                A_k, A_static_k, _ = _attributions.integrated_gradients(
+                    C, baseline, lengths_k, network, thetas, output, ig_steps, chunk, tol,
+                    static=static,
+                )
+            A = A + _unshifted(A_k, drop) / len(readings)
+            if A_static_k is not None:
+                A_static = A_static + A_static_k / len(readings)
+        A_static = None if static is None else A_static
         A = _attributions.to_raw_steps(A, X3.shape[2])
         if static is None:
             return _in_user_layout(A, X, lengths, steps_features, ragged, self.data_format)
@@ -1509,6 +1514,17 @@ def _check_hidden_layer_sizes(value):
             f"of positive ints, got {value!r}."
         )
     return tuple(int(s) for s in sizes)
+
+
+def _unshifted(A, drop):
+    """Attributions of shifted sequences (:func:`shift_sequences`, each
+    having dropped ``drop`` first steps) at the steps of the sequences they
+    read: 0 on the dropped steps, NaN on padding."""
+    t = np.arange(A.shape[1])
+    source = t[None, :] - drop[:, None]
+    out = np.take_along_axis(A, np.clip(source, 0, None)[:, :, None], axis=1)
+    out[source < 0] = 0.0
+    return out
 
 
 def _insert_static(A, A_static, index):

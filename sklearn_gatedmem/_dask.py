@@ -204,6 +204,13 @@ def prepared(est, X, y, sample_weight):
 
 def _prepare(est, X, y, sample_weight):
     name = type(est).__name__
+    if est.patch_shifts != "auto" and est.patch_shifts > 1:
+        raise ValueError(
+            f"patch_shifts={est.patch_shifts} is not supported for a dask X: its "
+            "blocks are read once, where they live. Use patch_shifts=1 (what "
+            '"auto" means for a dask X), or fit on X.compute() to read each '
+            "case several ways."
+        )
     if est.early_stopping:
         raise ValueError(
             "early_stopping=True is not supported for a dask X: the held-out "

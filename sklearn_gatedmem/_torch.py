@@ -11,7 +11,10 @@ order:
 2. lengths: with ``variable_length=True``, trailing all-NaN steps are padding;
    with ``missing="carry"``, gaps inside the real steps are filled by the
    last observed value (the training mean before the first), and one
-   indicator channel per feature is appended (1 where imputed);
+   indicator channel per feature is appended (1 where imputed); with
+   ``patch_shifts_ = K > 1``, steps 3 to 6 run on each of the K readings of
+   the sequences (the first ``shift_offsets(patch_size_, K)[k]`` steps
+   dropped) and their outputs are averaged, as ``predict`` does;
 3. with ``instance_norm_``, each sequence's features z-normalised over its
    real steps, appended ("append") or in place of the raw ones ("replace");
    with ``differences_``, each feature's first difference appended to every
@@ -43,7 +46,7 @@ PyTorch is imported by this module only, and this module only by
 import numpy as np
 
 from . import _cells
-from ._input import INPUT_CLIP
+from ._input import INPUT_CLIP, shift_offsets
 
 try:
     import torch
@@ -170,6 +173,15 @@ class SequenceNetwork(_Base):
             lengths = torch.full((n_samples,), n_steps, dtype=torch.long, device=x.device)
         if self.missing == "carry":
             x = self._carry(x, lengths)
+        # each reading of the sequences (patch_shifts_), their outputs averaged
+        return torch.stack([
+            self._read(*self._shifted(x, lengths, offset), static)
+            for offset in self.offsets
+        ]).mean(dim=0)
+
+    def _read(self, x, lengths, static):
+        """The output of one reading of the sequences ``x`` (their real steps
+        ``lengths``): steps 3 to 6 of the module docstring."""
         if self.instance_norm is not None:
             x = self._instance_norm(x)
         if self.differences:
@@ -202,6 +214,19 @@ class SequenceNetwork(_Base):
         if s is not None and hasattr(self, "head_W_static"):
             z = z + s @ self.head_W_static
         return self._output(z)
+
+    def _shifted(self, x, lengths, offset):
+        """The sequences with their first ``offset`` steps dropped (at most
+        all but the last real one), NaN-padded at the end, as
+        :func:`sklearn_gatedmem._input.shift_sequences` does."""
+        if offset == 0:
+            return x, lengths
+        drop = torch.clamp(lengths - 1, max=offset)
+        steps = torch.arange(x.shape[1], device=x.device)
+        source = torch.clamp(steps[None, :] + drop[:, None], max=x.shape[1] - 1)
+        x = _take_steps(x, source)
+        lengths = lengths - drop
+        return torch.where((steps[None, :] < lengths[:, None])[:, :, None], x, torch.nan), lengths
 
     def _initial_states(self, s):
         """Per direction, the first layer's initial states ``tanh(s W_h0 +
@@ -360,6 +385,7 @@ def to_torch(estimator):
         "channels_first": getattr(estimator, "data_format", "channels_last")
         == "channels_first",
         "patch_size": p,
+        "offsets": shift_offsets(p, network.patch_shifts),
         "differences": differences,
         "instance_norm": instance_norm,
         "missing": network.missing,

@@ -285,6 +285,8 @@ def test_unsupported_input_gets_a_clear_error(client):
         est.fit(da.from_array(X, chunks=(20, 5, 2)), y)
     with pytest.raises(ValueError, match="early_stopping=True is not supported"):
         LSTMClassifier(early_stopping=True).fit(da.from_array(X, chunks=20), y)
+    with pytest.raises(ValueError, match="patch_shifts=3 is not supported for a dask X"):
+        LSTMClassifier(patch_shifts=3).fit(da.from_array(X, chunks=20), y)
     with pytest.raises(ValueError, match="unknown size"):
         est.fit(da.from_array(X, chunks=20)[da.from_array(y, chunks=20) > 0], y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):

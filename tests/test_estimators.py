@@ -18,6 +18,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 from conftest import sequences
+from sklearn_gatedmem._input import SHIFTS_MAX_SAMPLES, shift_offsets, shift_sequences
 from sklearn_gatedmem import (
     LSTMClassifier, LSTMRegressor, _objective, make_patches, pad_sequences,
 )
@@ -946,7 +947,8 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
 def test_patched_fit_is_the_fit_on_make_patches():
     """The estimator's network reads exactly make_patches(X, patch_size_)."""
     X, y, _ = sequences(n_steps=9, n_features=2)
-    patched = LSTMClassifier(**SMALL, alpha=1.0, patch_size=4, instance_norm=None).fit(X, y)
+    patched = LSTMClassifier(**SMALL, alpha=1.0, patch_size=4, instance_norm=None,
+                             patch_shifts=1).fit(X, y)
     direct = LSTMClassifier(**SMALL, alpha=1.0, patch_size=None, instance_norm=None).fit(
         make_patches(X, 4), y
     )
@@ -956,6 +958,61 @@ def test_patched_fit_is_the_fit_on_make_patches():
     np.testing.assert_allclose(
         patched.predict_proba(X), direct.predict_proba(make_patches(X, 4)), atol=1e-9
     )
+
+
+@quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_shifted_readings_are_a_fit_on_every_reading_and_a_mean_over_them(Estimator):
+    """patch_shifts=K fits one network on the K readings of every case (the
+    first shift_offsets(p, K) steps dropped), each a training case of the
+    case's target and weight, and predicts the mean of the readings' outputs:
+    the fit of patch_shifts=1 on the readings themselves, to rounding (the
+    rows' order differs)."""
+    X, y_class, y_reg = sequences(n_steps=10, n_features=2)
+    y = y_class if Estimator is LSTMClassifier else y_reg
+    weight = np.random.RandomState(1).uniform(0.5, 2.0, size=len(y))
+    params = dict(SMALL, alpha=1.0, patch_size=4, pooling="mean")
+    shifted = Estimator(**params, patch_shifts=3).fit(X, y, sample_weight=weight)
+    assert shifted.patch_shifts_ == 3 and shift_offsets(4, 3) == [0, 1, 3]
+    full = np.full(len(X), X.shape[1])
+    readings = [shift_sequences(X, full, offset)[0] for offset in (0, 1, 3)]
+    direct = Estimator(**params, patch_shifts=1, variable_length=True).fit(
+        np.concatenate(readings), np.concatenate([y] * 3), np.tile(weight, 3)
+    )
+    for name, value in shifted.coefs_.items():
+        np.testing.assert_allclose(value, direct.coefs_[name], rtol=1e-6, atol=1e-8)
+    output = "predict_proba" if Estimator is LSTMClassifier else "predict"
+    np.testing.assert_allclose(
+        getattr(shifted, output)(X),
+        np.mean([getattr(direct, output)(R) for R in readings], axis=0),
+        rtol=1e-6, atol=1e-8,
+    )
+
+
+@quiet
+def test_patch_shifts_auto_reads_small_training_sets_several_ways():
+    X, y, _ = sequences(n_samples=20, n_steps=12)
+    est = LSTMClassifier(**SMALL, alpha=1.0, patch_size=3).fit(X, y)
+    assert est.patch_shifts_ == 3  # every offset within a patch of 3
+    assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=None).fit(X, y).patch_shifts_ == 1
+    assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=12).fit(X, y).patch_shifts_ == 1
+    X, y, _ = sequences(n_samples=SHIFTS_MAX_SAMPLES + 1, n_steps=12)
+    assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=3).fit(X, y).patch_shifts_ == 1
+    assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=3, patch_shifts=2).fit(
+        X, y).patch_shifts_ == 2
+
+
+@quiet
+def test_early_stopping_holds_out_every_reading_of_a_case_together():
+    X, y, _ = sequences(n_samples=30, n_steps=12)
+    est = LSTMClassifier(**SMALL, alpha=1.0, patch_size=3, early_stopping=True,
+                         validation_fraction=0.2)
+    Y = np.tile(np.eye(2)[y], (3, 1))
+    cases = np.tile(np.arange(30), 3)
+    order = np.random.RandomState(0).permutation(90)  # as the fit's length sort
+    train, val = est._validation_split(Y[order], "softmax", cases[order])
+    assert len(val) == 3 * 6 and not set(cases[order][train]) & set(cases[order][val])
+    assert est.fit(X, y).patch_shifts_ == 3 and est.n_iter_ >= 1
 
 
 @quiet

@@ -247,6 +247,48 @@ def test_sequence_lengths_and_pad_sequences():
 # -- patches -------------------------------------------------------------
 
 
+def test_shift_offsets_spread_over_one_patch():
+    assert _input.shift_offsets(9, 5) == [0, 2, 4, 5, 7]  # round(k * 9 / 5)
+    assert _input.shift_offsets(4, 4) == [0, 1, 2, 3]
+    assert _input.shift_offsets(2, 2) == [0, 1]
+    assert _input.shift_offsets(7, 1) == [0]
+
+
+def test_shift_sequences_drops_the_first_steps_within_each_length():
+    X = np.arange(12.0).reshape(2, 6, 1)
+    X[1, 4:] = np.nan  # 4 real steps
+    shifted, lengths = _input.shift_sequences(X, np.array([6, 4]), 2)
+    np.testing.assert_array_equal(lengths, [4, 2])
+    np.testing.assert_array_equal(shifted[0, :, 0], [2, 3, 4, 5, np.nan, np.nan])
+    np.testing.assert_array_equal(shifted[1, :, 0], [8, 9] + [np.nan] * 4)
+    # a sequence keeps its last real step
+    shifted, lengths = _input.shift_sequences(X, np.array([6, 4]), 5)
+    np.testing.assert_array_equal(lengths, [1, 1])
+    np.testing.assert_array_equal(shifted[:, 0, 0], [5, 9])
+    assert np.isnan(shifted[:, 1:]).all()
+    assert _input.shift_sequences(X, np.array([6, 4]), 0)[0] is X
+
+
+@pytest.mark.parametrize(
+    "patch_shifts, patch_size, n_steps, n_cases, n_values, expected",
+    [
+        ("auto", 9, 275, 30, 30 * 275, 5),
+        ("auto", 2, 60, 30, 1800, 2),  # at most patch_size distinct offsets
+        ("auto", 1, 24, 20, 480, 1),  # steps are not patched
+        ("auto", 100, 100, 30, 3000, 1),  # the whole series in one step
+        ("auto", 9, 275, 101, 101 * 275, 1),  # too many cases
+        ("auto", 63, 2000, 100, 200_000, 1),  # too many values
+        ("auto", 9, 275, None, None, 1),  # unknown: a dask collection
+        (3, 9, 275, 1000, 275_000, 3),  # an int is used as it is
+        (7, 4, 100, 10, 1000, 4),  # ... up to patch_size
+    ],
+)
+def test_resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_cases, n_values, expected):
+    assert _input.resolve_patch_shifts(
+        patch_shifts, patch_size, n_steps, n_cases, n_values
+    ) == expected
+
+
 def test_make_patches_is_step_major_and_repeats_the_edge():
     X = np.arange(2 * 7 * 2, dtype=float).reshape(2, 7, 2)
     P = make_patches(X, 3)

@@ -30,7 +30,7 @@ def test_fit_builds_the_network_of_its_parameters(cell):
     assert network == Network(
         cell=cell, hidden=(3,), n_directions=2, pooling="mean", patch_size=2,
         differences=True, n_features=2 * 2 * 4, n_outputs=1, out_activation="identity",
-        instance_norm="append",
+        instance_norm="append", patch_shifts=2,  # 30 cases: each read twice
     )
     assert network.widen == 4 and network.input_shape(6, 2) == (3, 16)
     assert {k: v.shape for k, v in est.coefs_.items()} == {

@@ -155,20 +155,24 @@ def _reference_patches(X, p):
     return P
 
 
+@pytest.mark.parametrize("patch_shifts", [1, "auto"])
 @pytest.mark.parametrize("differences", [False, True])
 @pytest.mark.parametrize("p, variable_length", [(2, True), (3, True), (2, False), (4, False)])
-def test_patching_is_built_in(cell, p, variable_length, differences):
+def test_patching_is_built_in(cell, p, variable_length, differences, patch_shifts):
+    """Patches, and the shifted readings of a small training set (every
+    offset within a patch for these, "auto"), as predict_proba reads them."""
     seqs, y = _ragged(n_samples=16, low=3, high=10)
     X = pad_sequences(seqs) if variable_length else pad_sequences(seqs, value=3.0)
     clf = _fit(
         LSTMClassifier(
             cell=cell, hidden_layer_sizes=3, variable_length=variable_length,
             bidirectional=True, pooling="mean", max_iter=3, random_state=0,
-            patch_size=p, differences=differences,
+            patch_size=p, differences=differences, patch_shifts=patch_shifts,
         ),
         X, y,
     )
     assert clf.patch_size_ == p and clf.differences_ == differences
+    assert clf.patch_shifts_ == (1 if patch_shifts == 1 else p)
     # the module patches raw steps as fit does (make_patches, the reference)
     np.testing.assert_array_equal(
         make_patches(X, p), _reference_patches(X, p)

@@ -20,6 +20,7 @@ from sklearn_gatedmem import (
     _params,
     make_patches,
 )
+from sklearn_gatedmem._input import shift_offsets, shift_sequences
 from sklearn_gatedmem._network import Network
 
 torch = pytest.importorskip("torch")
@@ -48,19 +49,26 @@ class Net(torch.nn.Module):
         self.pooling = pooling
 
     def forward(self, x, lengths=None):
+        real = None
         if lengths is None:
             out, h = self.lstm(x)
-        else:
+        else:  # packed: each sequence run (both ways) over its real steps
             packed = torch.nn.utils.rnn.pack_padded_sequence(
                 x, torch.as_tensor(lengths), batch_first=True, enforce_sorted=False
             )
             out, h = self.lstm(packed)
-            out = None  # only h_n is read for variable lengths here
+            out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+                out, batch_first=True, total_length=x.shape[1]
+            )
+            real = (torch.arange(x.shape[1])[None, :] < torch.as_tensor(lengths)[:, None])
+            real = real[:, :, None]
         h_n = h[0] if isinstance(h, tuple) else h  # nn.LSTM also returns c_n
         if self.pooling == "mean":
-            r = out.mean(dim=1)
+            r = out.mean(dim=1) if real is None else (
+                torch.where(real, out, 0.0).sum(dim=1) / real.sum(dim=1))
         elif self.pooling == "max":
-            r = out.max(dim=1).values
+            r = out.max(dim=1).values if real is None else (
+                torch.where(real, out, -torch.inf).max(dim=1).values)
         elif self.bidirectional or lengths is not None:
             r = torch.cat([h_n[-2], h_n[-1]], dim=1) if self.bidirectional else h_n[-1]
         else:
@@ -147,7 +155,7 @@ def test_exported_weights_predict_the_same_in_torch(case, cell):
     else:
         y = np.c_[100 + 5 * Z[:, :, 0].sum(axis=1), Z[:, 0, 1] * 0.01]
     X_test, _ = _raw_data(n_samples=25, seed=1)
-    lengths = None
+    lengths = np.full(len(X_test), X_test.shape[1])
     if kwargs.get("variable_length"):
         lengths = np.resize(LENGTHS, len(X_test))
         for data in (X, X_test):
@@ -169,21 +177,24 @@ def test_exported_weights_predict_the_same_in_torch(case, cell):
     width = p * X.shape[2] * (1 + differences) * (2 if norm == "append" else 1)
     net = Net(cell, width, hidden[0], len(hidden), est.n_outputs_, est.bidirectional, est.pooling_)
     _load(net, state)
-    patches = make_patches(X_test, p, differences, norm)
-    if lengths is not None:
-        lengths = -(-lengths // p)
-        if est.pooling_ != "last":  # torch pools over all steps
-            keep = lengths == patches.shape[1]
-            patches, lengths, X_test = patches[keep], None, X_test[keep]
-    with torch.no_grad():
-        out = net(torch.from_numpy(np.nan_to_num(patches)), lengths).numpy()
-    assert out.dtype == np.float64
-    if task == "binary":
-        ours, theirs = est.predict_proba(X_test), np.c_[expit(-out), expit(out)]
-    elif task == "multiclass":
-        ours, theirs = est.predict_proba(X_test), softmax(out, axis=1)
-    else:
-        ours, theirs = est.predict(X_test), out
+    # patched, the small training set read patch_shifts_ ways ("auto": every
+    # offset within a patch), each reading's outputs averaged
+    assert est.patch_shifts_ == (min(p, 5) if p < X.shape[1] else 1)
+    outputs = []
+    for offset in shift_offsets(p, est.patch_shifts_):
+        X_k, lengths_k = shift_sequences(X_test, lengths, offset)
+        patches = make_patches(X_k, p, differences, norm)
+        with torch.no_grad():
+            out = net(torch.from_numpy(np.nan_to_num(patches)), -(-lengths_k // p)).numpy()
+        assert out.dtype == np.float64
+        if task == "binary":
+            outputs.append(np.c_[expit(-out), expit(out)])
+        elif task == "multiclass":
+            outputs.append(softmax(out, axis=1))
+        else:
+            outputs.append(out)
+    theirs = np.mean(outputs, axis=0)
+    ours = est.predict(X_test) if task.startswith("regression") else est.predict_proba(X_test)
     diff = float(np.max(np.abs(ours - theirs)))
     RESULTS["forward_abs"][cell, _fitted_id(case)] = diff
     print(f"torch forward parity {cell} {_fitted_id(case)}: {diff:.3e}")

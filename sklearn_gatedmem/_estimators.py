@@ -85,7 +85,7 @@ _SHARED_DOC = """
         whole series is one step. "auto" is 5 on training sets of at most
         100 cases and 150,000 values (cases x steps x features), where one
         reading of the patches fits few cases worst (the development sets cut
-        to 60 cases: PigCVP 0.26 to 0.40, PLAID 0.52 to 0.60, the motif task
+        to 60 cases: PigCVP 0.26 to 0.39, PLAID 0.52 to 0.61, the motif task
         0.86 to 0.91), and 1 on larger ones and for a dask ``X`` (where an
         int above 1 is refused). The networks of the "auto" search read each
         sequence once. 1 turns it off. ``patch_shifts_`` says what was used.

@@ -663,7 +663,7 @@ def resolve_patch_size(patch_size, n_steps):
 # fits few cases worst and the K-fold cost of the fit stays within a quick
 # baseline's budget. Chosen by measurement on the development data (docs,
 # "How the defaults were chosen": Trace cut to 30 cases with a fixed reading
-# 0.922 -> 0.992, PigCVP cut to 60 0.256 -> 0.395, watch cut to 30, 295,000
+# 0.922 -> 0.992, PigCVP cut to 60 0.256 -> 0.388, watch cut to 30, 295,000
 # values, 0.731 -> 0.737 at 3.5 times the time).
 AUTO_PATCH_SHIFTS = 5
 SHIFTS_MAX_SAMPLES = 100

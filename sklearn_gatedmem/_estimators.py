@@ -74,7 +74,7 @@ _SHARED_DOC = """
     patch_shifts : "auto" or int, default="auto"
         Read each sequence ``K`` ways, the patch grid started ``round(k *
         patch_size_ / K)`` steps later for ``k = 0 .. K - 1`` (those first
-        steps dropped; :func:`sklearn_gatedmem._input.shift_offsets`). The
+        steps dropped; a sequence keeps at least its last step). The
         network is fitted on the ``K`` readings of every training case, each
         a case of its own with the case's target and weight (augmentation by
         window slicing, as Le Guennec et al. 2016, by less than a patch), and

@@ -385,7 +385,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             except ValueError:
                 return None
             # n_outputs is not known yet; the head is small anyway
-            network = self._network_of(n_steps, n_features, n_outputs=1, n_cases=n_samples)
+            network = self._network_of(n_steps, n_features, n_outputs=1,
+                                       lengths=np.full(n_samples, n_steps))
         else:
             n_steps, n_features = self.n_steps_, self.n_step_features_
             if self.variable_length and steps_features is not None:
@@ -415,12 +416,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return "head" if CELLS[self.cell].initial_gradient is None else "initial_state"
 
     def _network_of(self, n_steps, n_features, n_outputs, out_activation=None,
-                    x_mean=None, x_scale=None, gap_fill=None, n_static=0, n_cases=None):
+                    x_mean=None, x_scale=None, gap_fill=None, n_static=0, lengths=None):
         """The :class:`Network` that the parameters give for raw sequences of
-        ``n_steps`` steps of ``n_features`` features, ``n_cases`` of them
-        (None: unknown, a dask collection)."""
+        ``n_steps`` steps of ``n_features`` features, of real steps
+        ``lengths`` (None: unknown, a dask collection)."""
         patch_size = resolve_patch_size(self.patch_size, n_steps)
-        n_values = None if n_cases is None else n_cases * n_steps * n_features
         differences = bool(self.differences and n_steps > 1)  # one step: all 0
         # one step has no spread to normalise (every z-score would be 0)
         instance_norm = self.instance_norm if n_steps > 1 else None
@@ -448,7 +448,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             n_static=n_static,
             static_into=static_into,
             patch_shifts=resolve_patch_shifts(self.patch_shifts, patch_size, n_steps,
-                                              n_cases, n_values),
+                                              n_features, lengths),
             x_mean=x_mean,
             x_scale=x_scale,
             gap_fill=gap_fill,
@@ -873,7 +873,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         X = X2.reshape(-1, n_steps, n_features)
         gap_fill = self._gap_fill(X, sample_weight)
         bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation,
-                                gap_fill=gap_fill, n_static=n_static, n_cases=len(X))
+                                gap_fill=gap_fill, n_static=n_static,
+                                lengths=self._lengths(X))
         # what the network reads: z-scores, differences, patches (make_patches),
         # each case read patch_shifts ways: one row per reading, each reading a
         # training case of its own (augmentation), of the case's target and weight

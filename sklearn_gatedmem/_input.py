@@ -657,20 +657,28 @@ def resolve_patch_size(patch_size, n_steps):
     return int(patch_size)
 
 
-# "auto" shifts: every training case read AUTO_PATCH_SHIFTS ways (at most
-# patch_size) when the training set is small: at most SHIFTS_MAX_SAMPLES cases
-# and SHIFTS_MAX_VALUES values (cases x steps x features), where a network
-# fits few cases worst and the K-fold cost of the fit stays within a quick
-# baseline's budget. Chosen by measurement on the development data (docs,
-# "How the defaults were chosen": Trace cut to 30 cases with a fixed reading
-# 0.922 -> 0.992, PigCVP cut to 60 0.256 -> 0.388, watch cut to 30, 295,000
-# values, 0.731 -> 0.737 at 3.5 times the time).
+# "auto" shifts. A small training set (at most SHIFTS_MAX_SAMPLES cases and
+# SHIFTS_MAX_VALUES values) is read AUTO_PATCH_SHIFTS ways (at most
+# patch_size): there one reading of the patches fits few cases worst, and a
+# fit is cheap. A larger one is read LARGE_PATCH_SHIFTS ways when a reading
+# is cheap too: at most LARGE_SHIFTS_MAX_STEPS patch steps over all its
+# sequences (what the time loop runs through) and LARGE_SHIFTS_MAX_VALUES
+# values (what the input projection reads). Chosen by measurement on the
+# development data (docs, "How the defaults were chosen"): Trace cut to 30
+# cases with a fixed reading 0.922 -> 0.992, PigCVP cut to 60 0.256 -> 0.388;
+# at full size, two readings: PLAID 0.758 -> 0.806, PigCVP 0.413 -> 0.548;
+# sets beyond the limits would pay seconds for it (the motif task, 9,000
+# patch steps: 8.8 s a fit, one reading; watch cut to 30, 295,000 values:
+# 0.731 -> 0.737 with 5 readings at 3.5 times the time).
 AUTO_PATCH_SHIFTS = 5
 SHIFTS_MAX_SAMPLES = 100
 SHIFTS_MAX_VALUES = 150_000
+LARGE_PATCH_SHIFTS = 2
+LARGE_SHIFTS_MAX_STEPS = 5_000
+LARGE_SHIFTS_MAX_VALUES = 250_000
 
 
-def resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_cases=None, n_values=None):
+def resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_features=1, lengths=None):
     """The number of readings ``K`` that ``patch_shifts`` means.
 
     Parameters
@@ -681,9 +689,11 @@ def resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_cases=None, n_valu
         The resolved patch length (:func:`resolve_patch_size`).
     n_steps : int
         Steps of the (longest) training sequence.
-    n_cases, n_values : int or None, default=None
-        The training set's cases and values (cases x steps x features);
-        None when unknown (a dask collection): "auto" then means 1.
+    n_features : int, default=1
+        Features per step.
+    lengths : ndarray of shape (n_samples,) or None, default=None
+        The real steps of each training sequence; None when unknown (a
+        dask collection): "auto" then means 1.
 
     Returns
     -------
@@ -695,11 +705,15 @@ def resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_cases=None, n_valu
     if patch_size >= n_steps:
         return 1
     if patch_shifts == "auto":
-        small = (
-            n_cases is not None and n_cases <= SHIFTS_MAX_SAMPLES
-            and n_values <= SHIFTS_MAX_VALUES
-        )
-        patch_shifts = AUTO_PATCH_SHIFTS if small else 1
+        patch_shifts = 1
+        if lengths is not None:
+            lengths = np.asarray(lengths)
+            values = int(lengths.sum()) * n_features
+            steps = int((-(-lengths // patch_size)).sum())
+            if len(lengths) <= SHIFTS_MAX_SAMPLES and values <= SHIFTS_MAX_VALUES:
+                patch_shifts = AUTO_PATCH_SHIFTS
+            elif steps <= LARGE_SHIFTS_MAX_STEPS and values <= LARGE_SHIFTS_MAX_VALUES:
+                patch_shifts = LARGE_PATCH_SHIFTS
     return min(int(patch_shifts), patch_size)
 
 

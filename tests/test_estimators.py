@@ -18,7 +18,9 @@ from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 from conftest import sequences
-from sklearn_gatedmem._input import SHIFTS_MAX_SAMPLES, shift_offsets, shift_sequences
+from sklearn_gatedmem._input import (
+    LARGE_SHIFTS_MAX_STEPS, SHIFTS_MAX_SAMPLES, shift_offsets, shift_sequences,
+)
 from sklearn_gatedmem import (
     LSTMClassifier, LSTMRegressor, _objective, make_patches, pad_sequences,
 )
@@ -996,10 +998,14 @@ def test_patch_shifts_auto_reads_small_training_sets_several_ways():
     assert est.patch_shifts_ == 3  # every offset within a patch of 3
     assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=None).fit(X, y).patch_shifts_ == 1
     assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=12).fit(X, y).patch_shifts_ == 1
+    # a larger set: twice while a reading is cheap (404 patch steps here) ...
     X, y, _ = sequences(n_samples=SHIFTS_MAX_SAMPLES + 1, n_steps=12)
+    assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=3).fit(X, y).patch_shifts_ == 2
+    # ... once beyond LARGE_SHIFTS_MAX_STEPS patch steps, unless asked
+    X, y, _ = sequences(n_samples=LARGE_SHIFTS_MAX_STEPS // 4 + 1, n_steps=12)
     assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=3).fit(X, y).patch_shifts_ == 1
-    assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=3, patch_shifts=2).fit(
-        X, y).patch_shifts_ == 2
+    assert LSTMClassifier(**SMALL, alpha=1.0, patch_size=3, patch_shifts=3).fit(
+        X, y).patch_shifts_ == 3
 
 
 @quiet

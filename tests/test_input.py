@@ -270,22 +270,26 @@ def test_shift_sequences_drops_the_first_steps_within_each_length():
 
 
 @pytest.mark.parametrize(
-    "patch_shifts, patch_size, n_steps, n_cases, n_values, expected",
+    "patch_shifts, patch_size, n_steps, n_features, lengths, expected",
     [
-        ("auto", 9, 275, 30, 30 * 275, 5),
-        ("auto", 2, 60, 30, 1800, 2),  # at most patch_size distinct offsets
-        ("auto", 1, 24, 20, 480, 1),  # steps are not patched
-        ("auto", 100, 100, 30, 3000, 1),  # the whole series in one step
-        ("auto", 9, 275, 101, 101 * 275, 1),  # too many cases
-        ("auto", 63, 2000, 100, 200_000, 1),  # too many values
-        ("auto", 9, 275, None, None, 1),  # unknown: a dask collection
-        (3, 9, 275, 1000, 275_000, 3),  # an int is used as it is
-        (7, 4, 100, 10, 1000, 4),  # ... up to patch_size
+        ("auto", 9, 275, 1, [275] * 30, 5),
+        ("auto", 2, 60, 1, [60] * 30, 2),  # at most patch_size distinct offsets
+        ("auto", 1, 24, 1, [24] * 20, 1),  # steps are not patched
+        ("auto", 100, 100, 1, [100] * 30, 1),  # the whole series in one step
+        ("auto", 63, 2000, 1, [2000] * 100, 2),  # 200,000 values: a larger set
+        ("auto", 9, 275, 1, [275] * 101, 2),  # 101 cases: a larger set, 3,131 steps
+        ("auto", 42, 1344, 1, [300] * 537, 2),  # ragged: the real steps count
+        ("auto", 2, 60, 1, [60] * 300, 1),  # 9,000 patch steps
+        ("auto", 82, 2618, 6, [1600] * 30, 1),  # 288,000 values
+        ("auto", 9, 275, 1, None, 1),  # unknown: a dask collection
+        (3, 9, 275, 1, [275] * 1000, 3),  # an int is used as it is
+        (7, 4, 100, 1, [100] * 10, 4),  # ... up to patch_size
     ],
 )
-def test_resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_cases, n_values, expected):
+def test_resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_features, lengths, expected):
+    lengths = None if lengths is None else np.array(lengths)
     assert _input.resolve_patch_shifts(
-        patch_shifts, patch_size, n_steps, n_cases, n_values
+        patch_shifts, patch_size, n_steps, n_features, lengths
     ) == expected
 
 

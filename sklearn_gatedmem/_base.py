@@ -385,8 +385,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             except ValueError:
                 return None
             # n_outputs is not known yet; the head is small anyway
-            network = self._network_of(n_steps, n_features, n_outputs=1,
-                                       lengths=np.full(n_samples, n_steps))
+            # "auto" reads short sequences more ways: for ragged input, whose
+            # lengths are not known yet, the most it could (an upper bound)
+            lengths = np.full(n_samples, 1 if self.variable_length else n_steps)
+            network = self._network_of(n_steps, n_features, n_outputs=1, lengths=lengths)
         else:
             n_steps, n_features = self.n_steps_, self.n_step_features_
             if self.variable_length and steps_features is not None:
@@ -872,18 +874,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             X2, static = X2[:, : X2.shape[1] - n_static], X2[:, X2.shape[1] - n_static :]
         X = X2.reshape(-1, n_steps, n_features)
         gap_fill = self._gap_fill(X, sample_weight)
+        lengths = self._lengths(X)
         bare = self._network_of(n_steps, n_features, Y.shape[1], out_activation,
-                                gap_fill=gap_fill, n_static=n_static,
-                                lengths=self._lengths(X))
+                                gap_fill=gap_fill, n_static=n_static, lengths=lengths)
         # what the network reads: z-scores, differences, patches (make_patches),
         # each case read patch_shifts ways: one row per reading, each reading a
         # training case of its own (augmentation), of the case's target and weight
-        X, lengths = self._network_input(X, bare)
+        X, lengths = self._network_input(X, bare, lengths)
         readings = bare.patch_shifts
-        cases = np.tile(np.arange(len(Y)), readings)
-        Y, sample_weight = np.tile(Y, (readings, 1)), np.tile(sample_weight, readings)
-        if n_static:
-            static = np.tile(static, (readings, 1))
+        cases = None  # one row per case
+        if readings > 1:
+            cases = np.tile(np.arange(len(Y)), readings)
+            Y, sample_weight = np.tile(Y, (readings, 1)), np.tile(sample_weight, readings)
+            static = None if static is None else np.tile(static, (readings, 1))
 
         x_mean, x_scale = weighted_mean_scale(X, sample_weight)
         X = clip_to_fitted_range(X, x_mean, x_scale)  # as predict does
@@ -896,10 +899,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if self.variable_length or readings > 1:  # longest first: the objective's
             # chunks of similar lengths are then slices of X, not copies (chunk_plan)
             order = np.argsort(-lengths, kind="stable")
-            X, lengths, Y, sample_weight, cases = (
-                a[order] for a in (X, lengths, Y, sample_weight, cases)
-            )
+            X, lengths, Y, sample_weight = (a[order] for a in (X, lengths, Y, sample_weight))
             static = None if static is None else static[order]
+            cases = None if cases is None else cases[order]
         Y, scale_attrs = self._scale_targets(Y, sample_weight)
         network = dataclasses.replace(bare, x_mean=x_mean, x_scale=x_scale,
                                       s_mean=s_mean, s_scale=s_scale)
@@ -958,17 +960,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._interrupted = result.interrupted
         return self
 
-    def _network_input(self, X, network):
+    def _network_input(self, X, network, lengths=None):
         """What ``network`` reads of sequences ``X`` (:func:`make_patches`),
         and each sequence's length in patch steps, ``ceil(length / p)``:
         ``network.patch_shifts`` readings of every sequence
         (:func:`shift_sequences`), one after the other, ``K * n_samples`` rows.
 
-        The lengths are found on ``X`` itself, so bad padding is reported in
-        its steps, and once: the patches' lengths follow from them. With
-        ``missing="carry"``, the gaps are filled first (:func:`carry_forward`).
+        The lengths are found on ``X`` itself (unless given: ``self._lengths(X)``
+        already), so bad padding is reported in its steps, and once: the
+        patches' lengths follow from them. With ``missing="carry"``, the gaps
+        are filled first (:func:`carry_forward`).
         """
-        lengths = self._lengths(X)
+        if lengths is None:
+            lengths = self._lengths(X)
         if network.missing == "carry":
             X = carry_forward(X, lengths, network.gap_fill)
         p = network.patch_size
@@ -1074,14 +1078,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         Stratified as the subclass says (by class for single-label
         classification); drawn from ``random_state``, so an int gives the
         same split every time. With ``cases`` (the case each row reads, when
-        a case has several readings: ``patch_shifts``), the cases are split
-        and each case's readings go to its side together.
+        a case has several readings: ``patch_shifts``; None: one row per
+        case), the cases are split and each case's readings go to its side
+        together.
         """
-        first = None
-        if cases is not None:
-            _, first = np.unique(cases, return_index=True)
-            if len(first) == len(cases):
-                first = None  # one row per case: the rows are the cases
+        first = None if cases is None else np.unique(cases, return_index=True)[1]
         units = Y if first is None else Y[first]
         n_rows = units.shape[0]
         stratify = self._stratify(units, out_activation)

@@ -385,8 +385,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             except ValueError:
                 return None
             # n_outputs is not known yet; the head is small anyway
-            # "auto" reads short sequences more ways: for ragged input, whose
-            # lengths are not known yet, the most it could (an upper bound)
+            # "auto" reads short sequences more ways, in finer patches: for
+            # ragged input, whose lengths are not known yet, the most steps
+            # and readings it could (an upper bound)
             lengths = np.full(n_samples, 1 if self.variable_length else n_steps)
             network = self._network_of(n_steps, n_features, n_outputs=1, lengths=lengths)
         else:
@@ -422,7 +423,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """The :class:`Network` that the parameters give for raw sequences of
         ``n_steps`` steps of ``n_features`` features, of real steps
         ``lengths`` (None: unknown, a dask collection)."""
-        patch_size = resolve_patch_size(self.patch_size, n_steps)
+        patch_size = resolve_patch_size(self.patch_size, n_steps, lengths, n_features)
         differences = bool(self.differences and n_steps > 1)  # one step: all 0
         # one step has no spread to normalise (every z-score would be 0)
         instance_norm = self.instance_norm if n_steps > 1 else None
@@ -580,9 +581,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             found = self._search_folds(X, y, sample_weight, random_state)
             if found is not None:
-                folds, (_, n_steps, n_features), sampled = found
+                folds, (_, n_steps, n_features), lengths, sampled = found
                 if "patch_size" in auto:
-                    auto["patch_size"] = patch_candidates(n_steps, n_features)
+                    auto["patch_size"] = patch_candidates(n_steps, n_features, lengths)
                 grid = candidate_grid(auto, n_steps, self._WHOLE_ALPHA)
                 # the constant stands in only for a search of every case: a
                 # sample that the network cannot learn from does not say the
@@ -596,9 +597,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return copy.copy(self).set_params(**choice), chosen, search
 
     def _search_folds(self, X, y, sample_weight, random_state):
-        """The folds of the "auto" search (:func:`search_folds`) and the
-        validated sequences' shape ``(n_samples, n_steps, n_features)`` and
-        whether the folds are of a sample of the cases
+        """The folds of the "auto" search (:func:`search_folds`), the
+        validated sequences' shape ``(n_samples, n_steps, n_features)``, their
+        real steps (``lengths``) and whether the folds are of a sample of the cases
         (:func:`subsample_cases`, with ``_SEARCH_SUBSAMPLE``), or None: too
         many cases (without ``_SEARCH_SUBSAMPLE``) or values, too few, a dask
         collection, multilabel targets.
@@ -626,7 +627,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         X, static, _, weight, Y, out_activation, _ = probe._validated(X, y, sample_weight)
         if min(len(X), AUTO_MAX_SAMPLES) * X[0].size > AUTO_MAX_VALUES:
             return None
-        probe._lengths(X)
+        lengths = probe._lengths(X)
         labels = self._stratify(Y, out_activation)
         if is_classifier(self) and labels is None:
             return None  # multilabel: a fold may lose a label
@@ -643,7 +644,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if folds is None:
             return None
         sampled = len(rows) < len(X)
-        return [(rows[train], rows[test]) for train, test in folds], X.shape, sampled
+        return ([(rows[train], rows[test]) for train, test in folds], X.shape, lengths,
+                sampled)
 
     def _search(self, grid, folds, X, y, sample_weight, random_state, constant, n_steps,
                 workers):

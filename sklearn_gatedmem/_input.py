@@ -626,37 +626,6 @@ def sequence_lengths(X, gaps=False):
     return lengths
 
 
-# "auto" patching: sequences of more than AUTO_PATCH_STEPS steps are read in
-# patches of ceil(n_steps / AUTO_PATCH_STEPS) steps, so that the network
-# unrolls over at most AUTO_PATCH_STEPS patch steps; shorter ones are left
-# alone. Chosen by measurement on the development data (benchmarks/defaults.py
-# and the docs' "How the defaults were chosen").
-AUTO_PATCH_STEPS = 32
-
-
-def resolve_patch_size(patch_size, n_steps):
-    """The patch length, in steps, that ``patch_size`` means for ``n_steps``.
-
-    Parameters
-    ----------
-    patch_size : "auto", int or None
-        The estimators' parameter. None means no patching (1); an int is used
-        as it is; "auto" gives ``ceil(n_steps / AUTO_PATCH_STEPS)``, which is 1
-        for sequences of up to ``AUTO_PATCH_STEPS`` steps.
-    n_steps : int
-        Steps of the (longest) training sequence.
-
-    Returns
-    -------
-    patch_size : int
-    """
-    if patch_size is None:
-        return 1
-    if patch_size == "auto":
-        return max(1, -(-int(n_steps) // AUTO_PATCH_STEPS))
-    return int(patch_size)
-
-
 # "auto" shifts. A small training set (at most SHIFTS_MAX_SAMPLES cases and
 # SHIFTS_MAX_VALUES values) is read AUTO_PATCH_SHIFTS ways (at most
 # patch_size): there one reading of the patches fits few cases worst, and a
@@ -676,6 +645,85 @@ SHIFTS_MAX_VALUES = 150_000
 LARGE_PATCH_SHIFTS = 2
 LARGE_SHIFTS_MAX_STEPS = 5_000
 LARGE_SHIFTS_MAX_VALUES = 250_000
+
+# "auto" patching: sequences of more than AUTO_PATCH_STEPS steps are read in
+# patches of ceil(n_steps / AUTO_PATCH_STEPS) steps, so that the network
+# unrolls over at most AUTO_PATCH_STEPS patch steps; shorter ones are left
+# alone. Chosen by measurement on the development data (benchmarks/defaults.py
+# and the docs' "How the defaults were chosen").
+AUTO_PATCH_STEPS = 32
+
+# ... n_steps is the longest training sequence's, except on a small training
+# set (small_training_set) of sequences of different lengths: there it is
+# the upper quartile of their lengths (PATCH_LENGTH_QUANTILE), so that three
+# sequences in four, not only the longest, are read in at most
+# AUTO_PATCH_STEPS patches. A set whose longest series is several times its
+# typical one otherwise reads most of its series in a handful of patches:
+# PLAID (100 to 1,344 steps) cut to 60 cases, 0.605 -> 0.681 (patches of 14
+# steps instead of 42); at full size, where the readings would cost too much,
+# the longest sets the patches (docs, "How the defaults were chosen").
+PATCH_LENGTH_QUANTILE = 0.75
+
+
+def small_training_set(lengths, n_features):
+    """Whether a training set of sequences of ``lengths`` real steps of
+    ``n_features`` features is small enough for the costlier "auto" readings:
+    at most :data:`SHIFTS_MAX_SAMPLES` cases and :data:`SHIFTS_MAX_VALUES`
+    values (the patch length from the typical sequence, five readings).
+
+    Parameters
+    ----------
+    lengths : ndarray of shape (n_samples,)
+    n_features : int
+
+    Returns
+    -------
+    small : bool
+    """
+    lengths = np.asarray(lengths)
+    return (len(lengths) <= SHIFTS_MAX_SAMPLES
+            and int(lengths.sum()) * n_features <= SHIFTS_MAX_VALUES)
+
+
+def resolve_patch_size(patch_size, n_steps, lengths=None, n_features=1):
+    """The patch length, in steps, that ``patch_size`` means for ``n_steps``.
+
+    Parameters
+    ----------
+    patch_size : "auto", int or None
+        The estimators' parameter. None means no patching (1); an int is used
+        as it is; "auto" gives ``ceil(n_steps / AUTO_PATCH_STEPS)``, which is 1
+        for sequences of up to ``AUTO_PATCH_STEPS`` steps, with ``n_steps``
+        the upper quartile of ``lengths`` instead on a small training set
+        (:func:`small_training_set`).
+    n_steps : int
+        Steps of the (longest) training sequence.
+    lengths : ndarray of shape (n_samples,) or None, default=None
+        The real steps of each training sequence; None when unknown (a dask
+        collection, a search's candidate): the longest sets the patches.
+    n_features : int, default=1
+        Features per step.
+
+    Returns
+    -------
+    patch_size : int
+
+    Examples
+    --------
+    >>> from sklearn_gatedmem._input import resolve_patch_size
+    >>> resolve_patch_size("auto", 1344)
+    42
+    >>> resolve_patch_size("auto", 1344, lengths=[100, 200, 300, 434, 1344])
+    14
+    """
+    if patch_size is None:
+        return 1
+    if patch_size == "auto":
+        if lengths is not None and len(lengths) and small_training_set(lengths, n_features):
+            # "higher": a length some sequence has, never above the longest
+            n_steps = int(np.quantile(lengths, PATCH_LENGTH_QUANTILE, method="higher"))
+        return max(1, -(-int(n_steps) // AUTO_PATCH_STEPS))
+    return int(patch_size)
 
 
 def resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_features=1, lengths=None):
@@ -710,7 +758,7 @@ def resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_features=1, length
             lengths = np.asarray(lengths)
             values = int(lengths.sum()) * n_features
             steps = int((-(-lengths // patch_size)).sum())
-            if len(lengths) <= SHIFTS_MAX_SAMPLES and values <= SHIFTS_MAX_VALUES:
+            if small_training_set(lengths, n_features):
                 patch_shifts = AUTO_PATCH_SHIFTS
             elif steps <= LARGE_SHIFTS_MAX_STEPS and values <= LARGE_SHIFTS_MAX_VALUES:
                 patch_shifts = LARGE_PATCH_SHIFTS

@@ -57,7 +57,7 @@ CONSTANT_ALPHA = 1e4
 N_FOLDS = 3
 
 
-def patch_candidates(n_steps, n_features):
+def patch_candidates(n_steps, n_features, lengths=None):
     """The candidate patch lengths of ``patch_size="auto"``: the length rule's
     (:func:`~sklearn_gatedmem._input.resolve_patch_size`), and the whole
     series (one step) when it is longer and short enough
@@ -72,13 +72,15 @@ def patch_candidates(n_steps, n_features):
     ----------
     n_steps, n_features : int
         The (longest) training sequence's steps and its features.
+    lengths : ndarray of shape (n_samples,), default=None
+        The real steps of each training sequence (the rule reads them).
 
     Returns
     -------
     patch_sizes : tuple of int
         The rule's first.
     """
-    rule = resolve_patch_size("auto", n_steps)
+    rule = resolve_patch_size("auto", n_steps, lengths, n_features)
     if rule < n_steps and n_steps * n_features <= WHOLE_MAX_VALUES:
         return (rule, n_steps)
     return (rule,)

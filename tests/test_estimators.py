@@ -1009,6 +1009,30 @@ def test_patch_shifts_auto_reads_small_training_sets_several_ways():
 
 
 @quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_patch_size_auto_reads_a_small_ragged_set_by_its_typical_length(Estimator):
+    # 4 series in 5 of 40 steps, 1 in 5 of 200: on a small set the short ones
+    # set the patches (ceil(40 / 32) = 2), on a larger one the longest does
+    # (ceil(200 / 32) = 7), as it does for equal lengths
+    rng = np.random.RandomState(0)
+
+    def ragged(n_samples):
+        X = rng.normal(size=(n_samples, 200, 1))
+        X[: 4 * n_samples // 5, 40:] = np.nan
+        return X, (X[:, :40, 0].mean(axis=1) > 0).astype(int)
+
+    params = dict(SMALL, alpha=1.0, variable_length=True, pooling="max")
+    X, y = ragged(20)
+    est = Estimator(**params).fit(X, y)
+    assert est.patch_size_ == 2 and est.n_steps_ == 200
+    assert est.predict(X).shape == (20,)
+    X, y = ragged(SHIFTS_MAX_SAMPLES + 4)
+    assert Estimator(**params).fit(X, y).patch_size_ == 7
+    X, y = ragged(20)
+    assert Estimator(**params).fit(X[:, :40], y).patch_size_ == 2  # equal lengths
+
+
+@quiet
 def test_early_stopping_holds_out_every_reading_of_a_case_together():
     X, y, _ = sequences(n_samples=30, n_steps=12)
     est = LSTMClassifier(**SMALL, alpha=1.0, patch_size=3, early_stopping=True,

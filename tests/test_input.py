@@ -405,6 +405,34 @@ def test_resolve_patch_size(patch_size, n_steps, expected):
         assert -(-n_steps // p) <= AUTO_PATCH_STEPS
 
 
+@pytest.mark.parametrize(
+    "lengths, n_features, expected",
+    [
+        ([100, 200, 300, 434, 1344], 1, 14),  # small, ragged: the upper quartile
+        ([1344] * 5, 1, 42),  # equal lengths: the longest, as without lengths
+        ([100] * 75 + [1344] * 25, 1, 42),  # a quarter of the longest
+        ([100] * 76 + [1344] * 24, 1, 4),  # fewer: the short ones set it
+        ([100] * 100 + [1344], 1, 42),  # 101 cases: a larger set, the longest
+        ([1344] + [1000] * 29, 5, 42),  # 151,720 values: a larger set
+        ([1344] + [1000] * 28, 5, 32),  # 146,720 values: small
+    ],
+)
+def test_resolve_patch_size_of_a_small_ragged_set_reads_its_typical_length(
+    lengths, n_features, expected
+):
+    assert resolve_patch_size("auto", 1344, np.array(lengths), n_features) == expected
+    assert resolve_patch_size("auto", 1344, None, n_features) == 42  # unknown lengths
+    assert resolve_patch_size(5, 1344, np.array(lengths), n_features) == 5  # an int
+
+
+def test_small_training_set_counts_cases_and_real_values():
+    cases, values = _input.SHIFTS_MAX_SAMPLES, _input.SHIFTS_MAX_VALUES
+    assert _input.small_training_set(np.full(cases, 3), 1)
+    assert not _input.small_training_set(np.full(cases + 1, 3), 1)
+    assert _input.small_training_set([values // 2], 2)
+    assert not _input.small_training_set([values // 2 + 1], 2)
+
+
 # -- pad_sequences: Keras's options ------------------------------------------
 
 

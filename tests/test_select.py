@@ -87,6 +87,9 @@ def test_the_whole_series_is_a_patch_candidate_of_short_series():
     assert patch_candidates(2000, 3) == (63,)
     assert patch_candidates(20, 8) == (1,)  # 160 values
     assert patch_candidates(1, 3) == (1,)  # one step already
+    # a small ragged set: the rule reads the upper quartile of the lengths
+    assert patch_candidates(100, 1, np.array([40] * 5 + [100])) == (2, 100)
+    assert patch_candidates(100, 1, np.array([40] * 101 + [100])) == (4, 100)
 
 
 def test_one_step_candidates_are_not_repeated_for_every_pooling():

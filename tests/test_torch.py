@@ -184,11 +184,12 @@ def test_patching_is_built_in(cell, p, variable_length, differences, patch_shift
 @pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
 def test_an_ensemble_is_the_mean_of_its_networks(Estimator):
     seqs, y = _ragged(n_samples=16, low=3, high=40)
-    X = pad_sequences(seqs)  # up to 39 steps: patches of 2 by default
+    X = pad_sequences(seqs)  # up to 39 steps, in patches of 2
     if Estimator is LSTMRegressor:
         y = np.nanmean(X[:, :, 0], axis=1)
     est = _fit(Estimator(hidden_layer_sizes=3, variable_length=True, max_iter=3,
-                         n_ensemble=3, random_state=0), X, y, one_network=False)
+                         n_ensemble=3, patch_size=2, random_state=0), X, y,
+               one_network=False)
     assert len(est.estimators_) == 3 and est.patch_size_ == 2
     module = est.to_torch()
     np.testing.assert_allclose(_run(module, X), _expected(est, X), rtol=TOL, atol=TOL)

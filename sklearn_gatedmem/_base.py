@@ -60,9 +60,11 @@ from ._network import Network, widen
 from ._optimize import (
     ValidationMonitor,
     beside_other_fits,
+    blas_controlled_elsewhere,
     blas_threads,
     collecting_warnings,
     fit_lbfgs,
+    release_blas_control,
 )
 from ._params import initialize, pack, unpack
 from ._processes import Workers, fit_shared, worth_processes
@@ -812,10 +814,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         as joblib sets in GridSearchCV's workers, means one at a time), and
         no more than the memory holds: each member holds its own copies of
         ``X`` and work arrays. One at a time with ``verbose`` (each network's
-        lines then read in order) and for dask collections.
+        lines then read in order), for dask collections, and while another
+        thread holds the control of BLAS's threads (a user's
+        ``threadpool_limits`` there): the members could not keep to one
+        BLAS thread each (:func:`_optimize.blas_controlled_elsewhere`).
         """
         n = min(self.n_ensemble if n_fits is None else n_fits, blas_threads())
-        if n < 2 or self.verbose or _dask.is_dask_collection(X):
+        if (n < 2 or self.verbose or _dask.is_dask_collection(X)
+                or blas_controlled_elsewhere()):
             return 1
         try:
             flat, steps_features, _ = read_sequences(X, self.data_format)
@@ -1396,6 +1402,7 @@ def _fit_members(members, n_at_once, data):
                 break
         return fitted, stops
     stop = threading.Event()
+    release_blas_control()  # so that the members' threads can set BLAS's threads
 
     def fit(member, args):
         if stop.is_set():

@@ -240,3 +240,85 @@ def test_grid_search_leaves_thread_pools_as_found(backend, two_blas_threads):
             search.fit(X, y)
         assert _pools() == before
     assert len(search.best_estimator_.estimators_) == 3
+
+
+@pytest.fixture
+def blas_threads_in_evaluations(monkeypatch):
+    """The BLAS threads of the process at each evaluation of the objective
+    of any fit (one tuple per evaluation, one value per BLAS library)."""
+    from threadpoolctl import ThreadpoolController
+
+    from sklearn_gatedmem import _optimize
+
+    libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    seen, real = [], _optimize.minimize
+
+    def recording(fun, x0, *args, **kwargs):
+        def recorded(theta):
+            seen.append(tuple(lib.num_threads for lib in libs))
+            return fun(theta)
+        return real(recorded, x0, *args, **kwargs)
+
+    monkeypatch.setattr(_optimize, "minimize", recording)
+    return seen
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("as_a_call", [False, True])
+def test_a_users_limit_in_this_thread_leaves_the_members_one_thread_each(
+    as_a_call, two_blas_threads, blas_threads_in_evaluations
+):
+    """A user's ``threadpool_limits(2)`` in the thread that fits (around the
+    fit, or as a call before it) holds threadpoolctl's control of OpenBLAS
+    there: before the fix the members' threads could not set one BLAS
+    thread each and ran side by side on 2 each (3.4 times the fit's time)."""
+    from threadpoolctl import threadpool_limits
+
+    from threadpoolctl import OpenBLASController
+
+    X, y, params = _small_default()
+    before = _pools()
+    if as_a_call:  # the call's control is never given back by threadpoolctl
+        limit = threadpool_limits(2, user_api="blas")
+        LSTMClassifier(random_state=0, **params).fit(X, y)
+        assert set(_blas_threads()) == {2}  # the user's limit, as set
+        limit.restore_original_limits()
+        getattr(OpenBLASController, "clear_controlling_thread", lambda: None)()
+    else:
+        with threadpool_limits(2, user_api="blas"):
+            LSTMClassifier(random_state=0, **params).fit(X, y)
+            assert set(_blas_threads()) == {2}
+    assert _pools() == before
+    assert blas_threads_in_evaluations
+    assert set(blas_threads_in_evaluations) == {(1,) * len(blas_threads_in_evaluations[0])}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_users_limit_in_another_thread_fits_the_members_one_at_a_time(two_blas_threads):
+    """While another thread holds the control of OpenBLAS (inside its own
+    ``threadpool_limits``), this thread's fits cannot keep one BLAS thread
+    each: the members are fitted one after the other, not on 2 threads each
+    side by side."""
+    from threadpoolctl import threadpool_limits
+
+    X, y, params = _small_default()
+    before = _pools()
+    holding, done = threading.Event(), threading.Event()
+
+    def user():
+        with threadpool_limits(2, user_api="blas"):
+            holding.set()
+            done.wait(20)
+
+    thread = threading.Thread(target=user)
+    thread.start()
+    try:
+        assert holding.wait(20)
+        assert LSTMClassifier()._members_at_once(X) == 1
+        est = LSTMClassifier(random_state=0, **params).fit(X, y)
+        assert len(est.estimators_) == 3
+    finally:
+        done.set()
+        thread.join(20)
+    assert LSTMClassifier()._members_at_once(X) == 2
+    assert _pools() == before

@@ -26,9 +26,9 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
+import threadpoolctl
 from scipy.optimize import OptimizeResult, minimize
 from sklearn.exceptions import ConvergenceWarning
-import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 

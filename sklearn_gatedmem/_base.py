@@ -67,7 +67,7 @@ from ._optimize import (
     release_blas_control,
 )
 from ._params import initialize, pack, unpack
-from ._processes import Workers, fit_shared, worth_processes
+from ._processes import PROCESSES_MAX_ROWS, Workers, fit_shared, worth_processes
 from ._select import (
     AUTO_MAX_SAMPLES,
     AUTO_MAX_VALUES,
@@ -794,17 +794,30 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _worth_processes(self, X, started):
         """Whether the ensemble's members on ``X`` are worth worker processes
         (:func:`_processes.worth_processes`: the steps each reads, patches of
-        its longest sequence, the rows, and whether the search ``started``
-        them)."""
+        its longest sequence as the fit resolves them, the rows, each case
+        read ``patch_shifts`` ways, and whether the search ``started`` them)."""
         try:
             flat, steps_features, _ = read_sequences(X, self.data_format)
             n_rows, n_columns = getattr(flat, "shape", None) or _shape_2d(flat)
             if steps_features is None:  # 2-D rows, as the fit reads them
                 steps_features = resolve_layout(n_columns, self.n_steps, None)
+            n_steps, n_features = steps_features
+            lengths = np.full(n_rows, n_steps)
+            if self.variable_length and n_rows <= PROCESSES_MAX_ROWS:
+                # the real lengths set a small set's patches and readings
+                # (beyond PROCESSES_MAX_ROWS rows processes do not pay anyway)
+                lengths = sequence_lengths(
+                    np.asarray(flat, dtype=np.float64)[:, : n_steps * n_features]
+                    .reshape(n_rows, n_steps, n_features),
+                    gaps=self.missing == "carry",
+                )
         except (TypeError, ValueError, IndexError):
             return False  # the members' validation will say what is wrong
-        steps_read = [_patches(self.patch_size, steps_features[0])] * self.n_ensemble
-        return worth_processes(steps_read, self.max_iter, n_rows, started)
+        patch_size = resolve_patch_size(self.patch_size, n_steps, lengths, n_features)
+        readings = resolve_patch_shifts(self.patch_shifts, patch_size, n_steps, n_features,
+                                        lengths)
+        steps_read = [-(-n_steps // patch_size)] * self.n_ensemble
+        return worth_processes(steps_read, self.max_iter, n_rows * readings, started)
 
     def _members_at_once(self, X, n_fits=None):
         """How many of ``n_fits`` networks on ``X`` (an ensemble's members,

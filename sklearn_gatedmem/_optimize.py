@@ -395,8 +395,9 @@ def release_blas_control():
     the user set them; the fits set and restore them as they do without a
     user's limit, and a later ``threadpool_limits`` takes control again.
     """
-    if _OPENBLAS is not None and _blas_controller() is threading.current_thread():
-        _OPENBLAS.clear_controlling_thread()
+    with _BLAS_LOCK:
+        if _OPENBLAS is not None and _blas_controller() is threading.current_thread():
+            _OPENBLAS.clear_controlling_thread()
 
 
 def blas_controlled_elsewhere():
@@ -404,7 +405,8 @@ def blas_controlled_elsewhere():
     (inside a user's ``threadpool_limits`` there): this thread's fits cannot
     set BLAS's threads, so fits side by side would share the cores each on
     all of them."""
-    holder = _blas_controller()
+    with _BLAS_LOCK:  # the fits' own threads hold it only under this lock
+        holder = _blas_controller()
     return holder is not None and holder is not threading.current_thread()
 
 

@@ -89,6 +89,21 @@ def test_a_search_is_shared_only_when_it_has_work_for_seconds():
         assert not _processes.worth_processes([31] * 6, 100, 20)
 
 
+def test_an_ensemble_counts_the_steps_and_rows_its_networks_read():
+    # 16 series of 40 steps, 4 of 2,000: read in patches of 2 (the upper
+    # quartile's), 1,000 patch steps each, not the longest's 32 patches of 63
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20, 2000, 1))
+    X[:16, 40:] = np.nan
+    est = LSTMClassifier(variable_length=True)
+    assert est._worth_processes(X, started=False)
+    assert not est.set_params(patch_size=63)._worth_processes(X, started=False)
+    # equal lengths: each case read patch_shifts ways, rows of every reading
+    X = rng.normal(size=(250, 400, 1))  # 50 patches of 8, 3 networks, 100 iterations
+    assert LSTMClassifier(patch_size=8, patch_shifts=1)._worth_processes(X, False)
+    assert not LSTMClassifier(patch_size=8, patch_shifts=5)._worth_processes(X, False)
+
+
 def test_a_joblib_that_hides_its_backend_keeps_fits_in_threads(monkeypatch):
     monkeypatch.setattr(_processes, "get_active_backend", None)
     assert not _processes.worth_processes([31] * 6, 100, 20)

@@ -272,9 +272,7 @@ def test_a_users_limit_in_this_thread_leaves_the_members_one_thread_each(
     fit, or as a call before it) holds threadpoolctl's control of OpenBLAS
     there: before the fix the members' threads could not set one BLAS
     thread each and ran side by side on 2 each (3.4 times the fit's time)."""
-    from threadpoolctl import threadpool_limits
-
-    from threadpoolctl import OpenBLASController
+    from threadpoolctl import OpenBLASController, threadpool_limits
 
     X, y, params = _small_default()
     before = _pools()

@@ -195,6 +195,20 @@ def test_an_ensemble_is_the_mean_of_its_networks(Estimator):
     np.testing.assert_allclose(_run(module, X), _expected(est, X), rtol=TOL, atol=TOL)
 
 
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_a_small_ragged_sets_own_patches_are_exported(Estimator):
+    # 10 sequences of 30 to 39 steps, 2 of 200: "auto" patches of 2 (the
+    # upper quartile of the lengths), not 7 (the longest), read 2 ways
+    short, y = _ragged(n_samples=10, low=30, high=40)
+    long_, _ = _ragged(n_samples=2, low=200, high=201, seed=1)
+    X = pad_sequences(short + long_)
+    y = np.r_[y, 0, 1] if Estimator is LSTMClassifier else np.nanmean(X[:, :, 0], axis=1)
+    est = _fit(Estimator(hidden_layer_sizes=3, variable_length=True, max_iter=3,
+                         alpha=1.0, pooling="max", random_state=0), X, y)
+    assert est.patch_size_ == 2 and est.patch_shifts_ == 2
+    np.testing.assert_allclose(_run(est.to_torch(), X), _expected(est, X), rtol=TOL, atol=TOL)
+
+
 def test_reference_patches_match_the_specification():
     X = np.arange(2 * 5 * 2, dtype=float).reshape(2, 5, 2)
     X[1, 3:] = np.nan  # sequence 1 has 3 real steps

@@ -1061,9 +1061,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             train, val = self._validation_split(Y, network.out_activation, cases)
             X_val, lengths_val, Y_val, sw_val = X[val], lengths[val], Y[val], sample_weight[val]
             static_val = None if static is None else static[val]
+            # a held-out case read several ways is scored as predict sees it:
+            # the mean of its readings' outputs, once
+            first, reading_of = None, None
+            if cases is not None:
+                _, first, reading_of = np.unique(cases[val], return_index=True,
+                                                 return_inverse=True)
+                Y_val, sw_val = Y_val[first], sw_val[first]
 
             def score(theta):
                 Z = _objective.decision(theta, X_val, network, chunk, lengths_val, static_val)
+                if reading_of is not None:
+                    Z = self._mean_of_readings(Z, reading_of.ravel(), len(first),
+                                               network.out_activation)
                 with _SKLEARN_CHECKS:
                     return self._validation_score(Z, Y_val, sw_val, network.out_activation)
 
@@ -1092,6 +1102,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             monitor=monitor, n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
             warn_at_max_iter=self.max_iter != default,
         )
+
+    def _mean_of_readings(self, Z, case, n_cases, out_activation):
+        """The outputs of each case from those of its readings (rows of
+        ``Z``, row ``i`` a reading of case ``case[i]``), as ``predict``
+        averages them: the mean (the classifier: of the probabilities)."""
+        return _mean_by_case(Z, case, n_cases)
 
     def _validation_split(self, Y, out_activation, cases=None):
         """Indices of the training and held-out rows for early stopping.
@@ -1387,6 +1403,14 @@ def _rows(arrays, index):
 def _patches(patch_size, n_steps):
     """The steps a network with ``patch_size`` reads of ``n_steps``."""
     return -(-n_steps // resolve_patch_size(patch_size, n_steps))
+
+
+def _mean_by_case(Z, case, n_cases):
+    """The mean of the rows of ``Z`` (n_rows, n_outputs) of each case:
+    ``case[i]`` in ``0 .. n_cases - 1`` is row ``i``'s."""
+    sums = np.zeros((n_cases, Z.shape[1]), dtype=np.float64)
+    np.add.at(sums, case, Z)
+    return sums / np.bincount(case, minlength=n_cases)[:, None]
 
 
 def _fit_members(members, n_at_once, data):

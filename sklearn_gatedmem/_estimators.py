@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import _cells, _dask
-from ._base import BaseLSTM
+from ._base import BaseLSTM, _mean_by_case
 from ._input import check_label_types, mean_scale, weighted_moments
 from ._select import classification_fold_scores, regression_fold_score
 
@@ -238,7 +238,10 @@ _SHARED_DOC = """
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score it after
         every L-BFGS iteration, stop when the score has not improved for
-        ``n_iter_no_change`` iterations, and keep the best weights.
+        ``n_iter_no_change`` iterations, and keep the best weights. A case
+        read several ways (``patch_shifts``) is held out with all its
+        readings and scored once, on their mean output, as ``predict``
+        averages them.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
@@ -714,6 +717,14 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
         if Z.shape[1] == 1:
             return (Z[:, 0] > 0).astype(int)
         return Z > 0
+
+    def _mean_of_readings(self, Z, case, n_cases, out_activation):
+        """Decision values of the mean of the readings' probabilities, what
+        ``predict`` decides on: the mean softmax, or the mean logistic less
+        1/2 (:meth:`_decide` reads ``z > 0``)."""
+        if out_activation == "softmax":
+            return _mean_by_case(softmax(Z, axis=1), case, n_cases)
+        return _mean_by_case(expit(Z), case, n_cases) - 0.5
 
     def _validation_score(self, Z, Y, sample_weight, out_activation):
         """Accuracy (exact match of all labels), as ``score`` and MLP's

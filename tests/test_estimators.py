@@ -1046,6 +1046,33 @@ def test_early_stopping_holds_out_every_reading_of_a_case_together():
 
 
 @quiet
+@pytest.mark.parametrize("Estimator", [LSTMClassifier, LSTMRegressor])
+def test_early_stopping_scores_a_held_out_case_by_the_mean_of_its_readings(
+    Estimator, monkeypatch
+):
+    # as predict does: one score row per held-out case, the mean of its 3
+    # readings' outputs (before: each reading scored as a case of its own)
+    X, y, _ = sequences(n_samples=30, n_steps=12)
+    if Estimator is LSTMRegressor:
+        y = X[:, :, 0].sum(axis=1)
+    seen = []
+    real = Estimator._validation_score
+
+    def recording(self, Z, Y, sample_weight, out_activation):
+        seen.append((Z.copy(), Y.copy()))
+        return real(self, Z, Y, sample_weight, out_activation)
+
+    monkeypatch.setattr(Estimator, "_validation_score", recording)
+    est = Estimator(**SMALL, alpha=1.0, patch_size=3, early_stopping=True,
+                    validation_fraction=0.2).fit(X, y)
+    assert est.patch_shifts_ == 3 and seen
+    Z, Y = seen[-1]
+    assert len(Z) == len(Y) == 6  # the held-out cases, each once
+    if Estimator is LSTMClassifier:  # the mean probability less 1/2
+        assert Z.shape == (6, 1) and np.all(np.abs(Z) < 0.5)
+
+
+@quiet
 def test_predict_uses_the_fitted_patch_size():
     X, y, _ = sequences(n_steps=9)
     est = LSTMClassifier(**SMALL, alpha=1.0, patch_size=4).fit(X, y)
@@ -1673,3 +1700,19 @@ def test_permutation_importance_of_ragged_sequences_names_the_workaround():
     flat = pad_sequences(X).reshape(len(X), -1)
     with pytest.raises(ValueError, match="permutation_importance.*attributions"):
         permutation_importance(clf, flat, y, n_repeats=2, random_state=0)
+
+
+def test_the_mean_of_readings_decides_as_predict_does():
+    from scipy.special import expit, softmax
+
+    rng = np.random.RandomState(0)
+    Z = 3 * rng.normal(size=(15, 4))
+    case = np.tile(np.arange(5), 3)  # 3 readings of 5 cases
+    mean = np.array([softmax(Z[case == c], axis=1).mean(axis=0) for c in range(5)])
+    D = LSTMClassifier()._mean_of_readings(Z, case, 5, "softmax")
+    np.testing.assert_allclose(D, mean)
+    mean = np.array([expit(Z[case == c]).mean(axis=0) for c in range(5)])
+    D = LSTMClassifier()._mean_of_readings(Z, case, 5, "logistic")
+    np.testing.assert_array_equal(D > 0, mean > 0.5)
+    D = LSTMRegressor()._mean_of_readings(Z, case, 5, "identity")
+    np.testing.assert_allclose(D, [Z[case == c].mean(axis=0) for c in range(5)])

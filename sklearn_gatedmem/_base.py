@@ -120,6 +120,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # alpha="auto" reads the whole series in one step with this penalty,
     # not the alpha candidates (None: with those)
     _WHOLE_ALPHA = None
+    # the "auto" search runs on at most this many values (see _search_folds)
+    _AUTO_MAX_VALUES = AUTO_MAX_VALUES
     # the dtype a fit computes in, its input standardised first in the
     # input's dtype (None: the input's, standardised as it is read), and its
     # activation method (None: the one this process measured for that dtype);
@@ -541,7 +543,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         Each "auto" parameter takes one of the values of the subclass's
         ``_AUTO`` table (its first value on training sets of more than
         :data:`_select.AUTO_MAX_SAMPLES` cases or
-        :data:`_select.AUTO_MAX_VALUES` values, for dask collections, and
+        ``_AUTO_MAX_VALUES`` values (:data:`_select.AUTO_MAX_VALUES`, the
+        regressor's :data:`_select.REGRESSOR_AUTO_MAX_VALUES`), for dask
+        collections, and
         where the folds cannot be made; the earlier choice on a warm start;
         with ``_SEARCH_SUBSAMPLE``, a larger set is searched on a sample of
         its cases, without the constant).
@@ -627,7 +631,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return None
         probe = copy.copy(self)
         X, static, _, weight, Y, out_activation, _ = probe._validated(X, y, sample_weight)
-        if min(len(X), AUTO_MAX_SAMPLES) * X[0].size > AUTO_MAX_VALUES:
+        if min(len(X), AUTO_MAX_SAMPLES) * X[0].size > self._AUTO_MAX_VALUES:
             return None
         lengths = probe._lengths(X)
         labels = self._stratify(Y, out_activation)

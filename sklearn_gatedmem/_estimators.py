@@ -14,7 +14,11 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from . import _cells, _dask
 from ._base import BaseLSTM, _mean_by_case
 from ._input import check_label_types, mean_scale, weighted_moments
-from ._select import classification_fold_scores, regression_fold_score
+from ._select import (
+    REGRESSOR_AUTO_MAX_VALUES,
+    classification_fold_scores,
+    regression_fold_score,
+)
 
 _SHARED_DOC = """
     Each sample is a sequence. The network unrolls ``cell`` over its steps
@@ -188,7 +192,7 @@ _SHARED_DOC = """
         ``alpha / 2 * ||W||^2 / sum(sample_weight)``. %(alpha_why)s
         ``"auto"`` (and every other "auto" of ``alpha``, ``pooling`` and
         ``patch_size``): on training sets of at most 100
-        cases and 20,000 values (cases x steps x features), each candidate
+        cases and %(max_values)s values (cases x steps x features), each candidate
         (%(alpha_auto)s; with the ``pooling`` and patch ones) is scored by
         3-fold cross-validation on
         the training data, one network per candidate and fold (accuracy, then
@@ -525,6 +529,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             ),
             alpha='"auto"',
             alpha_auto="1.0 and 0.1",
+            max_values="20,000",
             sample_search=(
                 "The classifier searches a larger training set on a\n"
                 "        stratified sample of 100 of its cases (if they hold at most 20,000\n"
@@ -880,12 +885,13 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
             ),
             alpha='"auto"',
             alpha_auto="1e-4; 1.0 for the whole series read in one step",
+            max_values="150,000",
             sample_search="",
             patch_auto=(
                 "\n        \"auto\" also weighs the whole series read in one step (a\n"
                 "        one-hidden-layer network), with a penalty of 1.0 when ``alpha`` is\n"
                 "        \"auto\", against that rule, by the cross-validation that ``alpha``\n"
-                "        describes (training sets of at most 100 cases and 20,000 values;\n"
+                "        describes (training sets of at most 100 cases and 150,000 values;\n"
                 "        series of at most 128 values): on few spectra it is a ridge-like\n"
                 "        reading (Tecator cut to 30 cases: RMSE 1.81 against 4.72 for the\n"
                 "        rule alone). ``patch_size_`` says what was read."
@@ -940,6 +946,9 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
     # needs a ridge's penalty (Tecator cut to 30 cases: RMSE 1.81 at 1.0,
     # 3.68 at 1e-4)
     _WHOLE_ALPHA = 1.0
+    # the search is the regressor's fall-back to the training mean too: it
+    # runs on longer series than the classifier's (_select)
+    _AUTO_MAX_VALUES = REGRESSOR_AUTO_MAX_VALUES
     # no search on a sample of a larger set (_SEARCH_SUBSAMPLE stays False):
     # the training mean could win there on data whose whole teaches a network
     # well (the adding task cut to 60 cases kept the mean in one draw of 5)

@@ -42,6 +42,15 @@ AUTO_MAX_SAMPLES = 100
 #: series of thousands of steps cannot afford within a quick baseline's budget.
 AUTO_MAX_VALUES = 20_000
 
+#: The regressor's limit of values (session 12): its search is also its
+#: fall-back to the training mean, and a long small set beyond 20,000 values
+#: went without it. Generated, 80 cases of 300 steps x 2 channels (5 draws):
+#: a weak signal, RMSE 1.175 unsearched against the mean's 1.056, searched
+#: 1.056; a learnable one 1.608 unsearched, 1.582 searched; each fit at most
+#: 5.9 s (docs, "How the defaults were chosen"). Long series offer 2 network
+#: candidates (the poolings), so the search costs about 3 fits.
+REGRESSOR_AUTO_MAX_VALUES = 150_000
+
 #: The whole series is a candidate patch (one step, read at once: the network
 #: is then a one-hidden-layer perceptron) for series of at most this many
 #: values (steps x features): the step's weights grow with its width.

@@ -11,7 +11,9 @@ from sklearn.metrics import accuracy_score, log_loss, mean_squared_error
 from conftest import sequences
 from sklearn_gatedmem import LSTMClassifier, LSTMRegressor, _objective, _select
 from sklearn_gatedmem._select import (
+    AUTO_MAX_VALUES,
     CONSTANT_ALPHA,
+    REGRESSOR_AUTO_MAX_VALUES,
     best_candidate,
     candidate_grid,
     classification_fold_scores,
@@ -318,9 +320,25 @@ def test_a_larger_classifier_training_set_is_searched_on_a_sample(monkeypatch):
 
 def test_no_search_over_too_many_values(monkeypatch):
     X, y, _ = sequences(45, n_steps=5)
-    monkeypatch.setattr("sklearn_gatedmem._base.AUTO_MAX_VALUES", X.size - 1)
+    monkeypatch.setattr(LSTMClassifier, "_AUTO_MAX_VALUES", X.size - 1)
     clf = LSTMClassifier(**SMALL).fit(X, y)
     assert clf.cv_results_ is None and (clf.alpha_, clf.patch_size_) == (1.0, 1)
+
+
+def test_the_regressor_searches_longer_series_than_the_classifier():
+    # its search is its fall-back to the training mean: 30 cases of 300
+    # steps x 2 (18,000 values) and of 800 x 2 (48,000) are searched; with
+    # no signal in the targets, the mean is chosen
+    rng = np.random.RandomState(0)
+    assert AUTO_MAX_VALUES < 30 * 800 * 2 <= REGRESSOR_AUTO_MAX_VALUES
+    X, y = rng.normal(size=(30, 800, 2)), rng.normal(size=30)
+    reg = LSTMRegressor(**SMALL).fit(X, y)
+    assert reg.cv_results_ is not None and reg.alpha_ == CONSTANT_ALPHA
+    np.testing.assert_allclose(reg.predict(X), y.mean(), atol=1e-3 * y.std())
+    clf = LSTMClassifier(**SMALL).fit(X, (y > 0).astype(int))
+    assert clf.cv_results_ is None
+    X = rng.normal(size=(100, 760, 2))  # 152,000 values: beyond it
+    assert LSTMRegressor(**SMALL).fit(X, rng.normal(size=100)).cv_results_ is None
 
 
 def test_the_search_reads_ragged_lists():

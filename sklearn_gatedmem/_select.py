@@ -7,7 +7,9 @@ cross-validation on the training data, as scikit-learn's ``RidgeCV`` and
 ``LogisticRegressionCV`` choose their penalty: one network per candidate and
 fold, scored on the held-out fold, the best candidate refitted on all the
 data. The search runs on small training sets only (at most
-:data:`AUTO_MAX_SAMPLES` cases and :data:`AUTO_MAX_VALUES` values), where
+:data:`AUTO_MAX_SAMPLES` cases and :data:`AUTO_MAX_VALUES` values; the
+regressor's, its fall-back to the training mean, up to
+:data:`REGRESSOR_AUTO_MAX_VALUES`), where
 one fixed setting fits worst and a fit is cheap, or (the classifier) on a
 sample of :data:`AUTO_MAX_SAMPLES` cases of a larger one
 (:func:`subsample_cases`); otherwise, and for dask collections, "auto" is
@@ -47,7 +49,8 @@ AUTO_MAX_VALUES = 20_000
 #: went without it. Generated, 80 cases of 300 steps x 2 channels (5 draws):
 #: a weak signal, RMSE 1.175 unsearched against the mean's 1.056, searched
 #: 1.056; a learnable one 1.608 unsearched, 1.582 searched; each fit at most
-#: 5.9 s (docs, "How the defaults were chosen"). Long series offer 2 network
+#: 5.9 s with AVX-512, 7.3 s with AVX2 emulated (docs, "How the defaults were
+#: chosen"). Long series offer 2 network
 #: candidates (the poolings), so the search costs about 3 fits.
 REGRESSOR_AUTO_MAX_VALUES = 150_000
 

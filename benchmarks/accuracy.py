@@ -60,8 +60,8 @@ which for a 1-NN ED mostly compares padding). ``--unequal pad`` zero-pads
 the end instead.
 
 Learning curves (``--curves``): every set of ``CURVE_SETS`` (the series sets
-above, watch, MinimalChinatown, MinimalGasPrices and the generated noisy
-regression) at full size and, where its training set is larger, cut to 30
+above, watch, MinimalChinatown, MinimalGasPrices, the generated noisy
+regression and the generated templates) at full size and, where its training set is larger, cut to 30
 and 60 cases (``_data.subsample``, ``--draws`` 5 draws), the test set whole.
 Each (set, size, draw, model) result is cached as it is measured in
 ``results/curves/<tag>.json`` (the LSTM's, ``--tag`` lstm by default) or
@@ -96,7 +96,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SERIES_SETS = ["Coffee", "Trace", "PigCVP", "PLAID", "Tecator", "digits", "motif", "adding"]
 # --curves: every development series set at full size and, when its training
 # set is larger, cut to CURVE_SIZES cases (issue 19)
-CURVE_SETS = SERIES_SETS + ["watch", "MinimalChinatown", "MinimalGasPrices", "noisy"]
+CURVE_SETS = SERIES_SETS + ["watch", "MinimalChinatown", "MinimalGasPrices", "noisy",
+                           "templates"]
 CURVE_SIZES = (30, 60)
 CURVE_MODELS = ["lstm", "ed", "dtw", "minirocket", "mlp", "ridge", "mean"]
 CURVES_DIR = os.path.join(HERE, "results", "curves")

@@ -122,6 +122,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     _WHOLE_ALPHA = None
     # the "auto" search runs on at most this many values (see _search_folds)
     _AUTO_MAX_VALUES = AUTO_MAX_VALUES
+    # the search's fall-back with alpha="auto": a callable making the
+    # constant predictor (scikit-learn's Dummy*), or None (no fall-back)
+    _constant = None
     # the dtype a fit computes in, its input standardised first in the
     # input's dtype (None: the input's, standardised as it is read), and its
     # activation method (None: the one this process measured for that dtype);
@@ -587,14 +590,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             found = self._search_folds(X, y, sample_weight, random_state)
             if found is not None:
-                folds, (_, n_steps, n_features), lengths, sampled = found
+                folds, (_, n_steps, n_features), lengths = found
                 if "patch_size" in auto:
                     auto["patch_size"] = patch_candidates(n_steps, n_features, lengths)
                 grid = candidate_grid(auto, n_steps, self._WHOLE_ALPHA)
-                # the constant stands in only for a search of every case: a
-                # sample that the network cannot learn from does not say the
-                # whole set is as hard
-                constant = "alpha" in auto and not sampled
+                constant = "alpha" in auto and self._constant is not None
                 if len(grid) > 1 or constant:
                     search = self._search(grid, folds, X, y, sample_weight, random_state,
                                           constant, n_steps, workers)
@@ -603,10 +603,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return copy.copy(self).set_params(**choice), chosen, search
 
     def _search_folds(self, X, y, sample_weight, random_state):
-        """The folds of the "auto" search (:func:`search_folds`), the
-        validated sequences' shape ``(n_samples, n_steps, n_features)``, their
-        real steps (``lengths``) and whether the folds are of a sample of the cases
-        (:func:`subsample_cases`, with ``_SEARCH_SUBSAMPLE``), or None: too
+        """The folds of the "auto" search (:func:`search_folds`; of a sample
+        of the cases with ``_SEARCH_SUBSAMPLE``: :func:`subsample_cases`), the
+        validated sequences' shape ``(n_samples, n_steps, n_features)`` and
+        their real steps (``lengths``), or None: too
         many cases (without ``_SEARCH_SUBSAMPLE``) or values, too few, a dask
         collection, multilabel targets.
 
@@ -649,9 +649,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         folds = search_folds(target[rows], groups, labels is not None, random_state)
         if folds is None:
             return None
-        sampled = len(rows) < len(X)
-        return ([(rows[train], rows[test]) for train, test in folds], X.shape, lengths,
-                sampled)
+        return [(rows[train], rows[test]) for train, test in folds], X.shape, lengths
 
     def _search(self, grid, folds, X, y, sample_weight, random_state, constant, n_steps,
                 workers):
@@ -661,7 +659,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         :data:`_SEARCH_COMPUTE`; in ``workers`` too, when
         :func:`_processes.worth_processes`) and score it on its fold
         (:meth:`_search_score`); with
-        ``constant`` (``alpha="auto"``, every case searched), score the
+        ``constant`` (``alpha="auto"``, the regressor), score the
         constant predictor too (:meth:`_constant`,
         fitted on the same folds: what a network with a penalty of
         :data:`CONSTANT_ALPHA` predicts). Returns ``cv_results_``."""

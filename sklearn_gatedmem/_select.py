@@ -59,10 +59,12 @@ REGRESSOR_AUTO_MAX_VALUES = 150_000
 #: values (steps x features): the step's weights grow with its width.
 WHOLE_MAX_VALUES = 128
 
-#: The penalty of the constant predictor, the search's fall-back: with it the
-#: weights vanish and the head's biases (not penalised) predict the training
-#: mean, or the class frequencies. The search scores that predictor itself
-#: (scikit-learn's DummyRegressor / DummyClassifier) rather than fitting it.
+#: The penalty of the constant predictor, the regressor's fall-back: with it
+#: the weights vanish and the head's biases (not penalised) predict the
+#: training mean. The search scores that predictor itself (scikit-learn's
+#: DummyRegressor) rather than fitting it. The classifier has no fall-back
+#: (session 13): the class frequencies won the folds of few cases by chance,
+#: where a network beat 1-NN (docs, "How the defaults were chosen").
 CONSTANT_ALPHA = 1e4
 
 #: Folds of the search (fewer when a class has fewer cases).

@@ -245,20 +245,55 @@ def test_a_classifier_search_scores_accuracy_and_log_loss():
     X, y, _ = sequences(45, n_steps=5)
     clf = LSTMClassifier(alpha="auto", class_weight="balanced", patch_size=None, **SMALL)
     results = clf.fit(X, y).cv_results_
-    assert [c["alpha"] for c in results["params"]] == [1.0, 0.1, CONSTANT_ALPHA]
-    assert results["mean_test_score"].shape == results["mean_test_log_loss"].shape == (3,)
-    # the class frequencies lose to a network that reads the first steps
-    assert results["rank_test_score"][-1] == 3
+    assert [c["alpha"] for c in results["params"]] == [1.0, 0.1]  # no constant
+    assert results["mean_test_score"].shape == results["mean_test_log_loss"].shape == (2,)
     assert clf.alpha_ == results["params"][int(np.argmin(results["rank_test_score"]))]["alpha"]
     assert clf.alpha == "auto" and clf.pooling == "max"  # parameters untouched
     assert clf.score(X, y) > 0.8
+
+
+def _templates(n, seed, n_steps=60, n_classes=3, noise=2.0):
+    """Classes of noisy smooth templates (1-NN's home ground): ``n`` training
+    cases, 500 new ones."""
+    rng = np.random.RandomState(seed)
+    t = np.arange(n_steps)
+
+    def bumps(k, widths):
+        return sum(rng.normal() * np.exp(-0.5 * ((t - rng.uniform(0, n_steps))
+                                                 / rng.uniform(*widths)) ** 2)
+                   for _ in range(k))
+
+    base = bumps(4, (3, 10))
+    shapes = np.stack([base + bumps(2, (3, 8)) for _ in range(n_classes)])
+
+    def draw(m):
+        y = rng.randint(n_classes, size=m)
+        return shapes[y][:, :, None] + noise * rng.normal(size=(m, n_steps, 1)), y
+
+    return draw(n) + draw(500)
+
+
+def test_the_classifier_has_no_class_frequencies_to_fall_back_to():
+    """30 cases of 3 classes, 9, 15 and 6 by the draw: the class frequencies
+    scored 0.48 in the folds, within a standard error of the best network,
+    and were kept (session 12), predicting the middle class for every new
+    case (0.32 of them right, chance). No such fall-back now: a network,
+    which learnt the templates."""
+    X, y, X_new, y_new = _templates(30, seed=7)
+    assert np.bincount(y).tolist() == [9, 15, 6]
+    clf = LSTMClassifier(hidden_layer_sizes=8, max_iter=60, n_ensemble=1,
+                         random_state=0).fit(X, y)
+    assert CONSTANT_ALPHA not in [c["alpha"] for c in clf.cv_results_["params"]]
+    assert clf.alpha_ in (1.0, 0.1)
+    assert len(np.unique(clf.predict(X_new))) == 3
+    assert clf.score(X_new, y_new) > 0.55
 
 
 def test_a_classifier_weighs_the_whole_series_read_at_once():
     X, y, _ = sequences(45, n_steps=5)
     clf = LSTMClassifier(**SMALL).fit(X, y)  # the defaults: alpha, patch_size "auto"
     params = clf.cv_results_["params"]
-    assert [(c["alpha"], c["patch_size"]) for c in params[:-1]] == [
+    assert [(c["alpha"], c["patch_size"]) for c in params] == [
         (1.0, 1), (1.0, 5), (0.1, 1), (0.1, 5)
     ]
     best = params[int(np.argmin(clf.cv_results_["rank_test_score"]))]
@@ -444,7 +479,7 @@ def test_the_search_casts_to_float32_after_standardising():
     clf = LSTMClassifier(alpha="auto", patch_size=None, instance_norm=None, **SMALL)
     clf.fit(1e6 + 1e-3 * X, y)
     scores = clf.cv_results_["mean_test_score"]
-    assert scores[-1] < 0.65 and scores[:-1].min() > 0.75  # the constant; the networks
+    assert scores.min() > 0.75  # rounded away, the networks would guess (about 0.5)
 
 
 def test_the_search_ensemble_is_the_chosen_estimators():

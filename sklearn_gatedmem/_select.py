@@ -64,7 +64,7 @@ WHOLE_MAX_VALUES = 128
 #: training mean. The search scores that predictor itself (scikit-learn's
 #: DummyRegressor) rather than fitting it. The classifier has no fall-back
 #: (session 13): the class frequencies won the folds of few cases by chance,
-#: where a network beat 1-NN (docs, "How the defaults were chosen").
+#: where the network beat 1-NN ED (docs, "How the defaults were chosen").
 CONSTANT_ALPHA = 1e4
 
 #: Folds of the search (fewer when a class has fewer cases).

@@ -115,13 +115,18 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     """Base class for LSTM estimators. Use the derived classes."""
 
     # the "auto" search of a set of more than AUTO_MAX_SAMPLES cases: on a
-    # sample of them (True), or none (False); see _search_folds
+    # sample of them (True), or (False) only within _AUTO_MAX_STEPS, on a
+    # sample too; see _search_folds
     _SEARCH_SUBSAMPLE = False
     # alpha="auto" reads the whole series in one step with this penalty,
     # not the alpha candidates (None: with those)
     _WHOLE_ALPHA = None
     # the "auto" search runs on at most this many values (see _search_folds)
     _AUTO_MAX_VALUES = AUTO_MAX_VALUES
+    # ... and, without _SEARCH_SUBSAMPLE, on a sample of a set of more than
+    # AUTO_MAX_SAMPLES cases when they hold at most this many patch steps
+    # (None: never)
+    _AUTO_MAX_STEPS = None
     # the search's fall-back with alpha="auto": a callable making the
     # constant predictor (scikit-learn's Dummy*), or None (no fall-back)
     _constant = None
@@ -627,13 +632,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # training part, too few cases of a sample to keep every class on
         # both sides (digits: 10 classes, 66 rows per fold)
         sample = self._SEARCH_SUBSAMPLE and not self.early_stopping
-        if n_samples < 2 or (n_samples > AUTO_MAX_SAMPLES and not sample):
+        # else a larger set is searched (on a sample) only while its cases
+        # hold at most _AUTO_MAX_STEPS patch steps: the fit must afford it
+        limited = n_samples > AUTO_MAX_SAMPLES and not sample
+        if n_samples < 2 or (limited and self._AUTO_MAX_STEPS is None):
             return None
         probe = copy.copy(self)
         X, static, _, weight, Y, out_activation, _ = probe._validated(X, y, sample_weight)
         if min(len(X), AUTO_MAX_SAMPLES) * X[0].size > self._AUTO_MAX_VALUES:
             return None
         lengths = probe._lengths(X)
+        if limited:
+            patch_size = resolve_patch_size(self.patch_size, X.shape[1], lengths, X.shape[2])
+            if _patches(patch_size, lengths).sum() > self._AUTO_MAX_STEPS:
+                return None
         labels = self._stratify(Y, out_activation)
         if is_classifier(self) and labels is None:
             return None  # multilabel: a fold may lose a label

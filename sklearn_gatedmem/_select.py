@@ -9,7 +9,8 @@ fold, scored on the held-out fold, the best candidate refitted on all the
 data. The search runs on small training sets only (at most
 :data:`AUTO_MAX_SAMPLES` cases and :data:`AUTO_MAX_VALUES` values; the
 regressor's, its fall-back to the training mean, up to
-:data:`REGRESSOR_AUTO_MAX_VALUES`), where
+:data:`REGRESSOR_AUTO_MAX_VALUES` values, and on more cases up to
+:data:`REGRESSOR_AUTO_MAX_STEPS` patch steps), where
 one fixed setting fits worst and a fit is cheap, or (the classifier) on a
 sample of :data:`AUTO_MAX_SAMPLES` cases of a larger one
 (:func:`subsample_cases`); otherwise, and for dask collections, "auto" is
@@ -53,6 +54,19 @@ AUTO_MAX_VALUES = 20_000
 #: chosen"). Long series offer 2 network
 #: candidates (the poolings), so the search costs about 3 fits.
 REGRESSOR_AUTO_MAX_VALUES = 150_000
+
+#: The regressor searches a training set of more than AUTO_MAX_SAMPLES cases
+#: too (session 13), on a sample of AUTO_MAX_SAMPLES of them as the
+#: classifier does, when its cases hold at most this many patch steps (each
+#: case's steps over the patch length, summed): without the search it had no
+#: fall-back, and a weak signal in 150 to 300 cases of 40 steps was fitted to
+#: an RMSE 15 to 30 % above the training mean's. The search adds its cost
+#: to the fit's, which grows with the patch steps; at this limit (the one up
+#: to which a fit affords reading each case twice,
+#: ``_input.LARGE_SHIFTS_MAX_STEPS``) a default fit of the generated adding
+#: task (185 cases of 80 steps) took 10.0 s with AVX-512 and 12.8 s with
+#: AVX2 emulated (docs, "How the defaults were chosen").
+REGRESSOR_AUTO_MAX_STEPS = 5_000
 
 #: The whole series is a candidate patch (one step, read at once: the network
 #: is then a one-hidden-layer perceptron) for series of at most this many

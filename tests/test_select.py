@@ -345,9 +345,14 @@ def test_a_larger_classifier_training_set_is_searched_on_a_sample(monkeypatch):
     ]
     best = params[int(np.argmin(clf.cv_results_["rank_test_score"]))]
     assert (clf.alpha_, clf.patch_size_) == (best["alpha"], best["patch_size"])
-    # the regressor is not searched on a sample: the training mean could win there
+    # the regressor's, its fall-back to the mean, on a sample as well, up to
+    # its patch steps (225 here); beyond them, not at all
+    seen.clear()
+    monkeypatch.setattr(LSTMRegressor, "_search", spy)
     reg = LSTMRegressor(**SMALL).fit(X, y_reg)
-    assert reg.cv_results_ is None
+    assert len(seen[0]) == 24 and reg.cv_results_ is not None
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 45 * 5 - 1)
+    assert LSTMRegressor(**SMALL).fit(X, y_reg).cv_results_ is None
     # nor with early stopping, which would hold out a part of the sample's folds
     stopping = LSTMClassifier(**SMALL, early_stopping=True).fit(X, y)
     assert stopping.cv_results_ is None and stopping.alpha_ == 1.0
@@ -384,10 +389,31 @@ def test_the_search_reads_ragged_lists():
     assert reg.cv_results_ is not None and reg.predict(ragged).shape == (30,)
 
 
+def test_a_larger_regression_set_is_searched_up_to_its_patch_steps(monkeypatch):
+    """More than 100 cases: searched (on a sample of 100) while they hold at
+    most REGRESSOR_AUTO_MAX_STEPS patch steps. 150 cases of noise, 8 steps (1,200
+    patch steps): the training mean, where the network alone fits the noise
+    (session 12: no search, RMSE above the mean's)."""
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(150, 8, 1)), rng.normal(size=150)
+    reg = LSTMRegressor(**SMALL).fit(X, y)
+    assert reg.cv_results_ is not None and reg.alpha_ == CONSTANT_ALPHA
+    np.testing.assert_allclose(reg.predict(X), y.mean(), atol=1e-3 * y.std())
+    # beyond the limit, the first candidates, unsearched
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 150 * 8 - 1)
+    assert LSTMRegressor(**SMALL).fit(X, y).cv_results_ is None
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 150 * 8)
+    assert LSTMRegressor(**SMALL).fit(X, y).cv_results_ is not None
+    # the steps are the patches' (4 steps of 2 here), of the real lengths
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 150 * 4)
+    assert LSTMRegressor(**SMALL, patch_size=2).fit(X, y).cv_results_ is not None
+
+
 def test_no_search_on_large_sets_nor_for_fixed_values(monkeypatch):
     X, _, y = sequences(30)
     monkeypatch.setattr(_select, "AUTO_MAX_SAMPLES", 20)
     monkeypatch.setattr("sklearn_gatedmem._base.AUTO_MAX_SAMPLES", 20)
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", None)
     reg = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, y)
     assert reg.cv_results_ is None
     assert (reg.alpha_, reg.pooling_) == (1e-4, "last")  # the first candidates

@@ -934,14 +934,15 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
     assert est.instance_norm_ == "append"
     assert est.x_mean_.shape == (width,)
     assert est.coefs_["W0.0"].shape[0] == width
-    # the rule alone above the search's 100 cases, where the regressor does
-    # not search (the classifier weighs the whole series too, on a sample of
-    # the cases: tests/test_select.py)
+    # above the search's 100 cases both weigh the whole series too, on a
+    # sample of the cases (the regressor while they hold at most 5,000 patch
+    # steps: 2,400 here; tests/test_select.py)
     X_short, y_short, _ = sequences(120, n_steps=20)
     short = Estimator(**SMALL, alpha=1.0 if Estimator is LSTMClassifier else "auto")
     short.fit(X_short, y_short)
-    assert short.patch_size_ in ((1,) if Estimator is LSTMRegressor else (1, 20))
-    assert (short.cv_results_ is None) == (Estimator is LSTMRegressor)
+    params = short.cv_results_["params"]
+    assert {c["patch_size"] for c in params} == {1, 20}
+    assert short.patch_size_ == params[int(np.argmin(short.cv_results_["rank_test_score"]))]["patch_size"]
     assert Estimator(**SMALL, patch_size=None).fit(X, y).patch_size_ == 1
 
 

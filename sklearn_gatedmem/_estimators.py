@@ -890,7 +890,7 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
             sample_search=(
                 "The regressor searches a larger training set on a\n"
                 "        sample of 100 of its cases (as the classifier does) while its cases\n"
-                "        hold at most 5,000 patch steps (each case's steps over the patch\n"
+                "        hold at most 8,000 patch steps (each case's steps over the patch\n"
                 "        length, summed; since session 13): there the search's cost is\n"
                 "        affordable, and without its fall-back the network fitted the\n"
                 "        noise of 150 to 300 cases to an RMSE 15 to 30 %% above the mean's.\n"

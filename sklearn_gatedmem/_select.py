@@ -60,13 +60,14 @@ REGRESSOR_AUTO_MAX_VALUES = 150_000
 #: classifier does, when its cases hold at most this many patch steps (each
 #: case's steps over the patch length, summed): without the search it had no
 #: fall-back, and a weak signal in 150 to 300 cases of 40 steps was fitted to
-#: an RMSE 15 to 30 % above the training mean's. The search adds its cost
-#: to the fit's, which grows with the patch steps; at this limit (the one up
-#: to which a fit affords reading each case twice,
-#: ``_input.LARGE_SHIFTS_MAX_STEPS``) a default fit of the generated adding
-#: task (185 cases of 80 steps) took 10.0 s with AVX-512 and 12.8 s with
-#: AVX2 emulated (docs, "How the defaults were chosen").
-REGRESSOR_AUTO_MAX_STEPS = 5_000
+#: an RMSE 15 to 30 % above the training mean's. The search of a sample adds
+#: 1.5 to 3.5 s to a fit whose own cost grows with the patch steps: a
+#: default fit of the generated adding task (80 steps, patches of 3) took
+#: 11.2 s with AVX2 emulated at 296 cases (7,992 patch steps; 8.8 s with
+#: AVX-512), 12.8 s at 185 (read twice; 10.0 s), and takes 13.6 s unsearched
+#: at 400 (10,800), where a search would pass the 15-s budget (docs, "How
+#: the defaults were chosen").
+REGRESSOR_AUTO_MAX_STEPS = 8_000
 
 #: The whole series is a candidate patch (one step, read at once: the network
 #: is then a one-hidden-layer perceptron) for series of at most this many

@@ -935,7 +935,7 @@ def test_patch_size_auto_reads_long_sequences_in_patches(Estimator):
     assert est.x_mean_.shape == (width,)
     assert est.coefs_["W0.0"].shape[0] == width
     # above the search's 100 cases both weigh the whole series too, on a
-    # sample of the cases (the regressor while they hold at most 5,000 patch
+    # sample of the cases (the regressor while they hold at most 8,000 patch
     # steps: 2,400 here; tests/test_select.py)
     X_short, y_short, _ = sequences(120, n_steps=20)
     short = Estimator(**SMALL, alpha=1.0 if Estimator is LSTMClassifier else "auto")

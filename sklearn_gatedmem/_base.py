@@ -114,18 +114,14 @@ _VALIDATION_ATTRS = ("n_features_in_", "feature_names_in_")
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     """Base class for LSTM estimators. Use the derived classes."""
 
-    # the "auto" search of a set of more than AUTO_MAX_SAMPLES cases: on a
-    # sample of them (True), or (False) only within _AUTO_MAX_STEPS, on a
-    # sample too; see _search_folds
-    _SEARCH_SUBSAMPLE = False
     # alpha="auto" reads the whole series in one step with this penalty,
     # not the alpha candidates (None: with those)
     _WHOLE_ALPHA = None
     # the "auto" search runs on at most this many values (see _search_folds)
     _AUTO_MAX_VALUES = AUTO_MAX_VALUES
-    # ... and, without _SEARCH_SUBSAMPLE, on a sample of a set of more than
-    # AUTO_MAX_SAMPLES cases when they hold at most this many patch steps
-    # (None: never)
+    # ... and on a set of more than AUTO_MAX_SAMPLES cases, on a sample of that
+    # many, while its cases hold at most this many patch steps (None: any
+    # number); see _search_folds
     _AUTO_MAX_STEPS = None
     # the search's fall-back with alpha="auto": a callable making the
     # constant predictor (scikit-learn's Dummy*), or None (no fall-back)
@@ -549,14 +545,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """The estimator to fit, with every "auto" parameter given a value.
 
         Each "auto" parameter takes one of the values of the subclass's
-        ``_AUTO`` table (its first value on training sets of more than
-        :data:`_select.AUTO_MAX_SAMPLES` cases or
-        ``_AUTO_MAX_VALUES`` values (:data:`_select.AUTO_MAX_VALUES`, the
-        regressor's :data:`_select.REGRESSOR_AUTO_MAX_VALUES`), for dask
-        collections, and
-        where the folds cannot be made; the earlier choice on a warm start;
-        with ``_SEARCH_SUBSAMPLE``, a larger set is searched on a sample of
-        its cases, without the constant).
+        ``_AUTO`` table (its first value where the searched cases hold more
+        than ``_AUTO_MAX_VALUES`` values (:data:`_select.AUTO_MAX_VALUES`,
+        the regressor's :data:`_select.REGRESSOR_AUTO_MAX_VALUES`), for dask
+        collections, and where the folds cannot be made; the earlier choice
+        on a warm start). A set of more than :data:`_select.AUTO_MAX_SAMPLES`
+        cases is searched on a sample of that many, the regressor's only
+        while its cases hold at most ``_AUTO_MAX_STEPS`` patch steps
+        (:data:`_select.REGRESSOR_AUTO_MAX_STEPS`).
         ``patch_size``'s candidates depend on the series' shape
         (:func:`_select.patch_candidates`); its first, "auto", is the length
         rule. On smaller sets every combination is scored by K-fold
@@ -609,11 +605,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _search_folds(self, X, y, sample_weight, random_state):
         """The folds of the "auto" search (:func:`search_folds`; of a sample
-        of the cases with ``_SEARCH_SUBSAMPLE``: :func:`subsample_cases`), the
+        of the cases of a larger set: :func:`subsample_cases`), the
         validated sequences' shape ``(n_samples, n_steps, n_features)`` and
-        their real steps (``lengths``), or None: too
-        many cases (without ``_SEARCH_SUBSAMPLE``) or values, too few, a dask
-        collection, multilabel targets.
+        their real steps (``lengths``), or None: too many patch steps
+        (``_AUTO_MAX_STEPS``) or values, too few cases, a dask collection,
+        multilabel targets, a larger set with a classifier's early stopping.
 
         The data are validated first, as the fit validates them, so bad
         input fails here with the fit's own error. The folds are drawn over
@@ -628,21 +624,18 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             n_samples = _num_samples(X)
         except TypeError:
             return None  # not rows: the fit's validation says what is wrong
-        # no sample with early stopping: it holds out a part of each fold's
-        # training part, too few cases of a sample to keep every class on
-        # both sides (digits: 10 classes, 66 rows per fold)
-        sample = self._SEARCH_SUBSAMPLE and not self.early_stopping
-        # else a larger set is searched (on a sample) only while its cases
-        # hold at most _AUTO_MAX_STEPS patch steps: the fit must afford it
-        limited = n_samples > AUTO_MAX_SAMPLES and not sample
-        if n_samples < 2 or (limited and self._AUTO_MAX_STEPS is None):
+        larger = n_samples > AUTO_MAX_SAMPLES  # searched on a sample
+        # no classifier's sample with early stopping: it holds out a part of
+        # each fold's training part, too few cases of a sample to keep every
+        # class on both sides (digits: 10 classes, 66 rows per fold)
+        if n_samples < 2 or (larger and self.early_stopping and is_classifier(self)):
             return None
         probe = copy.copy(self)
         X, static, _, weight, Y, out_activation, _ = probe._validated(X, y, sample_weight)
         if min(len(X), AUTO_MAX_SAMPLES) * X[0].size > self._AUTO_MAX_VALUES:
             return None
         lengths = probe._lengths(X)
-        if limited:
+        if larger and self._AUTO_MAX_STEPS is not None:  # the fit must afford it
             patch_size = resolve_patch_size(self.patch_size, X.shape[1], lengths, X.shape[2])
             if _patches(patch_size, lengths).sum() > self._AUTO_MAX_STEPS:
                 return None

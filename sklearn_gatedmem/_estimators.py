@@ -546,7 +546,7 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
             pooling_auto='"max", the only candidate (the others lost every\n'
                          "        development set)",
             constant=(
-". The class frequencies are not a candidate (since\n"
+                ". The class frequencies are not a candidate (since\n"
                 "        session 13): on generated classes of 30 to 60 cases they won the\n"
                 "        folds by chance in 5 draws of 32 (a training set unbalanced by the\n"
                 "        draw), each time 0.17 to 0.60 of accuracy below the network; on\n"
@@ -605,8 +605,8 @@ class LSTMClassifier(_DaskScore, ClassifierMixin, _TorchExport, BaseLSTM):
     # "auto" patches: the length rule, or the whole series of short ones
     # (_select.patch_candidates)
     _AUTO = {"alpha": (1.0, 0.1), "patch_size": ("auto", "whole")}
-    # a larger training set is searched on a sample of AUTO_MAX_SAMPLES cases
-    _SEARCH_SUBSAMPLE = True
+    # a larger training set is searched on a sample of AUTO_MAX_SAMPLES
+    # cases, whatever its patch steps (_AUTO_MAX_STEPS stays None)
 
     def _search_score(self, network, X, y, sample_weight):
         """A search network's (accuracy, -log-loss) on a held-out fold."""
@@ -964,10 +964,10 @@ class LSTMRegressor(_DaskScore, RegressorMixin, _TorchExport, BaseLSTM):
     # runs on longer series than the classifier's (_select)
     _AUTO_MAX_VALUES = REGRESSOR_AUTO_MAX_VALUES
     # a larger set is searched on a sample of 100 cases only up to this many
-    # patch steps (_SEARCH_SUBSAMPLE stays False): on a sample the training
-    # mean could win where the whole set teaches a network (the adding task
-    # cut to 60 cases kept the mean in one draw of 5), but without the search
-    # the network fitted the noise of 150 to 300 cases (_select)
+    # patch steps (the fit's budget): on a sample the training mean could win
+    # where the whole set teaches a network (the adding task cut to 60 cases
+    # kept the mean in one draw of 5), but without the search the network
+    # fitted the noise of 150 to 300 cases (_select)
     _AUTO_MAX_STEPS = REGRESSOR_AUTO_MAX_STEPS
 
     @staticmethod

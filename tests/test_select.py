@@ -413,7 +413,7 @@ def test_no_search_on_large_sets_nor_for_fixed_values(monkeypatch):
     X, _, y = sequences(30)
     monkeypatch.setattr(_select, "AUTO_MAX_SAMPLES", 20)
     monkeypatch.setattr("sklearn_gatedmem._base.AUTO_MAX_SAMPLES", 20)
-    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", None)
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 0)
     reg = LSTMRegressor(alpha="auto", pooling="auto", **SMALL).fit(X, y)
     assert reg.cv_results_ is None
     assert (reg.alpha_, reg.pooling_) == (1e-4, "last")  # the first candidates

@@ -43,6 +43,7 @@ from ._input import (
     read_sequences,
     resolve_layout,
     resolve_patch_shifts,
+    patch_steps,
     resolve_patch_size,
     shift_offsets,
     shift_sequences,
@@ -637,7 +638,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         lengths = probe._lengths(X)
         if larger and self._AUTO_MAX_STEPS is not None:  # the fit must afford it
             patch_size = resolve_patch_size(self.patch_size, X.shape[1], lengths, X.shape[2])
-            if _patches(patch_size, lengths).sum() > self._AUTO_MAX_STEPS:
+            if patch_steps(lengths, patch_size) > self._AUTO_MAX_STEPS:
                 return None
         labels = self._stratify(Y, out_activation)
         if is_classifier(self) and labels is None:
@@ -823,7 +824,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         patch_size = resolve_patch_size(self.patch_size, n_steps, lengths, n_features)
         readings = resolve_patch_shifts(self.patch_shifts, patch_size, n_steps, n_features,
                                         lengths)
-        steps_read = [-(-n_steps // patch_size)] * self.n_ensemble
+        steps_read = [_patches(patch_size, n_steps)] * self.n_ensemble
         return worth_processes(steps_read, self.max_iter, n_rows * readings, started)
 
     def _members_at_once(self, X, n_fits=None):

@@ -726,6 +726,32 @@ def resolve_patch_size(patch_size, n_steps, lengths=None, n_features=1):
     return int(patch_size)
 
 
+def patch_steps(lengths, patch_size):
+    """The patch steps a network's time loop runs through over a set of
+    sequences: each one's real steps over ``patch_size``, rounded up, summed
+    (what a reading of the set costs; the limits of the "auto" readings and
+    of the regressor's search on larger sets count it).
+
+    Parameters
+    ----------
+    lengths : ndarray of shape (n_samples,)
+        The real steps of each sequence.
+    patch_size : int
+        The resolved patch length (:func:`resolve_patch_size`).
+
+    Returns
+    -------
+    steps : int
+
+    Examples
+    --------
+    >>> from sklearn_gatedmem._input import patch_steps
+    >>> patch_steps([10, 7, 3], 3)
+    8
+    """
+    return int((-(-np.asarray(lengths) // int(patch_size))).sum())
+
+
 def resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_features=1, lengths=None):
     """The number of readings ``K`` that ``patch_shifts`` means.
 
@@ -757,7 +783,7 @@ def resolve_patch_shifts(patch_shifts, patch_size, n_steps, n_features=1, length
         if lengths is not None:
             lengths = np.asarray(lengths)
             values = int(lengths.sum()) * n_features
-            steps = int((-(-lengths // patch_size)).sum())
+            steps = patch_steps(lengths, patch_size)
             if small_training_set(lengths, n_features):
                 patch_shifts = AUTO_PATCH_SHIFTS
             elif steps <= LARGE_SHIFTS_MAX_STEPS and values <= LARGE_SHIFTS_MAX_VALUES:

@@ -14,6 +14,7 @@ from sklearn_gatedmem._input import (
     has_nan,
     read_sequences,
     pad_sequences,
+    patch_steps,
     resolve_layout,
     resolve_patch_size,
     sequence_lengths,
@@ -684,3 +685,11 @@ def test_patch_channels_adjoint_is_the_transpose(p, differences, padded):
     real = ~np.isnan(C)
     np.testing.assert_allclose(np.nansum(U * G), np.sum(C[real] * adjoint[real]))
     assert np.all(adjoint[~real] == 0)
+
+
+def test_patch_steps_count_each_sequence_s_patches_started():
+    # a sequence's last, partial patch is a step of the time loop too
+    assert patch_steps(np.array([10, 7, 3]), 3) == 4 + 3 + 1
+    assert patch_steps([5, 5], 1) == 10
+    assert patch_steps(np.array([1, 2]), 8) == 2
+    assert isinstance(patch_steps(np.array([4], dtype=np.int64), 2), int)

@@ -74,6 +74,9 @@ from ._select import (
     AUTO_MAX_VALUES,
     CONSTANT_ALPHA,
     best_candidate,
+    case_groups,
+    held_out_cases,
+    held_out_scores,
     candidate_grid,
     patch_candidates,
     subsample_cases,
@@ -526,8 +529,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             # end with the fit
             with Workers() as workers:
                 model, chosen, search = self._resolved(X, y, sample_weight, workers)
+                # a larger regression set beyond the search: the fall-back's
+                # check holds out a tenth of the cases from the first member
+                held_out = self._held_out(X, y, sample_weight) if search is None else None
                 if model.n_ensemble > 1:
-                    model._fit_ensemble(X, y, sample_weight, workers)
+                    model._fit_ensemble(X, y, sample_weight, workers, held_out)
+                    if held_out is not None and not model._interrupted:
+                        search = model._held_out_check(X, y, sample_weight, held_out)
+                        if search["rank_test_score"][-1] == 1:  # the mean won
+                            model = copy.copy(model).set_params(alpha=CONSTANT_ALPHA)
+                            model._fit_ensemble(X, y, sample_weight, workers)
+                            chosen["alpha"] = CONSTANT_ALPHA
                 else:
                     vars(model).pop("estimators_", None)  # a previous ensemble's
                     model._fit(X, y, sample_weight)
@@ -643,11 +655,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         labels = self._stratify(Y, out_activation)
         if is_classifier(self) and labels is None:
             return None  # multilabel: a fold may lose a label
-        rows = np.hstack([X.reshape(len(X), -1)] + ([] if static is None else [static]) + [Y])
-        rows[np.isnan(rows)] = np.inf  # NaN padding equals NaN padding
-        groups = np.full(len(rows), -1)
-        kept = weight != 0
-        groups[kept] = np.unique(rows[kept], axis=0, return_inverse=True)[1].ravel()
+        groups = case_groups(X, static, Y, weight)
         target = Y if labels is None else labels
         # on a larger training set (classifier), the search runs on a sample
         rows, groups = subsample_cases(groups, target, AUTO_MAX_SAMPLES,
@@ -656,6 +664,59 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if folds is None:
             return None
         return [(rows[train], rows[test]) for train, test in folds], X.shape, lengths
+
+    def _held_out(self, X, y, sample_weight):
+        """The rows of the training part and of the held-out part of the
+        fall-back's check (:func:`held_out_cases`), or None.
+
+        The regressor with ``alpha="auto"`` and an ensemble checks a set of
+        more than :data:`AUTO_MAX_SAMPLES` cases that the search skipped (its
+        patch steps or values beyond the search's budget): there the network
+        had no fall-back to the training mean. Not on a warm start (which
+        keeps the earlier choice) nor for dask collections."""
+        if (self._constant is None or self.alpha != "auto" or self.n_ensemble < 2
+                or (self.warm_start and getattr(self, "alpha_", None) is not None)
+                or _dask.is_dask_collection(X) or _dask.is_dask_collection(y)):
+            return None
+        try:
+            if _num_samples(X) <= AUTO_MAX_SAMPLES:
+                return None
+        except TypeError:
+            return None  # not rows: the fit's validation says what is wrong
+        X, static, _, weight, Y, _, _ = copy.copy(self)._validated(X, y, sample_weight)
+        groups = case_groups(X, static, Y, weight)
+        if groups.max() + 1 <= AUTO_MAX_SAMPLES:
+            return None  # few distinct cases, repeated
+        # drawn from a copy, as the search's: the members' seeds stay the same
+        return held_out_cases(groups, _random_state(copy.deepcopy(self.random_state)))
+
+    def _held_out_check(self, X, y, sample_weight, held_out):
+        """``cv_results_`` of the fall-back's check: the first member
+        (fitted on the training part of ``held_out``) and the training
+        part's mean (the constant predictor), scored on the held-out part,
+        the mean ranked first unless the member beats it by more than one
+        standard error of their difference over the held-out cases
+        (:func:`best_candidate`)."""
+        train, test = held_out
+        X, y, sample_weight = _row_arrays(X, y, sample_weight)
+        X_test, y_test, w_test = _rows((X, y, sample_weight), test)
+        _, y_train, w_train = _rows((X, y, sample_weight), train)
+        y_train = np.asarray(y_train, dtype=np.float64).reshape(len(train), -1)
+        unit = _power_of_two(y_train)  # squares of huge targets cannot overflow
+        scores = held_out_scores(
+            np.asarray(y_test, dtype=np.float64) / unit,
+            self.estimators_[0].predict(X_test) / unit,
+            np.average(y_train / unit, axis=0, weights=w_train), w_test,
+        )
+        with np.errstate(over="ignore"):  # back in y's units
+            mean = scores[:, :, 0].mean(axis=1) * unit**2
+        network = {name: getattr(self, name) for name in self._AUTO}
+        return {
+            "params": [network, {**network, "alpha": CONSTANT_ALPHA}],
+            "mean_test_score": mean,
+            "std_test_score": np.zeros(2),  # one held-out part, no folds
+            "rank_test_score": best_candidate(scores, fallback=1),
+        }
 
     def _search(self, grid, folds, X, y, sample_weight, random_state, constant, n_steps,
                 workers):
@@ -669,17 +730,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         constant predictor too (:meth:`_constant`,
         fitted on the same folds: what a network with a penalty of
         :data:`CONSTANT_ALPHA` predicts). Returns ``cv_results_``."""
-        # rows of arrays, lists and DataFrames; other array-likes as arrays
-        X, y, sample_weight = (
-            a if a is None or isinstance(a, list) or hasattr(a, "iloc") else np.asarray(a)
-            for a in (X, y, sample_weight)
-        )
+        X, y, sample_weight = _row_arrays(X, y, sample_weight)
         unit = 1.0
         if not is_classifier(self):  # numbers, scaled by a power of 2 (exact,
             # the fits do not change): squares of huge targets cannot overflow
             y = np.asarray(y).astype(np.float64)
-            top = np.abs(y).max()
-            unit = 2.0 ** np.ceil(np.log2(top)) if top > 0 else 1.0
+            unit = _power_of_two(y)
             y = y / unit
         seeds = check_random_state(random_state).randint(
             np.iinfo(np.int32).max, size=len(folds)
@@ -748,7 +804,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             delattr(self, name)
         vars(self).update({k: v for k, v in vars(model).items() if k not in params})
 
-    def _fit_ensemble(self, X, y, sample_weight, workers):
+    def _fit_ensemble(self, X, y, sample_weight, workers, held_out=None):
         """Fit ``n_ensemble`` networks from seeds drawn from ``random_state``.
 
         Each member is this estimator with one network (``n_ensemble=1``) and
@@ -768,6 +824,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         and worker processes, which small fits need (they hold the GIL).
         An interrupted member ends the ensemble: the members fitted or
         interrupted so far are kept, those not yet started are not fitted.
+        With ``held_out`` (the rows of a training and a held-out part), the
+        first member is fitted on the training part only.
         """
         previous = getattr(self, "estimators_", None) if self.warm_start else None
         if previous is not None and len(previous) != self.n_ensemble:
@@ -781,6 +839,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             member = clone(self) if previous is None else previous[k]
             members.append(member.set_params(**{**params, "random_state": int(seed)}))
         n_at_once, data = self._members_at_once(X), [(X, y, sample_weight)] * self.n_ensemble
+        if held_out is not None:
+            data[0] = _rows(_row_arrays(X, y, sample_weight), held_out[0])
         if n_at_once > 1 and self._worth_processes(X, workers.started):
             members, stops = fit_shared(members, data, n_at_once, workers)
         else:
@@ -1400,6 +1460,23 @@ def _random_state(random_state):
     if random_state is None:
         return np.random.RandomState(np.random.SeedSequence().generate_state(1)[0])
     return check_random_state(random_state)
+
+
+def _power_of_two(y):
+    """The power of 2 at or above the largest magnitude of the targets ``y``
+    (1.0 when all are 0): dividing by it is exact and keeps their squares
+    finite."""
+    top = np.abs(y).max()
+    return 2.0 ** np.ceil(np.log2(top)) if top > 0 else 1.0
+
+
+def _row_arrays(*arrays):
+    """Arrays whose rows :func:`_rows` takes: lists (ragged sequences) and
+    DataFrames as they are, None as None, other array-likes as ndarrays."""
+    return tuple(
+        a if a is None or isinstance(a, list) or hasattr(a, "iloc") else np.asarray(a)
+        for a in arrays
+    )
 
 
 def _rows(arrays, index):

@@ -14,7 +14,9 @@ regressor's, its fall-back to the training mean, up to
 one fixed setting fits worst and a fit is cheap, or (the classifier) on a
 sample of :data:`AUTO_MAX_SAMPLES` cases of a larger one
 (:func:`subsample_cases`); otherwise, and for dask collections, "auto" is
-the first candidate.
+the first candidate. A larger regression set beyond the search checks its
+fall-back on held-out cases instead (:data:`HELD_OUT_SHARE`,
+:func:`held_out_cases`, :func:`held_out_scores`).
 
 This module holds the pure parts (the grid, the folds, the choice); the
 estimators' ``_resolved`` runs the fits.

@@ -538,6 +538,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                         search = model._held_out_check(X, y, sample_weight, held_out)
                         if search["rank_test_score"][-1] == 1:  # the mean won
                             model = copy.copy(model).set_params(alpha=CONSTANT_ALPHA)
+                            vars(model).pop("estimators_")  # no warm start from those
                             model._fit_ensemble(X, y, sample_weight, workers)
                             chosen["alpha"] = CONSTANT_ALPHA
                 else:

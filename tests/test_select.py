@@ -500,6 +500,22 @@ def test_the_held_out_check_reads_weights_and_ragged_lists(monkeypatch):
     assert reg.cv_results_ is not None and reg.alpha_ == CONSTANT_ALPHA
 
 
+def test_a_warm_start_is_checked_once(monkeypatch):
+    """The first fit checks (its constant predictor fitted afresh, not from
+    the networks' weights); a warm start keeps that choice unchecked."""
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 0)
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(150, 8, 1)), rng.normal(size=150)
+    reg = LSTMRegressor(warm_start=True, **CHECKED).fit(X, y)
+    assert reg.alpha_ == CONSTANT_ALPHA
+    cold = LSTMRegressor(**CHECKED).fit(X, y)
+    np.testing.assert_array_equal(reg.predict(X), cold.predict(X))
+    fits = _spy_on_fits(monkeypatch)
+    reg.fit(X, y)
+    assert reg.alpha_ == CONSTANT_ALPHA and reg.cv_results_ is None
+    assert fits == [150, 150]
+
+
 def test_no_held_out_check_for_a_fixed_penalty_or_a_single_network(monkeypatch):
     """A number for ``alpha`` turns the check off (every member learns from
     every case), and a single network is not checked (it would be left with

@@ -646,12 +646,17 @@ def test_alpha_accepts_a_penalty_or_auto(bad):
         LSTMRegressor(alpha=bad, **SMALL).fit(X, y)
 
 
-def test_random_state_none_leaves_the_global_random_state_as_found():
+def test_random_state_none_leaves_the_global_random_state_as_found(monkeypatch):
     X, y_class, y = sequences(30)
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 0)
+    X_larger, y_larger = np.random.RandomState(0).normal(size=(2, 120, 6, 1))
     np.random.seed(5)
     before = np.random.get_state()[1].copy()
     # the regressor searches (folds, seeds), the classifier draws ensemble seeds
     LSTMRegressor(**{**SMALL, "random_state": None, "n_ensemble": 2}).fit(X, y).predict(X)
+    # the held-out check of a larger set draws its cases
+    checked = LSTMRegressor(**{**CHECKED, "random_state": None}).fit(X_larger, y_larger[:, 0, 0])
+    assert checked.cv_results_ is not None
     LSTMClassifier(**{**SMALL, "random_state": None, "n_ensemble": 2,
                       "early_stopping": True}).fit(X, y_class).predict(X)
     np.testing.assert_array_equal(np.random.get_state()[1], before)

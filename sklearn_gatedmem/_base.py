@@ -668,7 +668,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _held_out(self, X, y, sample_weight):
         """The rows of the training part and of the held-out part of the
-        fall-back's check (:func:`held_out_cases`), or None.
+        fall-back's check (:func:`held_out_cases`), and the held-out rows'
+        distinct cases; or None.
 
         The regressor with ``alpha="auto"`` and an ensemble checks a set of
         more than :data:`AUTO_MAX_SAMPLES` cases that the search skipped (its
@@ -689,7 +690,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if groups.max() + 1 <= AUTO_MAX_SAMPLES:
             return None  # few distinct cases, repeated
         # drawn from a copy, as the search's: the members' seeds stay the same
-        return held_out_cases(groups, _random_state(copy.deepcopy(self.random_state)))
+        train, test = held_out_cases(groups, _random_state(copy.deepcopy(self.random_state)))
+        return train, test, groups[test]
 
     def _held_out_check(self, X, y, sample_weight, held_out):
         """``cv_results_`` of the fall-back's check: the first member
@@ -698,7 +700,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         the mean ranked first unless the member beats it by more than one
         standard error of their difference over the held-out cases
         (:func:`best_candidate`)."""
-        train, test = held_out
+        train, test, cases = held_out
         X, y, sample_weight = _row_arrays(X, y, sample_weight)
         X_test, y_test, w_test = _rows((X, y, sample_weight), test)
         _, y_train, w_train = _rows((X, y, sample_weight), train)
@@ -707,7 +709,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         scores = held_out_scores(
             np.asarray(y_test, dtype=np.float64) / unit,
             self.estimators_[0].predict(X_test) / unit,
-            np.average(y_train / unit, axis=0, weights=w_train), w_test,
+            np.average(y_train / unit, axis=0, weights=w_train), w_test, cases,
         )
         with np.errstate(over="ignore"):  # back in y's units
             mean = scores[:, :, 0].mean(axis=1) * unit**2
@@ -825,8 +827,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         and worker processes, which small fits need (they hold the GIL).
         An interrupted member ends the ensemble: the members fitted or
         interrupted so far are kept, those not yet started are not fitted.
-        With ``held_out`` (the rows of a training and a held-out part), the
-        first member is fitted on the training part only.
+        With ``held_out`` (the rows of a training and a held-out part, and
+        the held-out rows' cases), the first member is fitted on the
+        training part only.
         """
         previous = getattr(self, "estimators_", None) if self.warm_start else None
         if previous is not None and len(previous) != self.n_ensemble:

@@ -279,11 +279,14 @@ def held_out_cases(groups, random_state):
     return np.flatnonzero(~test), np.flatnonzero(test)
 
 
-def held_out_scores(y, predicted, constant, sample_weight=None):
+def held_out_scores(y, predicted, constant, sample_weight=None, cases=None):
     """The squared errors of a network and of the constant predictor on the
     held-out cases, negated, in the shape :func:`best_candidate` ranks (each
-    case a "fold": the one-standard-error rule then weighs their paired
-    difference over the cases).
+    distinct case a "fold": the one-standard-error rule then weighs their
+    paired difference over the cases).
+
+    The rows of one case (identical rows, ``cases``) count as one case of
+    their summed weight, so that repeating a row is the same as weighting it.
 
     Parameters
     ----------
@@ -291,12 +294,14 @@ def held_out_scores(y, predicted, constant, sample_weight=None):
     constant : ndarray of shape (n_outputs,) or float
         The constant predictor's value (the training part's mean).
     sample_weight : ndarray of shape (n_samples,), default=None
-        Each case's error counts in proportion (their mean is the weighted
-        mean squared error).
+        Each case's error counts in proportion (the mean of the scores is
+        the weighted mean squared error).
+    cases : ndarray of shape (n_samples,), int, default=None
+        Each row's distinct case (:func:`case_groups`); None: one row each.
 
     Returns
     -------
-    scores : ndarray of shape (2, n_samples, 1)
+    scores : ndarray of shape (2, n_cases, 1)
         The network's first, then the constant's; higher is better.
 
     Examples
@@ -308,10 +313,15 @@ def held_out_scores(y, predicted, constant, sample_weight=None):
     """
     y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
     weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-    weight = weight / weight.mean()
-    errors = [((y - np.asarray(p, dtype=np.float64).reshape(y.shape)) ** 2).mean(axis=1)
-              for p in (predicted, np.broadcast_to(constant, y.shape))]
-    return -np.stack(errors)[:, :, None] * weight[:, None]
+    case = (np.arange(len(y)) if cases is None
+            else np.unique(cases, return_inverse=True)[1].ravel())
+    case_weight = np.bincount(case, weights=weight)
+    scores = []
+    for p in (predicted, np.broadcast_to(constant, y.shape)):
+        errors = ((y - np.asarray(p, dtype=np.float64).reshape(y.shape)) ** 2).mean(axis=1)
+        # the case's weighted mean error, counted with the case's weight
+        scores.append(-np.bincount(case, weights=weight * errors) / case_weight.mean())
+    return np.stack(scores)[:, :, None]
 
 
 def search_folds(y, groups, stratified, random_state):

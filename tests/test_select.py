@@ -440,6 +440,11 @@ def test_held_out_scores_are_the_weighted_squared_errors():
     np.testing.assert_allclose(-scores[0].mean(), mean_squared_error(y, predicted, sample_weight=w))
     np.testing.assert_allclose(-scores[1].mean(),
                                mean_squared_error(y, np.full(20, 0.5), sample_weight=w))
+    # the rows of one case count as one case of their summed weight
+    repeated = held_out_scores(np.r_[y, y[:5]], np.r_[predicted, predicted[:5]], 0.5,
+                               np.r_[w, w[:5]], cases=np.r_[np.arange(20), np.arange(5)])
+    doubled = held_out_scores(y, predicted, 0.5, np.r_[2 * w[:5], w[5:]])
+    np.testing.assert_allclose(repeated, doubled)
 
 
 # an ensemble: the check holds out part of the first member's cases
@@ -498,6 +503,22 @@ def test_the_held_out_check_reads_weights_and_ragged_lists(monkeypatch):
     ragged = [x[: 3 + k % 4] for k, x in enumerate(X)]
     reg = LSTMRegressor(variable_length=True, **CHECKED).fit(ragged, y)
     assert reg.cv_results_ is not None and reg.alpha_ == CONSTANT_ALPHA
+
+
+def test_the_held_out_check_takes_repeated_rows_as_weights_in_any_order(monkeypatch):
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 0)
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(150, 8, 1)), rng.normal(size=150)
+    y = y + X[:, :4, 0].sum(axis=1)  # a network beats the mean, not by far
+    weights = np.r_[np.full(30, 2.0), np.ones(120)]
+    weighted = LSTMRegressor(**CHECKED).fit(X, y, sample_weight=weights)
+    repeated = LSTMRegressor(**CHECKED).fit(np.r_[X, X[:30]], np.r_[y, y[:30]])
+    order = rng.permutation(150)
+    shuffled = LSTMRegressor(**CHECKED).fit(X[order], y[order], sample_weight=weights[order])
+    for other in (repeated, shuffled):
+        np.testing.assert_allclose(other.cv_results_["mean_test_score"],
+                                   weighted.cv_results_["mean_test_score"], rtol=1e-9)
+        np.testing.assert_allclose(other.predict(X), weighted.predict(X), rtol=1e-9)
 
 
 def test_a_warm_start_is_checked_once(monkeypatch):

@@ -533,14 +533,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 # check holds out a tenth of the cases from the first member
                 held_out = self._held_out(X, y, sample_weight) if search is None else None
                 if model.n_ensemble > 1:
-                    model._fit_ensemble(X, y, sample_weight, workers, held_out)
-                    if held_out is not None and not model._interrupted:
-                        search = model._held_out_check(X, y, sample_weight, held_out)
-                        if search["rank_test_score"][-1] == 1:  # the mean won
-                            model = copy.copy(model).set_params(alpha=CONSTANT_ALPHA)
-                            vars(model).pop("estimators_")  # no warm start from those
-                            model._fit_ensemble(X, y, sample_weight, workers)
-                            chosen["alpha"] = CONSTANT_ALPHA
+                    stops = model._fit_ensemble(X, y, sample_weight, workers, held_out)
+                    if held_out is not None:
+                        model, search, stops = model._checked(X, y, sample_weight, workers,
+                                                              held_out, stops)
+                        chosen["alpha"] = model.alpha
+                    # the warnings of the networks of the model, not of those
+                    # the check discarded
+                    _warn_ensemble(stops, model.n_ensemble)
                 else:
                     vars(model).pop("estimators_", None)  # a previous ensemble's
                     model._fit(X, y, sample_weight)
@@ -693,6 +693,21 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         train, test = held_out_cases(groups, _random_state(copy.deepcopy(self.random_state)))
         return train, test, groups[test]
 
+    def _checked(self, X, y, sample_weight, workers, held_out, stops):
+        """The fall-back's check of an ensemble fitted with ``held_out``
+        (its members' warnings in ``stops``): the model (this estimator, or
+        a copy refitted as the constant predictor if the mean won), its
+        ``cv_results_`` (:meth:`_held_out_check`; None when a member was
+        interrupted, which keeps the ensemble) and its members' warnings."""
+        if self._interrupted:
+            return self, None, stops
+        search = self._held_out_check(X, y, sample_weight, held_out)
+        if search["rank_test_score"][-1] != 1:  # the network beat the mean
+            return self, search, stops
+        model = copy.copy(self).set_params(alpha=CONSTANT_ALPHA)
+        vars(model).pop("estimators_")  # fitted afresh, not warm-started from those
+        return model, search, model._fit_ensemble(X, y, sample_weight, workers)
+
     def _held_out_check(self, X, y, sample_weight, held_out):
         """``cv_results_`` of the fall-back's check: the first member
         (fitted on the training part of ``held_out``) and the training
@@ -817,7 +832,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         the members' (they are the same in all); the per-network ones stay
         with each member in ``estimators_`` and are summed up on the ensemble
         (:func:`_ensemble_summary`), ``coefs_`` apart. The members'
-        ConvergenceWarnings make one (:func:`_warn_ensemble`).
+        ConvergenceWarnings make one (:func:`_warn_ensemble`, which ``fit``
+        calls).
 
         Members are fitted side by side in threads, one BLAS thread each, as
         many at a time as BLAS has threads (:meth:`_members_at_once`), with
@@ -827,6 +843,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         and worker processes, which small fits need (they hold the GIL).
         An interrupted member ends the ensemble: the members fitted or
         interrupted so far are kept, those not yet started are not fitted.
+        Returns the texts each member would have warned alone, for
+        :func:`_warn_ensemble` (the caller warns once).
         With ``held_out`` (the rows of a training and a held-out part, and
         the held-out rows' cases), the first member is fitted on the
         training part only.
@@ -849,7 +867,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             members, stops = fit_shared(members, data, n_at_once, workers)
         else:
             members, stops = _fit_members(members, n_at_once, data)
-        _warn_ensemble(stops, self.n_ensemble)
         for name in _NETWORK_ATTRS:
             vars(self).pop(name, None)
         for name, value in vars(members[0]).items():
@@ -861,7 +878,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.estimators_ = members
         vars(self).update(_ensemble_summary(members))
         self._interrupted = any(member._interrupted for member in members)
-        return self
+        return stops
 
     def _worth_processes(self, X, started):
         """Whether the ensemble's members on ``X`` are worth worker processes
@@ -1611,7 +1628,7 @@ def _warn_ensemble(stops, n_networks):
         f"{len(stopped)} of the {n_networks} networks stopped short of convergence. "
         + " ".join(parts),
         ConvergenceWarning,
-        stacklevel=5,  # _warn_ensemble, _fit_ensemble, fit, _fit_context: the user's call
+        stacklevel=4,  # _warn_ensemble, fit, _fit_context: the user's call
     )
 
 

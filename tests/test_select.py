@@ -3,8 +3,11 @@
 the search inside ``fit`` -- what it picks, its fall-back to the constant
 predictor, when it does not run, and what it leaves on the estimator."""
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.dummy import DummyRegressor
 from sklearn.metrics import accuracy_score, log_loss, mean_squared_error
 
@@ -519,6 +522,28 @@ def test_the_held_out_check_takes_repeated_rows_as_weights_in_any_order(monkeypa
         np.testing.assert_allclose(other.cv_results_["mean_test_score"],
                                    weighted.cv_results_["mean_test_score"], rtol=1e-9)
         np.testing.assert_allclose(other.predict(X), weighted.predict(X), rtol=1e-9)
+
+
+def test_the_check_warns_of_the_kept_networks_only(monkeypatch):
+    """Networks that stop short warn once, at the call of fit, if the check
+    keeps them; discarded for the mean, they are not the model and say
+    nothing (as the search's networks)."""
+    monkeypatch.setattr(LSTMRegressor, "_AUTO_MAX_STEPS", 0)
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(150, 8, 1)), rng.normal(size=150)
+    params = CHECKED  # 40 iterations: every network stops short
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        reg = LSTMRegressor(**params).fit(X, y)
+    assert reg.alpha_ == CONSTANT_ALPHA
+    assert not [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        reg = LSTMRegressor(**params).fit(X, X[:, :, 0].sum(axis=1))
+    assert reg.alpha_ == 1e-4
+    converge = [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    assert len(converge) == 1 and "2 of the 2 networks" in str(converge[0].message)
+    assert converge[0].filename == __file__  # points at the call of fit
 
 
 def test_a_warm_start_is_checked_once(monkeypatch):

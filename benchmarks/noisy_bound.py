@@ -61,14 +61,34 @@ def _learners():
     ]
 
 
+def _positive(text):
+    """An int of at least 1 (argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _sizes(text):
+    """Comma-separated training sizes, each at least 3 (argparse type):
+    RidgeCV's leave-one-out and PLS need a few cases."""
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated ints: {text!r}") from None
+    if min(sizes) < 3:
+        raise argparse.ArgumentTypeError(f"each size must be at least 3, got {text!r}")
+    return sizes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=200)
-    parser.add_argument("--sizes", default="30,60,100")
+    parser.add_argument("--draws", type=_positive, default=200)
+    parser.add_argument("--sizes", type=_sizes, default="30,60,100")
     args = parser.parse_args(argv)
     print("| cases | " + " | ".join(["mean"] + [name for name, _, _ in _learners()]) + " |")
     print("|---" * (2 + len(_learners())) + "|")
-    for n in map(int, args.sizes.split(",")):
+    for n in args.sizes:
         rmse = {name: [] for name in ["mean"] + [name for name, _, _ in _learners()]}
         for draw in range(args.draws):
             d = _data.load_noisy(n_train=n, n_test=2000, seed=1000 + draw)
